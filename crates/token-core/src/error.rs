@@ -1,0 +1,240 @@
+//! One error taxonomy for the whole library.
+//!
+//! Callers (and the manager's retry logic) decide by [`ErrorKind`], never by
+//! matching strings: transient failures are retried with backoff, rejections
+//! escalate to "a person must re-authorize", misconfiguration is reported
+//! once and not retried. No error ever carries a secret.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// What kind of failure an [`Error`] is; drives retry decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Network trouble, 5xx, rate limits: try again later.
+    Transient,
+    /// The token is inactive but a silent renewal can revive it (E*TRADE idle).
+    Inactive,
+    /// The broker refused the credentials: a person must re-authorize.
+    Rejected,
+    /// Our configuration is wrong (bad key, bad signature setup, bad URL).
+    Config,
+    /// The token store failed.
+    Store,
+    /// The broker answered something we do not understand.
+    Protocol,
+    /// The provider cannot do this at all.
+    Unsupported,
+    /// No usable token is held.
+    Unavailable,
+}
+
+/// Errors from providers, the manager and stores.
+#[derive(Debug, Clone, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Network trouble, timeouts, HTTP 5xx or rate limiting: retry later.
+    #[error("transient failure: {message}")]
+    Transient {
+        /// What happened, without secrets.
+        message: String,
+        /// How long the broker asked us to wait, if it said.
+        retry_after: Option<Duration>,
+    },
+    /// The token went inactive from disuse; a silent renewal revives it.
+    #[error("token inactive: {reason}")]
+    Inactive {
+        /// The broker's words, e.g. `oauth_problem=token_expired` before midnight.
+        reason: String,
+    },
+    /// The broker rejected the credentials; a person must re-authorize.
+    #[error("rejected by the broker ({reason}); a person must re-authorize")]
+    Rejected {
+        /// The broker's words, e.g. `oauth_problem=token_rejected`, `-501`.
+        reason: String,
+    },
+    /// Something in our configuration is wrong and retrying will not help.
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// The token store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The broker answered in a shape we do not understand.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The provider does not support this operation.
+    #[error("not supported by this provider: {0}")]
+    Unsupported(&'static str),
+    /// No usable token is held.
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+}
+
+impl Error {
+    /// The kind, for retry and escalation decisions.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Transient { .. } => ErrorKind::Transient,
+            Error::Inactive { .. } => ErrorKind::Inactive,
+            Error::Rejected { .. } => ErrorKind::Rejected,
+            Error::Config(_) => ErrorKind::Config,
+            Error::Store(_) => ErrorKind::Store,
+            Error::Protocol(_) => ErrorKind::Protocol,
+            Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::Unavailable(_) => ErrorKind::Unavailable,
+        }
+    }
+
+    /// Worth retrying later without human help.
+    pub fn is_transient(&self) -> bool {
+        matches!(self.kind(), ErrorKind::Transient | ErrorKind::Store)
+    }
+
+    /// A shorthand for [`Error::Transient`] without a retry hint.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Error::Transient {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A shorthand for [`Error::Rejected`].
+    pub fn rejected(reason: impl Into<String>) -> Self {
+        Error::Rejected {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why [`TokenManager::token`](crate::TokenManager::token) has nothing to hand
+/// out. Cheap to return on the hot path: no allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Error, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unavailable {
+    /// No token was ever obtained (or it was revoked): log in first.
+    #[error("no token: authorize this account first")]
+    NoToken,
+    /// The token is idle or past its access expiry but can be renewed
+    /// silently: call `ensure_fresh()`.
+    #[error("token idle: renew it (ensure_fresh) before use")]
+    Idle,
+    /// The token has expired and cannot be renewed: a person must log in.
+    #[error("token expired: a person must re-authorize")]
+    Expired,
+}
+
+/// Errors from token stores.
+#[derive(Debug, Clone, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The file system or network under the store failed.
+    #[error("store I/O error at {path}: {source}")]
+    Io {
+        /// Where.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// A stored record cannot be parsed. It is left untouched.
+    #[error("stored record at {location} is corrupt ({detail}); it was left untouched")]
+    Corrupt {
+        /// File path or key.
+        location: String,
+        /// What is wrong (never the content itself).
+        detail: String,
+    },
+    /// A stored record was written by a newer (or unknown) schema version.
+    #[error("stored record at {location} has schema version {found}; this library supports {supported}")]
+    UnsupportedVersion {
+        /// File path or key.
+        location: String,
+        /// The version found.
+        found: u32,
+        /// The version this library reads and writes.
+        supported: u32,
+    },
+    /// A save would replace data this library cannot read.
+    #[error("refusing to overwrite {location}: {reason}")]
+    WouldOverwrite {
+        /// File path or key.
+        location: String,
+        /// Why.
+        reason: String,
+    },
+    /// The payload cannot be represented by this store.
+    #[error("payload cannot be stored: {0}")]
+    Payload(String),
+    /// A backend-specific failure (e.g. a Redis error), without secrets.
+    #[error("store backend error: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.into(),
+            source: Arc::new(source),
+        }
+    }
+
+    /// A `Corrupt` error from a serde_json error, keeping only its category
+    /// and position so no stored secret can leak into the message.
+    pub fn corrupt_json(location: impl Into<String>, err: &serde_json::Error) -> Self {
+        let category = match err.classify() {
+            serde_json::error::Category::Io => "I/O",
+            serde_json::error::Category::Syntax => "invalid JSON",
+            serde_json::error::Category::Data => "unexpected structure",
+            serde_json::error::Category::Eof => "truncated",
+        };
+        StoreError::Corrupt {
+            location: location.into(),
+            detail: format!("{category} at line {} column {}", err.line(), err.column()),
+        }
+    }
+}
+
+/// Errors building an [`AccountKey`](crate::AccountKey).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum KeyError {
+    /// A broker or label with characters outside `[A-Za-z0-9_-]` or a bad length.
+    #[error("invalid {what} {value:?}: use 1-64 ASCII letters, digits, '-' or '_'")]
+    Part {
+        /// `broker` or `label`.
+        what: &'static str,
+        /// The rejected value.
+        value: String,
+    },
+    /// An unknown environment name.
+    #[error("unknown environment {0:?}: expected \"sandbox\" or \"production\"")]
+    Environment(String),
+    /// Not of the form `broker/environment/label`.
+    #[error("invalid account key {0:?}: expected broker/environment/label")]
+    Format(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrupt_json_never_echoes_content() {
+        let err = serde_json::from_str::<serde_json::Value>(r#"{"token": "s3cr3t"#).unwrap_err();
+        let e = StoreError::corrupt_json("f.json", &err);
+        assert!(!e.to_string().contains("s3cr3t"));
+        let err = serde_json::from_str::<u32>(r#""s3cr3t""#).unwrap_err();
+        let e = StoreError::corrupt_json("f.json", &err);
+        assert!(!e.to_string().contains("s3cr3t"), "{e}");
+    }
+
+    #[test]
+    fn kinds_drive_retry() {
+        assert!(Error::transient("503").is_transient());
+        assert!(!Error::rejected("token_rejected").is_transient());
+        assert_eq!(Error::from(Unavailable::Idle).kind(), ErrorKind::Unavailable);
+    }
+}
