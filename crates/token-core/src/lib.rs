@@ -1,15 +1,38 @@
 //! token-core: the broker-agnostic heart of broker-tokens.
+//!
+//! A [`TokenManager`] owns one account's credentials. It reads time from a
+//! [`Clock`], talks to the broker through a [`TokenProvider`], persists
+//! through a [`TokenStore`] and decides what to do with an
+//! [`ExpiryPolicy`](policy::ExpiryPolicy). Adapters (`etrade`, `fyers`)
+//! supply providers, payload types and default policies.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod clock;
 pub mod error;
+pub mod events;
+pub mod health;
 pub mod key;
+pub mod manager;
 pub mod policy;
+pub mod provider;
 pub mod record;
 pub mod schedule;
+pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ErrorKind, KeyError, StoreError, Unavailable};
+pub use events::Event;
+pub use health::{AccountHealth, HealthReport, HealthStatus};
 pub use key::{AccountKey, Environment};
+pub use manager::{
+    health_report, Credentials, MaintenanceHandle, ManagedAccount, ManagerConfig, RetryPolicy,
+    TokenManager,
+};
+pub use policy::{ExpiryPolicy, TokenState};
+pub use provider::{AuthorizationRequest, Capabilities, Expects, TokenProvider};
 pub use record::{serde_secret, Metadata, Payload, Record, SecretFields, StoredRecord, SCHEMA_VERSION};
+pub use schedule::Schedule;
+pub use store::{EnvFileStore, EnvMapping, FileStore, MemoryStore, TokenStore, TokenStoreExt};

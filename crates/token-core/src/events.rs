@@ -1,0 +1,128 @@
+//! Lifecycle events a trading engine subscribes to, e.g. to switch to paper
+//! trading when a token dies and back when it returns.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::error::ErrorKind;
+use crate::key::AccountKey;
+
+/// Something that happened to an account's credentials. Never carries a secret.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A person completed an authorization; fresh credentials are in use.
+    Authorized {
+        /// Account.
+        key: AccountKey,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Credentials were renewed silently.
+    Renewed {
+        /// Account.
+        key: AccountKey,
+        /// When.
+        at: DateTime<Utc>,
+        /// True when done by the configured schedule rather than need.
+        scheduled: bool,
+    },
+    /// A keep-alive call reset the idle timer.
+    KeepAliveSent {
+        /// Account.
+        key: AccountKey,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Only a person will be able to restore access after `deadline`.
+    ExpiringSoon {
+        /// Account.
+        key: AccountKey,
+        /// When the warning was raised.
+        at: DateTime<Utc>,
+        /// The hard deadline (access expiry, or refresh-token expiry).
+        deadline: DateTime<Utc>,
+    },
+    /// The credentials are dead.
+    Expired {
+        /// Account.
+        key: AccountKey,
+        /// When noticed.
+        at: DateTime<Utc>,
+    },
+    /// A person must log in again; `url` is where (when the provider can make one).
+    ReauthorizationRequired {
+        /// Account.
+        key: AccountKey,
+        /// When raised.
+        at: DateTime<Utc>,
+        /// Why, in words.
+        reason: String,
+        /// The login / authorize URL to open.
+        url: Option<String>,
+    },
+    /// A renewal or keep-alive failed.
+    RenewalFailed {
+        /// Account.
+        key: AccountKey,
+        /// When.
+        at: DateTime<Utc>,
+        /// What kind of failure.
+        kind: ErrorKind,
+        /// The error message (no secrets).
+        error: String,
+        /// When it will be tried again, if it will.
+        retry_at: Option<DateTime<Utc>>,
+    },
+    /// Saving to the token store failed; the record is kept in memory and retried.
+    StoreFailure {
+        /// Account.
+        key: AccountKey,
+        /// When.
+        at: DateTime<Utc>,
+        /// The error message (no secrets).
+        error: String,
+        /// When the save will be retried.
+        retry_at: Option<DateTime<Utc>>,
+    },
+    /// Back to healthy after failures.
+    Recovered {
+        /// Account.
+        key: AccountKey,
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+impl Event {
+    /// The account the event is about.
+    pub fn key(&self) -> &AccountKey {
+        match self {
+            Event::Authorized { key, .. }
+            | Event::Renewed { key, .. }
+            | Event::KeepAliveSent { key, .. }
+            | Event::ExpiringSoon { key, .. }
+            | Event::Expired { key, .. }
+            | Event::ReauthorizationRequired { key, .. }
+            | Event::RenewalFailed { key, .. }
+            | Event::StoreFailure { key, .. }
+            | Event::Recovered { key, .. } => key,
+        }
+    }
+
+    /// A short snake_case name, e.g. `renewed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Authorized { .. } => "authorized",
+            Event::Renewed { .. } => "renewed",
+            Event::KeepAliveSent { .. } => "keep_alive_sent",
+            Event::ExpiringSoon { .. } => "expiring_soon",
+            Event::Expired { .. } => "expired",
+            Event::ReauthorizationRequired { .. } => "reauthorization_required",
+            Event::RenewalFailed { .. } => "renewal_failed",
+            Event::StoreFailure { .. } => "store_failure",
+            Event::Recovered { .. } => "recovered",
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Health reports for dashboards, HTTP health checks and `tokenctl status`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorKind;
+use crate::key::AccountKey;
+use crate::policy::TokenState;
+
+/// Overall status, ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    /// Usable credentials, nothing failing.
+    Healthy,
+    /// Usable (or silently renewable) credentials, but something needs attention:
+    /// failures being retried, an unsaved record, a deadline close.
+    Degraded,
+    /// No usable credentials and no silent way back: a person must act.
+    Critical,
+}
+
+/// The last error seen for an account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastError {
+    /// Its kind.
+    pub kind: ErrorKind,
+    /// Its message (no secrets).
+    pub message: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// One account's health.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountHealth {
+    /// Account.
+    pub key: AccountKey,
+    /// Overall status of this account.
+    pub status: HealthStatus,
+    /// Token state, `None` when no token is held.
+    pub state: Option<TokenState>,
+    /// When the credentials were issued.
+    pub issued_at: Option<DateTime<Utc>>,
+    /// Last activity known (issue, renewal or use).
+    pub last_used: Option<DateTime<Utc>>,
+    /// When the access credentials expire.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When they go idle without activity.
+    pub idle_at: Option<DateTime<Utc>>,
+    /// When the refresh token expires.
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+    /// After this only a person can restore access.
+    pub reauthorize_by: Option<DateTime<Utc>>,
+    /// When maintenance will next act.
+    pub next_action_at: Option<DateTime<Utc>>,
+    /// True when a person must log in.
+    pub reauthorization_required: bool,
+    /// Why a person must log in.
+    pub reauthorization_reason: Option<String>,
+    /// Where to log in, when known.
+    pub reauthorization_url: Option<String>,
+    /// The last error, cleared on recovery.
+    pub last_error: Option<LastError>,
+    /// Failures since the last success.
+    pub consecutive_failures: u32,
+    /// A renewed record is only in memory because the store failed.
+    pub unsaved: bool,
+    /// Silent renewals done by this process.
+    pub renewals: u64,
+    /// Keep-alives sent by this process.
+    pub keepalives: u64,
+}
+
+/// Health of a set of accounts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthReport {
+    /// When the report was made.
+    pub generated_at: DateTime<Utc>,
+    /// The worst account status (healthy when there are no accounts).
+    pub status: HealthStatus,
+    /// Per account.
+    pub accounts: Vec<AccountHealth>,
+}
+
+impl HealthReport {
+    /// Combines account reports; overall status is the worst one.
+    pub fn new(generated_at: DateTime<Utc>, accounts: Vec<AccountHealth>) -> Self {
+        let status = accounts
+            .iter()
+            .map(|a| a.status)
+            .max()
+            .unwrap_or(HealthStatus::Healthy);
+        Self {
+            generated_at,
+            status,
+            accounts,
+        }
+    }
+}

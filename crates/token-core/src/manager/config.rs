@@ -1,0 +1,79 @@
+//! Manager settings.
+
+use chrono::Duration;
+
+use crate::schedule::Schedule;
+
+/// Exponential backoff with jitter for transient failures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// First delay.
+    pub initial: Duration,
+    /// Largest delay.
+    pub max: Duration,
+    /// Random spread as a fraction of the delay (0.2 = ±20%).
+    pub jitter: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            initial: Duration::seconds(5),
+            max: Duration::minutes(5),
+            jitter: 0.2,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before retry number `attempt` (1-based), with jitter, never
+    /// more than half of `time_left` (so several retries fit before a
+    /// deadline) and never less than one second.
+    pub fn delay(&self, attempt: u32, time_left: Option<Duration>) -> Duration {
+        let exp = attempt.saturating_sub(1).min(30);
+        let base = self
+            .initial
+            .checked_mul(1i32 << exp.min(20))
+            .unwrap_or(self.max)
+            .min(self.max);
+        let spread = (rand::random::<f64>() * 2.0 - 1.0) * self.jitter.clamp(0.0, 1.0);
+        let ms = base.num_milliseconds() as f64 * (1.0 + spread);
+        let mut delay = Duration::milliseconds(ms as i64);
+        if let Some(left) = time_left {
+            delay = delay.min(left / 2);
+        }
+        delay.max(Duration::seconds(1))
+    }
+}
+
+/// How a [`TokenManager`](crate::TokenManager) behaves.
+#[derive(Debug, Clone)]
+pub struct ManagerConfig {
+    /// Renew at these times even when the credentials are fresh (e.g. FYERS
+    /// 08:45 Asia/Kolkata Mon–Fri).
+    pub schedule: Option<Schedule>,
+    /// Raise `ExpiringSoon` this long before only a person can help.
+    pub expiry_warning: Duration,
+    /// Backoff for transient renewal / keep-alive failures.
+    pub retry: RetryPolicy,
+    /// Backoff for failed store saves.
+    pub store_retry: RetryPolicy,
+    /// Event channel capacity (slow subscribers miss the oldest events).
+    pub event_capacity: usize,
+}
+
+impl Default for ManagerConfig {
+    fn default() -> Self {
+        Self {
+            schedule: None,
+            expiry_warning: Duration::minutes(30),
+            retry: RetryPolicy::default(),
+            store_retry: RetryPolicy {
+                initial: Duration::seconds(2),
+                max: Duration::minutes(1),
+                jitter: 0.2,
+            },
+            event_capacity: 256,
+        }
+    }
+}

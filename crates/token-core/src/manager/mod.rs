@@ -1,0 +1,425 @@
+//! The token manager: owns one account's credentials and keeps them alive.
+//!
+//! - [`TokenManager::token`] is the hot path: no lock, no allocation, no
+//!   await. It hands out shared credentials only when the policy considers
+//!   them usable at that instant, and records the use for idle tracking with
+//!   one atomic store.
+//! - [`TokenManager::ensure_fresh`] renews when needed with single flight:
+//!   concurrent callers share one upstream call and its result.
+//! - [`TokenManager::maintain`] (run by [`TokenManager::spawn_maintenance`])
+//!   sends keep-alives, renews idle or scheduled credentials, retries
+//!   transient failures with backoff, warns ahead of hard deadlines and
+//!   raises "re-authorization required" with the URL a person must open.
+
+mod config;
+mod maintain;
+mod state;
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwapOption;
+use chrono::{DateTime, Utc};
+use futures::future::{BoxFuture, FutureExt, Shared};
+use secrecy::SecretString;
+use tokio::sync::{broadcast, Notify};
+
+use crate::clock::{lock, Clock};
+use crate::error::{Error, Unavailable};
+use crate::events::Event;
+use crate::health::AccountHealth;
+use crate::key::AccountKey;
+use crate::policy::{Evaluation, ExpiryPolicy};
+use crate::provider::{AuthorizationRequest, TokenProvider};
+use crate::record::{Payload, Record};
+use crate::store::{TokenStore, TokenStoreExt};
+
+pub use config::{ManagerConfig, RetryPolicy};
+pub use maintain::{health_report, MaintenanceHandle, ManagedAccount};
+use state::{Snapshot, Status};
+
+/// Credentials handed out by the manager: shared, cheap to clone.
+pub type Credentials<P> = Arc<Record<P>>;
+
+type SharedRenewal<P> = Shared<BoxFuture<'static, Result<Credentials<P>, Error>>>;
+
+/// Owns one account's credentials. Cheap to clone (clones share everything).
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use chrono::{Duration, TimeZone, Utc};
+/// # use token_core::{*, policy::*, testing::*};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap());
+/// let key = AccountKey::new("demo", Environment::Sandbox, "main")?;
+/// let provider = Arc::new(FakeProvider::new(Arc::new(clock.clone())));
+/// let manager = TokenManager::new(
+///     key.clone(),
+///     provider.clone(),
+///     Arc::new(MemoryStore::new()),
+///     Arc::new(IdleTimeout::new(Duration::hours(2), Duration::minutes(10))),
+///     Arc::new(clock.clone()),
+///     ManagerConfig::default(),
+/// );
+/// manager.install_authorized(provider.issue(&key)).await?;
+/// assert!(manager.token().is_ok());
+/// clock.advance(Duration::hours(3)); // idle now
+/// assert_eq!(manager.token().unwrap_err(), Unavailable::Idle);
+/// let creds = manager.ensure_fresh().await?; // one silent renewal
+/// assert_eq!(provider.renewals(), 1);
+/// assert!(manager.token().is_ok());
+/// # let _ = creds; Ok(()) }
+/// ```
+pub struct TokenManager<P: Payload> {
+    inner: Arc<Inner<P>>,
+}
+
+impl<P: Payload> Clone for TokenManager<P> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<P: Payload> std::fmt::Debug for TokenManager<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("key", &self.inner.key)
+            .field("holds_token", &self.inner.current.load().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner<P: Payload> {
+    key: AccountKey,
+    provider: Arc<dyn TokenProvider<P>>,
+    store: Arc<dyn TokenStore>,
+    policy: Arc<dyn ExpiryPolicy>,
+    clock: Arc<dyn Clock>,
+    config: ManagerConfig,
+    /// The credentials in use and their precomputed deadlines.
+    current: ArcSwapOption<Snapshot<P>>,
+    /// Last activity, milliseconds since the epoch (atomic: the hot path writes it).
+    last_used_ms: AtomicI64,
+    /// Serializes renewals (maintenance vs. callers); the shared future dedups callers.
+    renewal_lock: tokio::sync::Mutex<()>,
+    inflight: Mutex<Option<SharedRenewal<P>>>,
+    events: broadcast::Sender<Event>,
+    status: Mutex<Status>,
+    /// Wakes the maintenance task when the credentials change.
+    changed: Notify,
+    passes: AtomicU64,
+}
+
+impl<P: Payload> TokenManager<P> {
+    /// A manager for `key`. It holds no credentials until
+    /// [`TokenManager::load`], an authorization, or the first maintenance pass
+    /// (which loads from the store).
+    pub fn new(
+        key: AccountKey,
+        provider: Arc<dyn TokenProvider<P>>,
+        store: Arc<dyn TokenStore>,
+        policy: Arc<dyn ExpiryPolicy>,
+        clock: Arc<dyn Clock>,
+        config: ManagerConfig,
+    ) -> Self {
+        let (events, _) = broadcast::channel(config.event_capacity.max(1));
+        Self {
+            inner: Arc::new(Inner {
+                key,
+                provider,
+                store,
+                policy,
+                clock,
+                config,
+                current: ArcSwapOption::empty(),
+                last_used_ms: AtomicI64::new(i64::MIN),
+                renewal_lock: tokio::sync::Mutex::new(()),
+                inflight: Mutex::new(None),
+                events,
+                status: Mutex::new(Status::default()),
+                changed: Notify::new(),
+                passes: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The account.
+    pub fn key(&self) -> &AccountKey {
+        &self.inner.key
+    }
+
+    /// The clock this manager reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The hot path: the current credentials if the policy considers them
+    /// usable right now, recording the use (idle tracking). No lock, no
+    /// allocation, no await.
+    #[inline]
+    pub fn token(&self) -> Result<Credentials<P>, Unavailable> {
+        let now = self.inner.clock.now_millis();
+        let guard = self.inner.current.load();
+        let snap = guard.as_ref().ok_or(Unavailable::NoToken)?;
+        snap.check(now, self.inner.last_used_ms.load(Ordering::Relaxed))?;
+        self.inner.last_used_ms.fetch_max(now, Ordering::Relaxed);
+        Ok(snap.record.clone())
+    }
+
+    /// Like [`TokenManager::token`] but does not count as use.
+    pub fn peek(&self) -> Result<Credentials<P>, Unavailable> {
+        let now = self.inner.clock.now_millis();
+        let guard = self.inner.current.load();
+        let snap = guard.as_ref().ok_or(Unavailable::NoToken)?;
+        snap.check(now, self.inner.last_used_ms.load(Ordering::Relaxed))?;
+        Ok(snap.record.clone())
+    }
+
+    /// Records a broker call made with the credentials now (idle tracking).
+    pub fn mark_used(&self) {
+        let now = self.inner.clock.now_millis();
+        self.inner.last_used_ms.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Subscribes to lifecycle events.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// The policy's view of the held credentials right now (`None`: none held).
+    pub fn evaluate(&self) -> Option<Evaluation> {
+        let now = self.inner.clock.now();
+        self.current_record()
+            .map(|r| self.inner.policy.evaluate(&self.meta_with_use(&r), now))
+    }
+
+    /// Loads the account's record from the store, replacing what is held.
+    /// Returns whether one was found.
+    pub async fn load(&self) -> Result<bool, Error> {
+        match self.inner.store.load_typed::<P>(&self.inner.key).await? {
+            Some(record) => {
+                self.install(record);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Returns usable credentials, renewing silently first when the policy
+    /// says the held ones are idle. Concurrent callers share one renewal.
+    ///
+    /// Fails with [`Unavailable::Expired`] / [`Unavailable::NoToken`] when only
+    /// a person can help (a `ReauthorizationRequired` event says where), or
+    /// with the renewal's error.
+    pub async fn ensure_fresh(&self) -> Result<Credentials<P>, Error> {
+        if self.inner.current.load().is_none() {
+            self.load().await?;
+        }
+        match self.token() {
+            Ok(creds) => Ok(creds),
+            Err(Unavailable::Idle) => self.renew_shared(false).await,
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Renews now even if the credentials are fresh (single flight).
+    pub async fn renew_now(&self) -> Result<Credentials<P>, Error> {
+        self.renew_shared(true).await
+    }
+
+    /// Sends a keep-alive probe now.
+    pub async fn keep_alive(&self) -> Result<(), Error> {
+        self.keep_alive_inner().await
+    }
+
+    /// Starts (or reuses a still-valid pending) interactive authorization and
+    /// returns what a person must do.
+    pub async fn begin_authorization(&self) -> Result<AuthorizationRequest, Error> {
+        let now = self.inner.clock.now();
+        let pending = lock(&self.inner.status).pending_auth.clone();
+        if let Some(req) = pending {
+            if req.expires_at.is_none_or(|e| e > now) {
+                return Ok(req);
+            }
+        }
+        let req = self
+            .inner
+            .provider
+            .start_authorization(&self.inner.key)
+            .await?;
+        lock(&self.inner.status).pending_auth = Some(req.clone());
+        Ok(req)
+    }
+
+    /// Completes the pending authorization with what the person brought back
+    /// (verifier or redirect URL). Saves and installs the new credentials.
+    pub async fn complete_authorization(
+        &self,
+        response: &SecretString,
+    ) -> Result<Credentials<P>, Error> {
+        let pending = lock(&self.inner.status).pending_auth.clone();
+        let request = match pending {
+            Some(req) => req,
+            None => self.begin_authorization().await?,
+        };
+        let record = self
+            .inner
+            .provider
+            .complete_authorization(&request, response)
+            .await?;
+        lock(&self.inner.status).pending_auth = None;
+        self.install_authorized(record).await
+    }
+
+    /// Saves and installs credentials obtained by a person (or by a test),
+    /// clearing any "re-authorization required" state.
+    pub async fn install_authorized(&self, record: Record<P>) -> Result<Credentials<P>, Error> {
+        let creds = self.persist_and_install(record).await;
+        let now = self.inner.clock.now();
+        let recovered = {
+            let mut st = lock(&self.inner.status);
+            st.reauth = None;
+            st.pending_auth = None;
+            st.take_recovery()
+        };
+        self.emit(Event::Authorized {
+            key: self.inner.key.clone(),
+            at: now,
+        });
+        if recovered {
+            self.emit(Event::Recovered {
+                key: self.inner.key.clone(),
+                at: now,
+            });
+        }
+        Ok(creds)
+    }
+
+    /// Revokes the credentials at the broker and deletes them from the store.
+    pub async fn revoke(&self) -> Result<(), Error> {
+        if let Some(record) = self.current_record() {
+            match self.inner.provider.revoke(&record).await {
+                Ok(()) | Err(Error::Unsupported(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.inner.current.store(None);
+        self.inner.store.delete(&self.inner.key).await?;
+        self.inner.changed.notify_one();
+        Ok(())
+    }
+
+    /// This account's health right now.
+    pub fn health(&self) -> AccountHealth {
+        self.health_at(self.inner.clock.now())
+    }
+
+    /// How many maintenance passes have run (for wakeup accounting).
+    pub fn maintenance_passes(&self) -> u64 {
+        self.inner.passes.load(Ordering::Relaxed)
+    }
+
+    // ----- internals shared by the submodules -----
+
+    fn current_record(&self) -> Option<Credentials<P>> {
+        self.inner.current.load().as_ref().map(|s| s.record.clone())
+    }
+
+    /// The record's metadata with the latest in-memory use folded in.
+    fn meta_with_use(&self, record: &Record<P>) -> crate::record::Metadata {
+        let mut meta = record.meta.clone();
+        let used = self.inner.last_used_ms.load(Ordering::Relaxed);
+        if let Some(t) = DateTime::<Utc>::from_timestamp_millis(used) {
+            if meta.last_used.is_none_or(|u| u < t) {
+                meta.last_used = Some(t);
+            }
+        }
+        meta
+    }
+
+    fn install(&self, record: Record<P>) -> Credentials<P> {
+        let limits = self.inner.policy.limits(&record.meta);
+        let last = record.meta.last_activity().timestamp_millis();
+        let snap = Snapshot::new(Arc::new(record), &limits);
+        let creds = snap.record.clone();
+        self.inner.last_used_ms.store(last, Ordering::Relaxed);
+        self.inner.current.store(Some(Arc::new(snap)));
+        lock(&self.inner.status).on_install();
+        self.inner.changed.notify_one();
+        creds
+    }
+
+    fn emit(&self, event: Event) {
+        tracing::info!(account = %self.inner.key, event = event.name(), "token event");
+        // No subscribers is fine.
+        let _ = self.inner.events.send(event);
+    }
+
+    /// Single flight: the first caller spawns the renewal, everyone awaits it.
+    async fn renew_shared(&self, force: bool) -> Result<Credentials<P>, Error> {
+        let fut = {
+            let mut slot = lock(&self.inner.inflight);
+            match slot.as_ref() {
+                Some(f) => f.clone(),
+                None => {
+                    let this = self.clone();
+                    let task = tokio::spawn(async move {
+                        let result = this.renew_exclusive(force).await;
+                        *lock(&this.inner.inflight) = None;
+                        result
+                    });
+                    let fut: SharedRenewal<P> = async move {
+                        task.await.unwrap_or_else(|e| {
+                            Err(Error::transient(format!("renewal task failed: {e}")))
+                        })
+                    }
+                    .boxed()
+                    .shared();
+                    *slot = Some(fut.clone());
+                    fut
+                }
+            }
+        };
+        fut.await
+    }
+
+    /// Saves then installs; a failed save keeps the record in memory, reports
+    /// it, and schedules a retry (the record is never dropped).
+    async fn persist_and_install(&self, mut record: Record<P>) -> Credentials<P> {
+        let now = self.inner.clock.now();
+        record.meta.last_used = self.meta_with_use(&record).last_used.filter(|_| {
+            // Keep the use time only if it belongs to these same credentials.
+            self.current_record()
+                .is_some_and(|c| c.meta.issued_at == record.meta.issued_at)
+        });
+        let stored = match record.to_stored() {
+            Ok(s) => s,
+            Err(e) => {
+                self.store_failed(now, e.into(), None);
+                return self.install(record);
+            }
+        };
+        match self.inner.store.save(&stored).await {
+            Ok(()) => {
+                let creds = self.install(record);
+                let recovered = lock(&self.inner.status).store_ok();
+                if recovered {
+                    self.emit(Event::Recovered {
+                        key: self.inner.key.clone(),
+                        at: now,
+                    });
+                }
+                creds
+            }
+            Err(e) => {
+                let creds = self.install(record);
+                self.store_failed(now, e.into(), Some(stored));
+                creds
+            }
+        }
+    }
+}
+
