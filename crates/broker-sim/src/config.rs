@@ -1,0 +1,210 @@
+//! Simulator settings: demo credentials, lifetimes, and the switches for
+//! behaviour PROTOCOLS.md marks as uncertain.
+
+use std::fmt;
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+/// How E*TRADE error bodies look. Both shapes are seen in the wild.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EtradeErrorStyle {
+    /// `{"Error":{"message":"oauth_problem=token_expired"}}`.
+    #[default]
+    Json,
+    /// A Tomcat-style page titled `HTTP Status 401 - oauth_problem=...`.
+    Html,
+}
+
+/// An `oauth_problem` value as E*TRADE reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EtradeProblem {
+    /// `token_expired`: past midnight ET (and, by default, idle).
+    TokenExpired,
+    /// `token_rejected`: unknown, revoked or consumed token.
+    TokenRejected,
+    /// `signature_invalid`.
+    SignatureInvalid,
+    /// `consumer_key_rejected`: unknown or expired consumer key.
+    ConsumerKeyRejected,
+    /// `nonce_used`: the nonce was seen before.
+    NonceUsed,
+    /// `signature_method_rejected`: anything but HMAC-SHA1.
+    SignatureMethodRejected,
+    /// `version_rejected`: `oauth_version` present and not `1.0`.
+    VersionRejected,
+    /// `parameter_absent,oauth_parameters_absent=NAME`.
+    ParameterAbsent(String),
+    /// `parameter_rejected,oauth_parameters_rejected=NAME`.
+    ParameterRejected(String),
+    /// `timestamp_refused,oauth_acceptable_timestamps=FROM-TO` (Unix seconds).
+    TimestampRefused {
+        /// Earliest acceptable timestamp.
+        from: i64,
+        /// Latest acceptable timestamp.
+        to: i64,
+    },
+}
+
+impl fmt::Display for EtradeProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TokenExpired => f.write_str("token_expired"),
+            Self::TokenRejected => f.write_str("token_rejected"),
+            Self::SignatureInvalid => f.write_str("signature_invalid"),
+            Self::ConsumerKeyRejected => f.write_str("consumer_key_rejected"),
+            Self::NonceUsed => f.write_str("nonce_used"),
+            Self::SignatureMethodRejected => f.write_str("signature_method_rejected"),
+            Self::VersionRejected => f.write_str("version_rejected"),
+            Self::ParameterAbsent(p) => write!(f, "parameter_absent,oauth_parameters_absent={p}"),
+            Self::ParameterRejected(p) => {
+                write!(f, "parameter_rejected,oauth_parameters_rejected={p}")
+            }
+            Self::TimestampRefused { from, to } => {
+                write!(
+                    f,
+                    "timestamp_refused,oauth_acceptable_timestamps={from}-{to}"
+                )
+            }
+        }
+    }
+}
+
+/// A fixed-window request limit per consumer key / client id, on the
+/// simulator clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimit {
+    /// Requests allowed per window.
+    pub max_requests: u32,
+    /// Window length in milliseconds of simulator time.
+    pub window_millis: i64,
+}
+
+/// Everything the simulator can be told at start. [`Default`] gives demo
+/// credentials and the documented lifetimes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimConfig {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// The E*TRADE consumer key the simulator accepts.
+    pub etrade_consumer_key: String,
+    /// Its consumer secret.
+    pub etrade_consumer_secret: String,
+    /// Inactivity after which an access token needs renew (2 h).
+    pub etrade_idle_timeout: Duration,
+    /// Lifetime of a request token (5 min).
+    pub etrade_request_token_ttl: Duration,
+    /// Accepted distance between `oauth_timestamp` and the clock (5 min).
+    pub etrade_timestamp_window: Duration,
+    /// JSON or HTML error bodies.
+    pub etrade_error_style: EtradeErrorStyle,
+    /// The `oauth_problem` an idle (inactive) token gets on API calls.
+    /// Which one the real service sends is not documented.
+    pub etrade_idle_problem: EtradeProblem,
+    /// The FYERS app id with its type suffix.
+    pub fyers_client_id: String,
+    /// The FYERS app secret (only its appIdHash travels).
+    pub fyers_secret_key: String,
+    /// The account PIN required for refresh.
+    pub fyers_pin: String,
+    /// The registered redirect URI; must match exactly.
+    pub fyers_redirect_uri: String,
+    /// The simulated user id (`fy_id` claim).
+    pub fyers_fy_id: String,
+    /// Lifetime of an auth code (about 8 h).
+    pub fyers_auth_code_ttl: Duration,
+    /// Refresh tokens end at 06:00 IST this many days after issue (15).
+    pub fyers_refresh_token_days: u32,
+    /// Refresh responses carry a new refresh token; the old one dies.
+    pub fyers_rotation: bool,
+    /// Every refresh is rejected, as if the broker ended the flow.
+    pub fyers_refresh_disabled: bool,
+    /// HS256 key for the simulator's JWTs.
+    pub fyers_jwt_key: String,
+    /// Optional per-key limit on the data endpoints.
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            etrade_consumer_key: "SIMKEYdemo0000000000000000000001".into(),
+            etrade_consumer_secret: "SIMSECRETdemo00000000000000000000000000001".into(),
+            etrade_idle_timeout: Duration::hours(2),
+            etrade_request_token_ttl: Duration::minutes(5),
+            etrade_timestamp_window: Duration::minutes(5),
+            etrade_error_style: EtradeErrorStyle::Json,
+            etrade_idle_problem: EtradeProblem::TokenExpired,
+            fyers_client_id: "SIMAPP0001-100".into(),
+            fyers_secret_key: "SIMSECRET01".into(),
+            fyers_pin: "1234".into(),
+            fyers_redirect_uri: "http://127.0.0.1/fyers/callback".into(),
+            fyers_fy_id: "XS00001".into(),
+            fyers_auth_code_ttl: Duration::hours(8),
+            fyers_refresh_token_days: 15,
+            fyers_rotation: false,
+            fyers_refresh_disabled: false,
+            fyers_jwt_key: "broker-sim-demo-jwt-key".into(),
+            rate_limit: None,
+        }
+    }
+}
+
+impl fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Secrets stay out of Debug output, even demo ones.
+        f.debug_struct("SimConfig")
+            .field("port", &self.port)
+            .field("etrade_consumer_key", &self.etrade_consumer_key)
+            .field("etrade_consumer_secret", &"<redacted>")
+            .field("etrade_idle_timeout", &self.etrade_idle_timeout)
+            .field("etrade_request_token_ttl", &self.etrade_request_token_ttl)
+            .field("etrade_error_style", &self.etrade_error_style)
+            .field("fyers_client_id", &self.fyers_client_id)
+            .field("fyers_secret_key", &"<redacted>")
+            .field("fyers_pin", &"<redacted>")
+            .field("fyers_redirect_uri", &self.fyers_redirect_uri)
+            .field("fyers_rotation", &self.fyers_rotation)
+            .field("fyers_refresh_disabled", &self.fyers_refresh_disabled)
+            .field("rate_limit", &self.rate_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The credentials and URLs a client needs to talk to a running simulator.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DemoCredentials {
+    /// E*TRADE OAuth host (`/oauth/...`, `/e/t/etws/authorize`).
+    pub etrade_oauth_base_url: String,
+    /// E*TRADE API host (`/v1/...`).
+    pub etrade_api_base_url: String,
+    /// E*TRADE consumer key.
+    pub etrade_consumer_key: String,
+    /// E*TRADE consumer secret.
+    pub etrade_consumer_secret: String,
+    /// FYERS API base (`.../api/v3`).
+    pub fyers_base_url: String,
+    /// FYERS app id.
+    pub fyers_client_id: String,
+    /// FYERS app secret.
+    pub fyers_secret_key: String,
+    /// FYERS PIN.
+    pub fyers_pin: String,
+    /// FYERS registered redirect URI.
+    pub fyers_redirect_uri: String,
+}
+
+impl fmt::Debug for DemoCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DemoCredentials")
+            .field("etrade_oauth_base_url", &self.etrade_oauth_base_url)
+            .field("etrade_consumer_key", &self.etrade_consumer_key)
+            .field("fyers_base_url", &self.fyers_base_url)
+            .field("fyers_client_id", &self.fyers_client_id)
+            .field("fyers_redirect_uri", &self.fyers_redirect_uri)
+            .finish_non_exhaustive()
+    }
+}
