@@ -3,6 +3,7 @@
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
 use serde_json::json;
 
 use crate::config::{EtradeErrorStyle, EtradeProblem};
@@ -146,11 +147,14 @@ pub(crate) fn render_fault(
                 b"oauth_token=c2ltLXRydW5jYXRlZA%3D%3D&oauth_token_secret=c2ltLXRydW5jYXRlZA%3D%3D"
             };
             let half = Bytes::from_static(&full[..full.len() / 2]);
-            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-                Ok(half),
-                Err(std::io::Error::other("truncated by broker-sim fault")),
-            ];
-            let mut r = Response::new(Body::from_stream(futures::stream::iter(chunks)));
+            // Let the head and the first half reach the client before the
+            // body fails, so the cut lands mid-body rather than before it.
+            let head = futures::stream::iter([Ok::<Bytes, std::io::Error>(half)]);
+            let cut = futures::stream::once(async {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                Err(std::io::Error::other("truncated by broker-sim fault"))
+            });
+            let mut r = Response::new(Body::from_stream(head.chain(cut)));
             r.headers_mut()
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(full.len()));
             r.headers_mut().insert(
