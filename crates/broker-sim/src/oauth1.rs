@@ -246,6 +246,30 @@ mod tests {
         ));
     }
 
+    /// RFC 5849 section 1.2: the protected resource request (realm "Photos"
+    /// is excluded from the base string; no `oauth_version`).
+    #[test]
+    fn rfc5849_section_1_2_resource_request_signature_reproduces() {
+        let params = vec![
+            p("file", "vacation.jpg"),
+            p("size", "original"),
+            p("oauth_consumer_key", "dpf43f3p2l4k3l03"),
+            p("oauth_token", "nnch734d00sl2jdk"),
+            p("oauth_signature_method", "HMAC-SHA1"),
+            p("oauth_timestamp", "137131202"),
+            p("oauth_nonce", "chapoH"),
+        ];
+        let base = base_string(
+            "GET",
+            &base_uri("http", "photos.example.net", None, "/photos"),
+            &params,
+        );
+        assert_eq!(
+            hmac_sha1_signature(&base, "kd94hf93k423kf44", "pfkkdhi9sl3r4s00"),
+            "MdpQcU8iPSUjWoN/UDMsK2sui9I="
+        );
+    }
+
     #[test]
     fn encoding_keeps_only_unreserved_characters() {
         assert_eq!(encode("a-._~Z9"), "a-._~Z9");
