@@ -1,0 +1,150 @@
+//! What can go wrong talking to E*TRADE, in terms of what to do about it.
+
+use std::time::Duration;
+
+use token_core::{Error, ErrorKind};
+
+/// Errors from signed E*TRADE calls. Never carries a secret.
+///
+/// Converts into [`token_core::Error`] (for the provider and the manager)
+/// with the matching [`ErrorKind`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum EtradeError {
+    /// `signature_invalid`: the consumer secret is wrong, or the request was
+    /// changed after signing (URL, query or form body not as signed).
+    #[error("E*TRADE refused the request signature (oauth_problem=signature_invalid): check the consumer secret for this key and environment, and send the URL and form body exactly as signed")]
+    SignatureInvalid,
+    /// `consumer_key_rejected`: unknown key, wrong environment, or an expired
+    /// personal key.
+    #[error("E*TRADE rejected the consumer key (oauth_problem=consumer_key_rejected): check it belongs to this environment (sandbox and production keys differ) and has not expired; personal keys must be renewed on the E*TRADE developer site")]
+    ConsumerKeyRejected,
+    /// The access token is inactive from disuse; a renewal revives it.
+    #[error("the E*TRADE access token is inactive (oauth_problem={problem}); renew it")]
+    Inactive {
+        /// The broker's words.
+        problem: String,
+    },
+    /// Expired (past midnight ET), revoked or unknown: a person must log in.
+    #[error("a person must log in to E*TRADE again ({reason})")]
+    ReauthorizationRequired {
+        /// Why, without secrets.
+        reason: String,
+    },
+    /// `timestamp_refused` even after correcting the clock offset.
+    #[error("E*TRADE refused our timestamp (oauth_problem=timestamp_refused) even after correcting the clock offset; check the system clock")]
+    TimestampRefused,
+    /// Network trouble, timeouts, HTTP 5xx, `nonce_used`: try again later.
+    #[error("transient failure talking to E*TRADE: {message}")]
+    Transient {
+        /// What happened.
+        message: String,
+        /// How long the broker asked us to wait, if it said.
+        retry_after: Option<Duration>,
+    },
+    /// E*TRADE's rate limit (HTTP 400 "Number of requests exceeded the rate limit set").
+    #[error("E*TRADE rate limit exceeded; slow down and retry later")]
+    RateLimited,
+    /// E*TRADE answered something we do not understand.
+    #[error("unexpected answer from E*TRADE: {0}")]
+    Protocol(String),
+    /// Bad configuration or request (not retried).
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// From the token manager (no token, expired, store trouble, ...).
+    #[error(transparent)]
+    Token(#[from] Error),
+}
+
+impl EtradeError {
+    /// The kind, for retry and escalation decisions.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::SignatureInvalid | Self::ConsumerKeyRejected | Self::Config(_) => {
+                ErrorKind::Config
+            }
+            Self::Inactive { .. } => ErrorKind::Inactive,
+            Self::ReauthorizationRequired { .. } => ErrorKind::Rejected,
+            Self::TimestampRefused | Self::Transient { .. } | Self::RateLimited => {
+                ErrorKind::Transient
+            }
+            Self::Protocol(_) => ErrorKind::Protocol,
+            Self::Token(e) => e.kind(),
+        }
+    }
+
+    /// Worth retrying later without human help.
+    pub fn is_transient(&self) -> bool {
+        self.kind() == ErrorKind::Transient
+    }
+
+    pub(crate) fn transient(message: impl Into<String>) -> Self {
+        Self::Transient {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+impl From<EtradeError> for Error {
+    fn from(e: EtradeError) -> Self {
+        match e {
+            EtradeError::Token(e) => e,
+            EtradeError::Inactive { problem } => Error::Inactive {
+                reason: format!("oauth_problem={problem}"),
+            },
+            EtradeError::ReauthorizationRequired { reason } => Error::Rejected { reason },
+            EtradeError::Transient {
+                message,
+                retry_after,
+            } => Error::Transient {
+                message,
+                retry_after,
+            },
+            EtradeError::Protocol(m) => Error::Protocol(m),
+            other @ (EtradeError::SignatureInvalid
+            | EtradeError::ConsumerKeyRejected
+            | EtradeError::Config(_)) => Error::Config(other.to_string()),
+            other @ (EtradeError::TimestampRefused | EtradeError::RateLimited) => {
+                Error::transient(other.to_string())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_survive_conversion_to_core_errors() {
+        let cases = [
+            EtradeError::SignatureInvalid,
+            EtradeError::ConsumerKeyRejected,
+            EtradeError::Inactive {
+                problem: "token_expired".into(),
+            },
+            EtradeError::ReauthorizationRequired {
+                reason: "token_rejected".into(),
+            },
+            EtradeError::TimestampRefused,
+            EtradeError::transient("503"),
+            EtradeError::RateLimited,
+            EtradeError::Protocol("x".into()),
+        ];
+        for e in cases {
+            let kind = e.kind();
+            assert_eq!(Error::from(e).kind(), kind);
+        }
+    }
+
+    #[test]
+    fn messages_say_what_to_fix() {
+        assert!(EtradeError::SignatureInvalid
+            .to_string()
+            .contains("consumer secret"));
+        assert!(EtradeError::ConsumerKeyRejected
+            .to_string()
+            .contains("expired"));
+    }
+}
