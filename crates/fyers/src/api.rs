@@ -1,0 +1,428 @@
+//! The FYERS HTTP calls and how their failures are classified.
+//!
+//! Classification drives the manager: `Transient` is retried with backoff,
+//! `Inactive` triggers a silent refresh, `Rejected` escalates to "a person
+//! must log in again" and is never retried. Bodies of successful calls are
+//! parsed only for the fields we need (the profile's personal data is never
+//! read, logged or stored); error messages carry codes and our own words,
+//! plus the broker's message only when it is short and echoes nothing we sent.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Client, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use token_core::Error;
+
+use crate::config::{is_loopback, FyersConfig};
+
+/// Which FYERS call a response came from; it changes what a code means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Call {
+    /// `POST /validate-authcode`.
+    ValidateAuthcode,
+    /// `POST /validate-refresh-token`.
+    ValidateRefreshToken,
+    /// `GET /profile`.
+    Profile,
+    /// `POST /logout`.
+    Logout,
+}
+
+impl Call {
+    fn path(self) -> &'static str {
+        match self {
+            Call::ValidateAuthcode => "validate-authcode",
+            Call::ValidateRefreshToken => "validate-refresh-token",
+            Call::Profile => "profile",
+            Call::Logout => "logout",
+        }
+    }
+}
+
+/// A classified failure plus whether it looks like a PIN problem.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub(crate) error: Error,
+    /// The refresh was refused in a way a wrong PIN causes (-16 on refresh,
+    /// or a message naming the PIN): never send that PIN again.
+    pub(crate) pin_suspect: bool,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure {
+            error,
+            pin_suspect: false,
+        }
+    }
+}
+
+/// A thin FYERS client: one reqwest client, the config, no token state.
+#[derive(Debug, Clone)]
+pub(crate) struct Api {
+    http: Client,
+    config: FyersConfig,
+}
+
+/// Builds the `Authorization` value `client_id:access_token`.
+pub(crate) fn auth_value(client_id: &str, access_token: &SecretString) -> SecretString {
+    SecretString::from(format!("{client_id}:{}", access_token.expose_secret()))
+}
+
+impl Api {
+    pub(crate) fn new(config: FyersConfig) -> Result<Self, Error> {
+        config.validate()?;
+        let base = config.base()?;
+        let mut builder = Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("broker-tokens-fyers/", env!("CARGO_PKG_VERSION")));
+        if is_loopback(&base) {
+            // Never send loopback traffic (a simulator) through a proxy.
+            builder = builder.no_proxy();
+        }
+        let http = builder
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build HTTP client: {e}")))?;
+        Ok(Self { http, config })
+    }
+
+    pub(crate) fn config(&self) -> &FyersConfig {
+        &self.config
+    }
+
+    /// POSTs a JSON body and returns the parsed success body.
+    pub(crate) async fn post_json(
+        &self,
+        call: Call,
+        body: &Value,
+        sent: &[&SecretString],
+    ) -> Result<Value, Failure> {
+        let url = self.config.endpoint(call.path())?;
+        let req = self.http.post(url).json(body);
+        self.send(call, req, sent).await
+    }
+
+    /// Sends an authenticated request (`Authorization: client_id:token`).
+    pub(crate) async fn authed(
+        &self,
+        call: Call,
+        access_token: &SecretString,
+    ) -> Result<Value, Failure> {
+        let url = self.config.endpoint(call.path())?;
+        let mut value =
+            HeaderValue::from_str(auth_value(&self.config.client_id, access_token).expose_secret())
+                .map_err(|_| Error::Protocol("access token is not a valid header value".into()))?;
+        value.set_sensitive(true);
+        let req = match call {
+            Call::Profile => self.http.get(url),
+            _ => self.http.post(url),
+        }
+        .header(AUTHORIZATION, value);
+        self.send(call, req, &[access_token]).await
+    }
+
+    async fn send(
+        &self,
+        call: Call,
+        req: reqwest::RequestBuilder,
+        sent: &[&SecretString],
+    ) -> Result<Value, Failure> {
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| Failure::from(transport_error(call, &e)))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.map_err(|e| {
+            Failure::from(Error::transient(format!(
+                "{}: connection failed while reading the response ({})",
+                call.path(),
+                short_reqwest(&e)
+            )))
+        })?;
+        classify(call, status, &headers, &bytes, sent)
+    }
+}
+
+fn short_reqwest(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "body interrupted"
+    } else {
+        "network error"
+    }
+}
+
+fn transport_error(call: Call, e: &reqwest::Error) -> Error {
+    // reqwest errors can include the URL; ours carry no secrets in URLs, but
+    // keep the message to our own words anyway.
+    Error::transient(format!("{}: {}", call.path(), short_reqwest(e)))
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// The broker's message, if safe to repeat: short, printable, and free of
+/// anything we sent.
+fn safe_message(v: &Value, sent: &[&SecretString]) -> Option<String> {
+    let m = v.get("message")?.as_str()?.trim();
+    let safe = !m.is_empty()
+        && m.len() <= 120
+        && m.chars().all(|c| !c.is_control())
+        && !sent
+            .iter()
+            .any(|s| !s.expose_secret().is_empty() && m.contains(s.expose_secret()));
+    safe.then(|| m.to_string())
+}
+
+/// Turns a response into a success body or a classified failure.
+pub(crate) fn classify(
+    call: Call,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    sent: &[&SecretString],
+) -> Result<Value, Failure> {
+    let what = call.path();
+    let parsed: Option<Value> = serde_json::from_slice(body).ok().filter(Value::is_object);
+    let code = parsed
+        .as_ref()
+        .and_then(|v| v.get("code"))
+        .and_then(Value::as_i64);
+    if status == StatusCode::TOO_MANY_REQUESTS || code == Some(-429) {
+        return Err(Error::Transient {
+            message: format!("{what}: rate limited by FYERS (HTTP {})", status.as_u16()),
+            retry_after: retry_after(headers),
+        }
+        .into());
+    }
+    if status.is_server_error() {
+        return Err(Error::Transient {
+            message: format!("{what}: FYERS server error (HTTP {})", status.as_u16()),
+            retry_after: retry_after(headers),
+        }
+        .into());
+    }
+    let Some(v) = parsed else {
+        let html = headers
+            .get(CONTENT_TYPE)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|c| c.contains("html"))
+            || body.trim_ascii_start().starts_with(b"<");
+        return Err(match status.as_u16() {
+            // A maintenance page or a garbled body: the same call may well
+            // work later, and escalating to a person would be premature.
+            200..=299 => Error::transient(format!(
+                "{what}: {} (HTTP {})",
+                if html {
+                    "HTML page instead of JSON (maintenance?)"
+                } else {
+                    "unparseable response body"
+                },
+                status.as_u16()
+            )),
+            401 | 403 => Error::rejected(format!(
+                "{what}: HTTP {} without a FYERS body",
+                status.as_u16()
+            )),
+            404 => Error::Config(format!("{what}: HTTP 404: check base_url")),
+            408 => Error::transient(format!("{what}: HTTP 408")),
+            s => Error::Protocol(format!("{what}: HTTP {s} with a non-JSON body")),
+        }
+        .into());
+    };
+    let ok = v.get("s").and_then(Value::as_str) == Some("ok");
+    if status.is_success() && ok {
+        return Ok(v);
+    }
+    let message = safe_message(&v, sent);
+    let detail = |words: &str| match (&code, &message) {
+        (Some(c), Some(m)) => format!("{what}: {words} (code {c}: {m})"),
+        (Some(c), None) => format!("{what}: {words} (code {c})"),
+        (None, Some(m)) => format!("{what}: {words} (HTTP {}: {m})", status.as_u16()),
+        (None, None) => format!("{what}: {words} (HTTP {})", status.as_u16()),
+    };
+    let pin_named = message
+        .as_deref()
+        .is_some_and(|m| m.to_ascii_lowercase().contains("pin"));
+    let refresh = call == Call::ValidateRefreshToken;
+    let error = match code {
+        Some(-371) => Error::Config(detail("appIdHash refused: check client_id and secret_key")),
+        Some(-352) => Error::Config(detail("app id or redirect_uri refused")),
+        Some(-441) => Error::Protocol(detail("grant type refused")),
+        Some(-437) | Some(-374) => Error::rejected(detail(
+            "auth code invalid, expired or already used; log in again",
+        )),
+        Some(-501) => Error::rejected(detail(
+            "refresh token invalid or expired, or refresh no longer allowed; log in again",
+        )),
+        Some(-16) if refresh => Error::rejected(detail(
+            "refresh refused: wrong PIN or account not authenticated",
+        )),
+        Some(-16) | Some(-15) | Some(-8) if refresh => {
+            Error::rejected(detail("refresh refused; log in again"))
+        }
+        Some(-16) | Some(-15) | Some(-8) => Error::Inactive {
+            reason: detail("access token invalid or expired"),
+        },
+        _ if refresh && pin_named => Error::rejected(detail("refresh refused: PIN")),
+        _ => match status.as_u16() {
+            401 | 403 => Error::rejected(detail("not authorized")),
+            404 => Error::Config(detail("not found: check base_url")),
+            408 => Error::transient(detail("request timeout")),
+            200..=299 => Error::Protocol(detail("unexpected answer")),
+            _ => Error::Protocol(detail("request refused")),
+        },
+    };
+    Err(Failure {
+        pin_suspect: refresh && (code == Some(-16) || pin_named),
+        error,
+    })
+}
+
+/// A required string field of a success body, as a secret.
+pub(crate) fn secret_field(v: &Value, call: Call, name: &str) -> Result<SecretString, Error> {
+    match v.get(name).and_then(Value::as_str).map(str::trim) {
+        Some(s) if !s.is_empty() => Ok(SecretString::from(s.to_string())),
+        _ => Err(Error::Protocol(format!(
+            "{}: success answer without {name}",
+            call.path()
+        ))),
+    }
+}
+
+/// An optional string field of a success body, as a secret.
+pub(crate) fn optional_secret(v: &Value, name: &str) -> Option<SecretString> {
+    v.get(name)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| SecretString::from(s.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use token_core::ErrorKind;
+
+    fn run(call: Call, status: u16, body: &str) -> Result<Value, Failure> {
+        let secret = SecretString::from("sent-secret");
+        classify(
+            call,
+            StatusCode::from_u16(status).unwrap(),
+            &HeaderMap::new(),
+            body.as_bytes(),
+            &[&secret],
+        )
+    }
+
+    fn kind(call: Call, status: u16, body: &str) -> ErrorKind {
+        run(call, status, body).unwrap_err().error.kind()
+    }
+
+    #[test]
+    fn codes_map_to_kinds() {
+        use Call::*;
+        let e = |c: i32| format!(r#"{{"s":"error","code":{c},"message":"m"}}"#);
+        assert_eq!(
+            kind(ValidateRefreshToken, 400, &e(-501)),
+            ErrorKind::Rejected
+        );
+        assert_eq!(
+            kind(ValidateRefreshToken, 400, &e(-16)),
+            ErrorKind::Rejected
+        );
+        assert_eq!(kind(ValidateRefreshToken, 400, &e(-371)), ErrorKind::Config);
+        assert_eq!(
+            kind(ValidateRefreshToken, 400, &e(-441)),
+            ErrorKind::Protocol
+        );
+        assert_eq!(kind(ValidateAuthcode, 400, &e(-437)), ErrorKind::Rejected);
+        assert_eq!(kind(ValidateAuthcode, 400, &e(-374)), ErrorKind::Rejected);
+        assert_eq!(kind(Profile, 401, &e(-16)), ErrorKind::Inactive);
+        assert_eq!(kind(Profile, 401, &e(-15)), ErrorKind::Inactive);
+        assert_eq!(kind(Profile, 401, &e(-8)), ErrorKind::Inactive);
+        assert_eq!(kind(Profile, 429, &e(-429)), ErrorKind::Transient);
+        assert_eq!(kind(Profile, 503, &e(503)), ErrorKind::Transient);
+        assert_eq!(
+            kind(Profile, 200, "<html>down</html>"),
+            ErrorKind::Transient
+        );
+        assert_eq!(kind(Profile, 200, r#"{"s":"ok","da"#), ErrorKind::Transient);
+        assert_eq!(kind(Profile, 404, "nope"), ErrorKind::Config);
+        assert_eq!(kind(Profile, 400, &e(400)), ErrorKind::Protocol);
+        assert_eq!(kind(Profile, 401, &e(401)), ErrorKind::Rejected);
+        assert!(run(Profile, 200, r#"{"s":"ok","code":200,"data":{}}"#).is_ok());
+    }
+
+    #[test]
+    fn only_refresh_minus_16_is_a_pin_suspect() {
+        let body = r#"{"s":"error","code":-16,"message":"Invalid PIN"}"#;
+        assert!(
+            run(Call::ValidateRefreshToken, 400, body)
+                .unwrap_err()
+                .pin_suspect
+        );
+        assert!(!run(Call::Profile, 401, body).unwrap_err().pin_suspect);
+        let body = r#"{"s":"error","code":-501,"message":"Invalid refresh token"}"#;
+        assert!(
+            !run(Call::ValidateRefreshToken, 400, body)
+                .unwrap_err()
+                .pin_suspect
+        );
+    }
+
+    #[test]
+    fn retry_after_is_kept() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        let f = classify(Call::Profile, StatusCode::TOO_MANY_REQUESTS, &h, b"{}", &[]).unwrap_err();
+        assert!(matches!(
+            f.error,
+            Error::Transient { retry_after: Some(d), .. } if d == Duration::from_secs(7)
+        ));
+    }
+
+    #[test]
+    fn broker_messages_echoing_what_we_sent_are_dropped() {
+        let body = r#"{"s":"error","code":-501,"message":"bad token sent-secret"}"#;
+        let msg = run(Call::ValidateRefreshToken, 400, body)
+            .unwrap_err()
+            .error
+            .to_string();
+        assert!(!msg.contains("sent-secret"), "{msg}");
+        assert!(msg.contains("-501"), "{msg}");
+        let body = r#"{"s":"error","code":-501,"message":"Invalid refresh token"}"#;
+        let msg = run(Call::ValidateRefreshToken, 400, body)
+            .unwrap_err()
+            .error
+            .to_string();
+        assert!(msg.contains("Invalid refresh token"), "{msg}");
+    }
+
+    #[test]
+    fn success_needs_the_fields() {
+        let v: Value = serde_json::json!({"s":"ok","access_token":""});
+        assert!(matches!(
+            secret_field(&v, Call::ValidateAuthcode, "access_token"),
+            Err(Error::Protocol(_))
+        ));
+        assert!(optional_secret(&v, "refresh_token").is_none());
+    }
+}

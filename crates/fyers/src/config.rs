@@ -1,0 +1,269 @@
+//! What the adapter needs to know about your FYERS app (PROTOCOLS.md, "FYERS").
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use token_core::Error;
+
+/// The production API base.
+pub const PRODUCTION_BASE_URL: &str = "https://api-t1.fyers.in/api/v3";
+
+/// Lowercase hex SHA-256 of `"{client_id}:{secret_key}"`: the `appIdHash`
+/// FYERS expects instead of the secret itself.
+///
+/// ```
+/// use secrecy::SecretString;
+/// let hash = fyers::app_id_hash("app_id", &SecretString::from("app_secret"));
+/// assert_eq!(hash, "7c7120d2b5004f8de22d8dc2da0453b4d7e6211e37a4108b8371266ecff00498");
+/// ```
+pub fn app_id_hash(client_id: &str, secret_key: &SecretString) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(client_id.as_bytes());
+    hasher.update(b":");
+    hasher.update(secret_key.expose_secret().as_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Settings for one FYERS app and account.
+///
+/// Build with [`FyersConfig::new`] and adjust with the `with_*` methods;
+/// [`FyersConfig::validate`] (called by the provider) checks the URLs.
+///
+/// ```
+/// use secrecy::SecretString;
+/// use fyers::FyersConfig;
+/// let config = FyersConfig::new(
+///     "ABCD1234-100",
+///     SecretString::from("my-secret"),
+///     SecretString::from("1234"),
+///     "https://example.com/fyers/callback",
+/// );
+/// assert!(config.validate().is_ok());
+/// assert!(!format!("{config:?}").contains("my-secret"));
+/// let plain = config.clone().with_base_url("http://api.example.com/api/v3");
+/// assert!(plain.validate().is_err()); // plain http only on loopback
+/// ```
+#[derive(Clone)]
+pub struct FyersConfig {
+    /// The app id with its type suffix, e.g. `ABCD1234-100`.
+    pub client_id: String,
+    /// The app's secret key (only its hash travels).
+    pub secret_key: SecretString,
+    /// The account PIN, needed for every refresh.
+    pub pin: SecretString,
+    /// The redirect URI registered for the app; must match exactly.
+    pub redirect_uri: String,
+    /// API base, [`PRODUCTION_BASE_URL`] by default. HTTPS unless loopback.
+    pub base_url: String,
+    /// Fallback refresh-token life when a refresh token is not a JWT: it ends
+    /// at 06:00 Asia/Kolkata this many calendar days after issue (15).
+    pub refresh_token_days: u32,
+    /// How long a login URL (its `state`) stays valid (8 h, like an auth code).
+    pub login_ttl: chrono::Duration,
+    /// Timeout for one HTTP request (30 s).
+    pub request_timeout: Duration,
+}
+
+impl fmt::Debug for FyersConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FyersConfig")
+            .field("client_id", &self.client_id)
+            .field("secret_key", &"[REDACTED]")
+            .field("pin", &"[REDACTED]")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("base_url", &self.base_url)
+            .field("refresh_token_days", &self.refresh_token_days)
+            .field("login_ttl", &self.login_ttl)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
+}
+
+impl FyersConfig {
+    /// Settings with the production base URL and default lifetimes.
+    pub fn new(
+        client_id: impl Into<String>,
+        secret_key: SecretString,
+        pin: SecretString,
+        redirect_uri: impl Into<String>,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            secret_key,
+            pin,
+            redirect_uri: redirect_uri.into(),
+            base_url: PRODUCTION_BASE_URL.to_string(),
+            refresh_token_days: 15,
+            login_ttl: chrono::Duration::hours(8),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Uses another API base (e.g. a simulator on loopback).
+    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = base_url.into();
+        self
+    }
+
+    /// Sets the fallback refresh-token life in days.
+    pub fn with_refresh_token_days(mut self, days: u32) -> Self {
+        self.refresh_token_days = days;
+        self
+    }
+
+    /// Sets the per-request timeout.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets how long a login URL stays valid.
+    pub fn with_login_ttl(mut self, ttl: chrono::Duration) -> Self {
+        self.login_ttl = ttl;
+        self
+    }
+
+    /// The `appIdHash` for this app.
+    pub fn app_id_hash(&self) -> String {
+        app_id_hash(&self.client_id, &self.secret_key)
+    }
+
+    /// Checks the settings: a client id, an absolute redirect URI, and a
+    /// base URL that is HTTPS, or plain HTTP on a loopback host only.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.client_id.trim().is_empty() || self.client_id.contains(':') {
+            return Err(Error::Config(
+                "client_id must be the app id with its type suffix, e.g. ABCD1234-100".into(),
+            ));
+        }
+        if self.pin.expose_secret().is_empty() {
+            return Err(Error::Config("the PIN is empty".into()));
+        }
+        let redirect = Url::parse(&self.redirect_uri)
+            .map_err(|e| Error::Config(format!("redirect_uri is not an absolute URL: {e}")))?;
+        if !matches!(redirect.scheme(), "http" | "https") {
+            return Err(Error::Config("redirect_uri must be http(s)".into()));
+        }
+        self.base()?;
+        Ok(())
+    }
+
+    /// The parsed base URL, checked (HTTPS, or HTTP on loopback).
+    pub(crate) fn base(&self) -> Result<Url, Error> {
+        let url = Url::parse(self.base_url.trim_end_matches('/'))
+            .map_err(|e| Error::Config(format!("base_url is not a URL: {e}")))?;
+        match url.scheme() {
+            "https" => Ok(url),
+            "http" if is_loopback(&url) => Ok(url),
+            "http" => Err(Error::Config(format!(
+                "base_url {} must use https (plain http is allowed only on loopback hosts)",
+                self.base_url
+            ))),
+            other => Err(Error::Config(format!(
+                "base_url scheme {other:?} is not supported"
+            ))),
+        }
+    }
+
+    /// `{base}/{path}`.
+    pub(crate) fn endpoint(&self, path: &str) -> Result<Url, Error> {
+        let base = self.base()?;
+        let joined = format!("{}/{}", base.as_str().trim_end_matches('/'), path);
+        Url::parse(&joined).map_err(|e| Error::Config(format!("bad endpoint URL: {e}")))
+    }
+}
+
+/// True for `localhost`, 127.0.0.0/8 and `::1`.
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(base: &str) -> FyersConfig {
+        FyersConfig::new(
+            "ABCD1234-100",
+            SecretString::from("s3cret-key"),
+            SecretString::from("4321"),
+            "https://example.com/cb",
+        )
+        .with_base_url(base)
+    }
+
+    #[test]
+    fn app_id_hash_matches_the_protocol_vector() {
+        assert_eq!(
+            app_id_hash("app_id", &SecretString::from("app_secret")),
+            "7c7120d2b5004f8de22d8dc2da0453b4d7e6211e37a4108b8371266ecff00498"
+        );
+    }
+
+    #[test]
+    fn base_url_must_be_https_unless_loopback() {
+        for ok in [
+            "https://api-t1.fyers.in/api/v3",
+            "http://127.0.0.1:8080/api/v3",
+            "http://127.5.6.7/api/v3",
+            "http://localhost:1/api/v3",
+            "http://[::1]:9/api/v3",
+        ] {
+            assert!(config(ok).validate().is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://api-t1.fyers.in/api/v3",
+            "http://10.0.0.1/api/v3",
+            "http://192.168.1.1/api/v3",
+            "http://localhost.evil.com/api/v3",
+            "ftp://127.0.0.1/",
+            "not a url",
+        ] {
+            assert!(
+                matches!(config(bad).validate(), Err(Error::Config(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_hides_secret_and_pin() {
+        let dbg = format!("{:?}", config(PRODUCTION_BASE_URL));
+        assert!(!dbg.contains("s3cret-key"), "{dbg}");
+        assert!(!dbg.contains("4321"), "{dbg}");
+        assert!(dbg.contains("ABCD1234-100"));
+    }
+
+    #[test]
+    fn endpoints_join_under_the_base() {
+        let c = config("http://127.0.0.1:9/api/v3/");
+        assert_eq!(
+            c.endpoint("validate-authcode").unwrap().as_str(),
+            "http://127.0.0.1:9/api/v3/validate-authcode"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_client_id_and_redirect() {
+        let mut c = config(PRODUCTION_BASE_URL);
+        c.client_id = " ".into();
+        assert!(matches!(c.validate(), Err(Error::Config(_))));
+        let mut c = config(PRODUCTION_BASE_URL);
+        c.redirect_uri = "/relative".into();
+        assert!(matches!(c.validate(), Err(Error::Config(_))));
+    }
+}

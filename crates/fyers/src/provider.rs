@@ -1,0 +1,353 @@
+//! The FYERS [`TokenProvider`]: auth-code login, refresh with the PIN,
+//! `/profile` probe and logout.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use reqwest::header::HeaderValue;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use token_core::{
+    serde_secret, AccountKey, AuthorizationRequest, Capabilities, Clock, Error, Expects, Record,
+    SecretFields, TokenProvider,
+};
+
+use crate::api::{auth_value, optional_secret, secret_field, Api, Call, Failure};
+use crate::config::FyersConfig;
+use crate::expiry::{metadata_for, refresh_expiry};
+use crate::redirect::{parse_redirect, Redirect};
+
+/// FYERS credentials as stored: the access token and, when FYERS gave one,
+/// the refresh token. `Debug` redacts both.
+///
+/// The field names match the usual `.env` names in lower case
+/// (`FYERS_ACCESS_TOKEN`, `FYERS_REFRESH_TOKEN`; see [`crate::env`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FyersCreds {
+    /// The access token (a JWT).
+    #[serde(with = "serde_secret")]
+    pub access_token: SecretString,
+    /// The refresh token (a JWT, about 15 days), if any.
+    #[serde(default, with = "serde_secret::option")]
+    pub refresh_token: Option<SecretString>,
+}
+
+impl FyersCreds {
+    /// The `Authorization` header value: `client_id:access_token` (no "Bearer").
+    ///
+    /// ```
+    /// use secrecy::{ExposeSecret, SecretString};
+    /// let creds = fyers::FyersCreds { access_token: SecretString::from("tok"), refresh_token: None };
+    /// assert_eq!(creds.authorization("ABCD1234-100").expose_secret(), "ABCD1234-100:tok");
+    /// ```
+    pub fn authorization(&self, client_id: &str) -> SecretString {
+        auth_value(client_id, &self.access_token)
+    }
+
+    /// The same as a header value marked sensitive (hidden from HTTP logs).
+    pub fn authorization_header(&self, client_id: &str) -> Result<HeaderValue, Error> {
+        let mut v = HeaderValue::from_str(self.authorization(client_id).expose_secret())
+            .map_err(|_| Error::Protocol("access token is not a valid header value".into()))?;
+        v.set_sensitive(true);
+        Ok(v)
+    }
+}
+
+const STATE_FIELD: &str = "state";
+
+/// Talks to FYERS API v3 for one app.
+///
+/// Refresh safety: a refresh refused in a way a wrong PIN causes is never
+/// sent again with the same PIN (repeated wrong PINs can lock the account);
+/// fix it with [`FyersProvider::set_pin`]. A refresh token FYERS refused is
+/// not sent again either. Both answer [`Error::Rejected`] at once.
+#[derive(Debug)]
+pub struct FyersProvider {
+    api: Api,
+    clock: Arc<dyn Clock>,
+    pin: Mutex<SecretString>,
+    pin_refused: AtomicBool,
+    /// SHA-256 of the last refresh token FYERS refused (never the token).
+    refused_refresh: Mutex<Option<[u8; 32]>>,
+    refresh_calls: AtomicU64,
+}
+
+fn fingerprint(s: &SecretString) -> [u8; 32] {
+    Sha256::digest(s.expose_secret().as_bytes()).into()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl FyersProvider {
+    /// A provider for `config`, reading time from `clock`. Fails with
+    /// [`Error::Config`] on a bad base URL (HTTPS required off loopback).
+    pub fn new(config: FyersConfig, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+        let pin = config.pin.clone();
+        Ok(Self {
+            api: Api::new(config)?,
+            clock,
+            pin: Mutex::new(pin),
+            pin_refused: AtomicBool::new(false),
+            refused_refresh: Mutex::new(None),
+            refresh_calls: AtomicU64::new(0),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &FyersConfig {
+        self.api.config()
+    }
+
+    /// The app's client id.
+    pub fn client_id(&self) -> &str {
+        &self.config().client_id
+    }
+
+    /// The `Authorization` value for a record: `client_id:access_token`.
+    pub fn authorization(&self, record: &Record<FyersCreds>) -> SecretString {
+        record.payload.authorization(self.client_id())
+    }
+
+    /// Replaces the PIN and allows refreshes again after a PIN refusal.
+    pub fn set_pin(&self, pin: SecretString) {
+        *lock(&self.pin) = pin;
+        self.pin_refused.store(false, Ordering::SeqCst);
+    }
+
+    /// True after FYERS refused a refresh in a way a wrong PIN causes.
+    pub fn pin_refused(&self) -> bool {
+        self.pin_refused.load(Ordering::SeqCst)
+    }
+
+    /// Refresh requests actually sent to FYERS by this provider.
+    pub fn refresh_calls(&self) -> u64 {
+        self.refresh_calls.load(Ordering::SeqCst)
+    }
+
+    /// The login URL for `state`.
+    pub fn login_url(&self, state: &str) -> Result<String, Error> {
+        let mut url = self.config().endpoint("generate-authcode")?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.config().client_id)
+            .append_pair("redirect_uri", &self.config().redirect_uri)
+            .append_pair("response_type", "code")
+            .append_pair("state", state);
+        Ok(url.to_string())
+    }
+
+    async fn exchange_auth_code(
+        &self,
+        key: &AccountKey,
+        auth_code: &SecretString,
+    ) -> Result<Record<FyersCreds>, Error> {
+        let body = json!({
+            "grant_type": "authorization_code",
+            "appIdHash": self.config().app_id_hash(),
+            "code": auth_code.expose_secret(),
+        });
+        let v = self
+            .api
+            .post_json(Call::ValidateAuthcode, &body, &[auth_code])
+            .await
+            .map_err(|f| f.error)?;
+        let access = secret_field(&v, Call::ValidateAuthcode, "access_token")?;
+        let refresh = optional_secret(&v, "refresh_token");
+        let now = self.clock.now();
+        let meta = metadata_for(
+            now,
+            &access,
+            refresh.as_ref(),
+            self.config().refresh_token_days,
+        )?;
+        Ok(Record::new(
+            key.clone(),
+            meta,
+            FyersCreds {
+                access_token: access,
+                refresh_token: refresh,
+            },
+        ))
+    }
+
+    fn refused(&self, failure: &Failure, refresh: &SecretString) {
+        if failure.pin_suspect {
+            self.pin_refused.store(true, Ordering::SeqCst);
+            tracing::error!("FYERS refused the refresh PIN; refresh disabled until set_pin");
+        } else if matches!(failure.error, Error::Rejected { .. }) {
+            *lock(&self.refused_refresh) = Some(fingerprint(refresh));
+        }
+    }
+}
+
+#[async_trait]
+impl TokenProvider<FyersCreds> for FyersProvider {
+    fn broker(&self) -> &str {
+        "fyers"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
+
+    async fn start_authorization(&self, key: &AccountKey) -> Result<AuthorizationRequest, Error> {
+        let state: String = rand::random::<[u8; 16]>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let url = self.login_url(&state)?;
+        let mut pending = SecretFields::new();
+        pending.insert(STATE_FIELD, SecretString::from(state));
+        Ok(AuthorizationRequest {
+            key: key.clone(),
+            url,
+            expects: Expects::RedirectUrl,
+            instructions: format!(
+                "Open the URL, log in to FYERS, then paste the full URL the browser lands on \
+                 (it starts with {})",
+                self.config().redirect_uri
+            ),
+            expires_at: Some(self.clock.now() + self.config().login_ttl),
+            pending,
+        })
+    }
+
+    async fn complete_authorization(
+        &self,
+        request: &AuthorizationRequest,
+        response: &SecretString,
+    ) -> Result<Record<FyersCreds>, Error> {
+        let expected = request
+            .pending
+            .get(STATE_FIELD)
+            .ok_or_else(|| Error::Protocol("authorization request has no state".into()))?;
+        if request.expires_at.is_some_and(|e| self.clock.now() >= e) {
+            return Err(Error::rejected(
+                "this login URL has expired: start a new login",
+            ));
+        }
+        let (auth_code, state) = match parse_redirect(response.expose_secret())? {
+            Redirect::Code { auth_code, state } => (auth_code, state),
+            Redirect::Failed { code, message, .. } => {
+                let code = code.map_or_else(|| "?".to_string(), |c| c.to_string());
+                let message = message.unwrap_or_default();
+                return Err(Error::rejected(format!(
+                    "FYERS login failed (code {code}) {message}"
+                )));
+            }
+        };
+        if state.as_deref() != Some(expected.expose_secret()) {
+            return Err(Error::rejected(
+                "state does not match the pending login: paste the URL from the latest login",
+            ));
+        }
+        self.exchange_auth_code(&request.key, &auth_code).await
+    }
+
+    async fn renew(&self, record: &Record<FyersCreds>) -> Result<Record<FyersCreds>, Error> {
+        let Some(refresh) = record.payload.refresh_token.as_ref() else {
+            return Err(Error::rejected("no refresh token: log in again"));
+        };
+        if self.pin_refused() {
+            return Err(Error::rejected(
+                "FYERS refused the PIN earlier; not retrying (it could lock the account): fix the PIN",
+            ));
+        }
+        if *lock(&self.refused_refresh) == Some(fingerprint(refresh)) {
+            return Err(Error::rejected(
+                "FYERS refused this refresh token earlier: log in again",
+            ));
+        }
+        let pin = lock(&self.pin).clone();
+        let body = json!({
+            "grant_type": "refresh_token",
+            "appIdHash": self.config().app_id_hash(),
+            "refresh_token": refresh.expose_secret(),
+            "pin": pin.expose_secret(),
+        });
+        self.refresh_calls.fetch_add(1, Ordering::SeqCst);
+        let v = match self
+            .api
+            .post_json(Call::ValidateRefreshToken, &body, &[refresh, &pin])
+            .await
+        {
+            Ok(v) => v,
+            Err(failure) => {
+                self.refused(&failure, refresh);
+                return Err(failure.error);
+            }
+        };
+        let now = self.clock.now();
+        let access = secret_field(&v, Call::ValidateRefreshToken, "access_token")?;
+        let rotated = optional_secret(&v, "refresh_token")
+            .filter(|new| new.expose_secret() != refresh.expose_secret());
+        let mut meta = metadata_for(now, &access, None, self.config().refresh_token_days)?;
+        meta.renewed_at = Some(now);
+        let refresh_token = match rotated {
+            Some(new) => {
+                // Rotation: the new refresh token replaces the old one. The
+                // manager saves this record before handing the token out.
+                tracing::info!("FYERS rotated the refresh token");
+                meta.refresh_expires_at =
+                    Some(refresh_expiry(now, &new, self.config().refresh_token_days)?);
+                new
+            }
+            None => {
+                meta.refresh_expires_at = match record.meta.refresh_expires_at {
+                    Some(t) => Some(t),
+                    None => Some(refresh_expiry(
+                        record.meta.issued_at,
+                        refresh,
+                        self.config().refresh_token_days,
+                    )?),
+                };
+                refresh.clone()
+            }
+        };
+        Ok(Record::new(
+            record.key.clone(),
+            meta,
+            FyersCreds {
+                access_token: access,
+                refresh_token: Some(refresh_token),
+            },
+        ))
+    }
+
+    async fn probe(&self, record: &Record<FyersCreds>) -> Result<(), Error> {
+        // The body holds personal data: it is checked for "s":"ok" and dropped.
+        match self
+            .api
+            .authed(Call::Profile, &record.payload.access_token)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(Failure {
+                error: Error::Inactive { reason },
+                ..
+            }) if record.payload.refresh_token.is_none() => Err(Error::Rejected { reason }),
+            Err(f) => Err(f.error),
+        }
+    }
+
+    async fn revoke(&self, record: &Record<FyersCreds>) -> Result<(), Error> {
+        match self
+            .api
+            .authed(Call::Logout, &record.payload.access_token)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Already dead: nothing left to revoke.
+            Err(Failure {
+                error: Error::Inactive { .. },
+                ..
+            }) => Ok(()),
+            Err(f) => Err(f.error),
+        }
+    }
+}
