@@ -67,7 +67,9 @@ pub struct FyersConfig {
     /// Fallback refresh-token life when a refresh token is not a JWT: it ends
     /// at 06:00 Asia/Kolkata this many calendar days after issue (15).
     pub refresh_token_days: u32,
-    /// How long a login URL (its `state`) stays valid (8 h, like an auth code).
+    /// How long a login URL (its `state`) stays valid (7 days: the URL in a
+    /// "re-authorization required" alert must still work when a person gets
+    /// to it, e.g. after a weekend).
     pub login_ttl: chrono::Duration,
     /// Timeout for one HTTP request (30 s).
     pub request_timeout: Duration,
@@ -103,7 +105,7 @@ impl FyersConfig {
             redirect_uri: redirect_uri.into(),
             base_url: PRODUCTION_BASE_URL.to_string(),
             refresh_token_days: 15,
-            login_ttl: chrono::Duration::hours(8),
+            login_ttl: chrono::Duration::days(7),
             request_timeout: Duration::from_secs(30),
         }
     }
