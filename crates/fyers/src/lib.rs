@@ -29,7 +29,7 @@
 //! let manager = TokenManager::new(
 //!     AccountKey::new("fyers", Environment::Production, "main")?,
 //!     provider.clone(),
-//!     Arc::new(FileStore::new("tokens")),
+//!     Arc::new(FileStore::open("tokens")?),
 //!     Arc::new(fyers::default_policy()),
 //!     clock,
 //!     fyers::default_manager_config(),
