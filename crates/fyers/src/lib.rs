@@ -9,7 +9,7 @@
 //! - [`expiry`]: expiry read from the tokens' JWT `exp`, with the 06:00
 //!   Asia/Kolkata fallback; [`default_policy`] and [`default_manager_config`]
 //!   (refresh 08:45 IST Mon–Fri, warn 3 days before the refresh token dies).
-//! - [`env`]: compatibility with `.env` files holding `FYERS_ACCESS_TOKEN` /
+//! - [`mod@env`]: compatibility with `.env` files holding `FYERS_ACCESS_TOKEN` /
 //!   `FYERS_REFRESH_TOKEN`.
 //! - [`listener`]: a loopback listener that captures the login redirect.
 //!
