@@ -178,10 +178,11 @@ impl EtradeConfig {
             .map_err(|e| Error::Config(e.to_string()))
     }
 
-    /// `{base}{path}` where `path` starts with `/`.
+    /// `{base}/{path}` (one slash between them whatever `path` starts with).
     pub(crate) fn join(base: &Url, path: &str) -> Result<Url, Error> {
         let base = base.as_str().trim_end_matches('/');
-        Url::parse(&format!("{base}{path}"))
+        let slash = if path.starts_with('/') { "" } else { "/" };
+        Url::parse(&format!("{base}{slash}{path}"))
             .map_err(|e| Error::Config(format!("cannot build URL for {path}: {e}")))
     }
 }

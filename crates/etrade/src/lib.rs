@@ -23,7 +23,7 @@
 //! let manager = TokenManager::new(
 //!     key,
 //!     provider.clone(),
-//!     Arc::new(FileStore::new("tokens")),
+//!     Arc::new(FileStore::open("tokens")?),
 //!     Arc::new(etrade::default_policy()),
 //!     Arc::new(SystemClock),
 //!     ManagerConfig::default(),

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 ///
 /// ```
 /// use etrade::EtradeCredentials;
-/// let c = EtradeCredentials::new("tok".to_string().into(), "sec".to_string().into());
-/// assert!(!format!("{c:?}").contains("sec"));
+/// let c = EtradeCredentials::new("tok-123".to_string().into(), "xyz-789".to_string().into());
+/// let shown = format!("{c:?}");
+/// assert!(!shown.contains("tok-123") && !shown.contains("xyz-789"));
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EtradeCredentials {

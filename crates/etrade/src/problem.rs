@@ -59,7 +59,7 @@ pub fn parse_oauth_problem(body: &str) -> Option<OAuthProblem> {
     let rest = &body[start..];
     // The problem text ends where JSON/HTML/form syntax resumes.
     let end = rest
-        .find(|c: char| matches!(c, '"' | '<' | '&' | '\'' | ' ' | '\n' | '\r' | '}'))
+        .find(['"', '<', '&', '\'', ' ', '\n', '\r', '}'])
         .unwrap_or(rest.len());
     let text = &rest[..end];
     let (name, params) = text.split_once(',').unwrap_or((text, ""));
