@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
-use token_core::{Credentials, Error, TokenManager, Unavailable};
+use token_core::{Error, TokenManager, Unavailable};
 use url::Url;
 
 use crate::config::EtradeConfig;
@@ -89,12 +89,17 @@ impl EtradeClient {
                         });
                     }
                     if renewed {
-                        return Err(EtradeError::ReauthorizationRequired {
-                            reason: format!("oauth_problem={p} even after a renewal"),
-                        });
+                        let reason = format!("oauth_problem={p} even after a renewal");
+                        self.manager.report_rejection(&reason).await;
+                        return Err(EtradeError::ReauthorizationRequired { reason });
                     }
                     renewed = true;
-                    self.renew_unless_done(&creds).await?;
+                    // One renewal shared by every caller that hit this 401
+                    // with the same credentials; none if already replaced.
+                    self.manager
+                        .renew_if_current(&creds)
+                        .await
+                        .map_err(token_error)?;
                 }
                 Some(p) => {
                     return Err(EtradeError::Protocol(format!("HTTP 401 oauth_problem={p}")))
@@ -106,21 +111,6 @@ impl EtradeClient {
                 }
             }
         }
-    }
-
-    /// Renews unless someone already did since `used` was handed out.
-    async fn renew_unless_done(
-        &self,
-        used: &Credentials<EtradeCredentials>,
-    ) -> Result<(), EtradeError> {
-        let stamp = |c: &Credentials<EtradeCredentials>| (c.meta.issued_at, c.meta.renewed_at);
-        if let Ok(current) = self.manager.peek() {
-            if stamp(&current) != stamp(used) {
-                return Ok(());
-            }
-        }
-        self.manager.renew_now().await.map_err(token_error)?;
-        Ok(())
     }
 }
 

@@ -445,8 +445,9 @@ async fn a_wrong_pin_is_never_retried() {
         1,
         "the wrong PIN was sent again"
     );
-    // Fixing the PIN allows refresh again.
+    // Fixing the PIN (and telling the manager so) allows refresh again.
     env.provider.set_pin(SecretString::from("1234"));
+    env.manager.clear_rejection();
     env.manager
         .ensure_fresh()
         .await

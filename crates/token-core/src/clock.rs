@@ -49,7 +49,11 @@ pub trait Clock: Send + Sync + fmt::Debug {
     }
 }
 
-/// The real wall clock; waits use tokio timers.
+/// How often [`SystemClock`] waits re-read the wall clock.
+const SYSTEM_RECHECK: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The real wall clock; waits use tokio timers, re-checking the wall clock
+/// every 5 minutes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
@@ -67,8 +71,10 @@ impl Clock for SystemClock {
             if left.is_zero() {
                 return;
             }
-            // Cap each wait so a wall-clock jump is noticed within a minute.
-            tokio::time::sleep(left.min(std::time::Duration::from_secs(60))).await;
+            // tokio timers run on the monotonic clock; re-check the wall clock
+            // every few minutes so a stepped clock or a suspended host is
+            // noticed, at a cost of one cheap timer wake-up per waiter.
+            tokio::time::sleep(left.min(SYSTEM_RECHECK)).await;
         }
     }
 }

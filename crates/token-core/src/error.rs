@@ -72,6 +72,13 @@ pub enum Error {
     /// No usable token is held.
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
+    /// The authorization request a person answered had already expired; a
+    /// new one was started at `url`.
+    #[error("that authorization request expired; open the new one: {url}")]
+    AuthorizationExpired {
+        /// Where to log in now.
+        url: String,
+    },
 }
 
 impl Error {
@@ -86,12 +93,24 @@ impl Error {
             Error::Protocol(_) => ErrorKind::Protocol,
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::Unavailable(_) => ErrorKind::Unavailable,
+            Error::AuthorizationExpired { .. } => ErrorKind::Rejected,
         }
     }
 
     /// Worth retrying later without human help.
     pub fn is_transient(&self) -> bool {
         matches!(self.kind(), ErrorKind::Transient | ErrorKind::Store)
+    }
+
+    /// Whether the manager retries this with backoff instead of asking a
+    /// person: transient and store failures, and answers we could not
+    /// understand (one garbled response must not page anyone). Rejections,
+    /// misconfiguration and unsupported operations are never retried.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind(),
+            ErrorKind::Transient | ErrorKind::Store | ErrorKind::Protocol | ErrorKind::Inactive
+        )
     }
 
     /// A shorthand for [`Error::Transient`] without a retry hint.
@@ -149,7 +168,9 @@ pub enum StoreError {
         detail: String,
     },
     /// A stored record was written by a newer (or unknown) schema version.
-    #[error("stored record at {location} has schema version {found}; this library supports {supported}")]
+    #[error(
+        "stored record at {location} has schema version {found}; this library supports {supported}"
+    )]
     UnsupportedVersion {
         /// File path or key.
         location: String,
@@ -235,6 +256,9 @@ mod tests {
     fn kinds_drive_retry() {
         assert!(Error::transient("503").is_transient());
         assert!(!Error::rejected("token_rejected").is_transient());
-        assert_eq!(Error::from(Unavailable::Idle).kind(), ErrorKind::Unavailable);
+        assert_eq!(
+            Error::from(Unavailable::Idle).kind(),
+            ErrorKind::Unavailable
+        );
     }
 }

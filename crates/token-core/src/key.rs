@@ -181,8 +181,14 @@ mod tests {
     #[test]
     fn rejects_unsafe_parts() {
         for bad in ["", "a/b", "a.b", "a b", "ü", &"x".repeat(65)] {
-            assert!(AccountKey::new("etrade", Environment::Sandbox, bad).is_err(), "{bad:?}");
-            assert!(AccountKey::new(bad, Environment::Sandbox, "main").is_err(), "{bad:?}");
+            assert!(
+                AccountKey::new("etrade", Environment::Sandbox, bad).is_err(),
+                "{bad:?}"
+            );
+            assert!(
+                AccountKey::new(bad, Environment::Sandbox, "main").is_err(),
+                "{bad:?}"
+            );
         }
     }
 

@@ -33,6 +33,8 @@ pub use manager::{
 };
 pub use policy::{ExpiryPolicy, TokenState};
 pub use provider::{AuthorizationRequest, Capabilities, Expects, TokenProvider};
-pub use record::{serde_secret, Metadata, Payload, Record, SecretFields, StoredRecord, SCHEMA_VERSION};
+pub use record::{
+    serde_secret, Metadata, Payload, Record, SecretFields, StoredRecord, SCHEMA_VERSION,
+};
 pub use schedule::Schedule;
 pub use store::{EnvFileStore, EnvMapping, FileStore, MemoryStore, TokenStore, TokenStoreExt};

@@ -62,8 +62,14 @@ impl Metadata {
 ///
 /// It must serialize to a flat JSON object of strings (optional fields may be
 /// `None`/absent), so that every store, including `.env` files, can hold it.
-pub trait Payload: Serialize + DeserializeOwned + Clone + Send + Sync + fmt::Debug + 'static {}
-impl<T> Payload for T where T: Serialize + DeserializeOwned + Clone + Send + Sync + fmt::Debug + 'static {}
+pub trait Payload:
+    Serialize + DeserializeOwned + Clone + Send + Sync + fmt::Debug + 'static
+{
+}
+impl<T> Payload for T where
+    T: Serialize + DeserializeOwned + Clone + Send + Sync + fmt::Debug + 'static
+{
+}
 
 /// One account's credentials and metadata.
 ///
@@ -185,7 +191,9 @@ impl SecretFields {
         let value = serde_json::to_value(payload)
             .map_err(|e| StoreError::Payload(format!("cannot serialize: {}", e.classify_name())))?;
         let serde_json::Value::Object(map) = value else {
-            return Err(StoreError::Payload("payload must serialize to an object".into()));
+            return Err(StoreError::Payload(
+                "payload must serialize to an object".into(),
+            ));
         };
         let mut fields = SecretFields::new();
         for (name, value) in map {
@@ -207,7 +215,12 @@ impl SecretFields {
         let map = self
             .0
             .iter()
-            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.expose_secret().to_owned())))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    serde_json::Value::String(v.expose_secret().to_owned()),
+                )
+            })
             .collect::<serde_json::Map<_, _>>();
         serde_json::from_value(serde_json::Value::Object(map))
             .map_err(|e| StoreError::corrupt_json(location, &e))
@@ -257,7 +270,9 @@ impl<'de> Deserialize<'de> for SecretFields {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let map = BTreeMap::<String, String>::deserialize(d)?;
         Ok(SecretFields(
-            map.into_iter().map(|(k, v)| (k, SecretString::from(v))).collect(),
+            map.into_iter()
+                .map(|(k, v)| (k, SecretString::from(v)))
+                .collect(),
         ))
     }
 }
@@ -359,7 +374,10 @@ mod tests {
         let mut stored = Record::new(key(), Metadata::issued(t), SecretFields::new());
         stored.schema_version = 7;
         let err = Record::<SecretFields>::from_stored(stored).unwrap_err();
-        assert!(matches!(err, StoreError::UnsupportedVersion { found: 7, .. }));
+        assert!(matches!(
+            err,
+            StoreError::UnsupportedVersion { found: 7, .. }
+        ));
     }
 
     #[test]

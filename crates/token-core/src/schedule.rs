@@ -194,7 +194,13 @@ impl Schedule {
 
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.time.format("%H:%M"), self.zone.name(), self.days)
+        write!(
+            f,
+            "{} {} {}",
+            self.time.format("%H:%M"),
+            self.zone.name(),
+            self.days
+        )
     }
 }
 
@@ -244,20 +250,36 @@ mod tests {
 
     #[test]
     fn weekday_schedule_skips_weekend() {
-        let s = Schedule::new(NaiveTime::from_hms_opt(4, 0, 0).unwrap(), New_York, Weekdays::MON_FRI);
+        let s = Schedule::new(
+            NaiveTime::from_hms_opt(4, 0, 0).unwrap(),
+            New_York,
+            Weekdays::MON_FRI,
+        );
         // Fri 2026-11-20 05:00 ET (10:00 UTC) -> Mon 2026-11-23 04:00 EST = 09:00 UTC.
-        assert_eq!(s.next_after(utc(2026, 11, 20, 10, 0)), Some(utc(2026, 11, 23, 9, 0)));
+        assert_eq!(
+            s.next_after(utc(2026, 11, 20, 10, 0)),
+            Some(utc(2026, 11, 23, 9, 0))
+        );
         // Exactly at an occurrence: strictly after, so the next day.
-        assert_eq!(s.next_after(utc(2026, 11, 23, 9, 0)), Some(utc(2026, 11, 24, 9, 0)));
+        assert_eq!(
+            s.next_after(utc(2026, 11, 23, 9, 0)),
+            Some(utc(2026, 11, 24, 9, 0))
+        );
     }
 
     #[test]
     fn nonexistent_local_time_fires_at_gap_end() {
         // 2026-03-08: New York jumps 02:00 EST -> 03:00 EDT; 02:30 does not exist.
         let s = Schedule::daily(NaiveTime::from_hms_opt(2, 30, 0).unwrap(), New_York);
-        assert_eq!(s.next_after(utc(2026, 3, 8, 5, 0)), Some(utc(2026, 3, 8, 7, 0)));
+        assert_eq!(
+            s.next_after(utc(2026, 3, 8, 5, 0)),
+            Some(utc(2026, 3, 8, 7, 0))
+        );
         // Next day back to normal: 02:30 EDT = 06:30 UTC.
-        assert_eq!(s.next_after(utc(2026, 3, 8, 7, 0)), Some(utc(2026, 3, 9, 6, 30)));
+        assert_eq!(
+            s.next_after(utc(2026, 3, 8, 7, 0)),
+            Some(utc(2026, 3, 9, 6, 30))
+        );
     }
 
     #[test]
@@ -286,11 +308,34 @@ mod tests {
 
     #[test]
     fn parse_errors_are_typed() {
-        assert!(matches!("8:45pm Asia/Kolkata".parse::<Schedule>(), Err(ScheduleError::Time(_))));
-        assert!(matches!("08:45 Mars/Base".parse::<Schedule>(), Err(ScheduleError::Zone(_))));
-        assert!(matches!("08:45 UTC Funday".parse::<Schedule>(), Err(ScheduleError::Weekday(_))));
-        assert!(matches!("08:45".parse::<Schedule>(), Err(ScheduleError::Format(_))));
-        assert_eq!("08:45 UTC Fri-Mon".parse::<Schedule>().unwrap().days().to_string(), "Mon,Fri,Sat,Sun");
-        assert_eq!(Schedule::new(NaiveTime::MIN, New_York, Weekdays::none()).next_after(utc(2026, 1, 1, 0, 0)), None);
+        assert!(matches!(
+            "8:45pm Asia/Kolkata".parse::<Schedule>(),
+            Err(ScheduleError::Time(_))
+        ));
+        assert!(matches!(
+            "08:45 Mars/Base".parse::<Schedule>(),
+            Err(ScheduleError::Zone(_))
+        ));
+        assert!(matches!(
+            "08:45 UTC Funday".parse::<Schedule>(),
+            Err(ScheduleError::Weekday(_))
+        ));
+        assert!(matches!(
+            "08:45".parse::<Schedule>(),
+            Err(ScheduleError::Format(_))
+        ));
+        assert_eq!(
+            "08:45 UTC Fri-Mon"
+                .parse::<Schedule>()
+                .unwrap()
+                .days()
+                .to_string(),
+            "Mon,Fri,Sat,Sun"
+        );
+        assert_eq!(
+            Schedule::new(NaiveTime::MIN, New_York, Weekdays::none())
+                .next_after(utc(2026, 1, 1, 0, 0)),
+            None
+        );
     }
 }

@@ -16,7 +16,11 @@ fn record(token: &str) -> token_core::StoredRecord {
     let mut f = SecretFields::new();
     f.insert("access_token", SecretString::from(token.to_string()));
     f.insert("refresh_token", SecretString::from(format!("r-{token}")));
-    Record::new(key(), Metadata::issued(Utc.with_ymd_and_hms(2026, 5, 4, 3, 0, 0).unwrap()), f)
+    Record::new(
+        key(),
+        Metadata::issued(Utc.with_ymd_and_hms(2026, 5, 4, 3, 0, 0).unwrap()),
+        f,
+    )
 }
 
 #[tokio::test]
@@ -27,7 +31,10 @@ async fn memory_store_conforms() {
 #[tokio::test]
 async fn file_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
-    store_conformance(Arc::new(FileStore::open(dir.path().join("tokens")).unwrap())).await;
+    store_conformance(Arc::new(
+        FileStore::open(dir.path().join("tokens")).unwrap(),
+    ))
+    .await;
 }
 
 #[tokio::test]
@@ -47,7 +54,10 @@ async fn file_store_is_private() {
     assert_eq!(mode(store.dir()), 0o700);
     assert_eq!(mode(&store.path_of(&key())), 0o600);
     // No temp files left behind.
-    let names: Vec<_> = std::fs::read_dir(store.dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(store.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 1, "{names:?}");
 }
 
@@ -56,12 +66,19 @@ async fn corrupt_file_is_typed_error_and_never_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStore::open(dir.path()).unwrap();
     let path = store.path_of(&key());
-    std::fs::write(&path, b"{\"schema_version\":1,\"key\":{\"broker\":\"fyers\"").unwrap();
+    std::fs::write(
+        &path,
+        b"{\"schema_version\":1,\"key\":{\"broker\":\"fyers\"",
+    )
+    .unwrap();
     let err = store.load(&key()).await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     let err = store.save(&record("new")).await.unwrap_err();
     assert!(matches!(err, StoreError::WouldOverwrite { .. }), "{err:?}");
-    assert_eq!(std::fs::read(&path).unwrap(), b"{\"schema_version\":1,\"key\":{\"broker\":\"fyers\"");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        b"{\"schema_version\":1,\"key\":{\"broker\":\"fyers\""
+    );
 }
 
 #[tokio::test]
@@ -72,7 +89,10 @@ async fn future_schema_file_is_reported_and_kept() {
     let future = r#"{"schema_version":2,"whatever":"new format"}"#;
     std::fs::write(&path, future).unwrap();
     let err = store.load(&key()).await.unwrap_err();
-    assert!(matches!(err, StoreError::UnsupportedVersion { found: 2, .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::UnsupportedVersion { found: 2, .. }),
+        "{err:?}"
+    );
     assert!(store.save(&record("x")).await.is_err());
     assert_eq!(std::fs::read_to_string(&path).unwrap(), future);
 }
@@ -93,22 +113,45 @@ async fn env_file_keeps_comments_order_and_other_keys() {
 
     // A hand-written file (no metadata) loads as an imported record.
     let imported = store.load(&key()).await.unwrap().unwrap();
-    assert_eq!(imported.payload.get("access_token").unwrap().expose_secret(), "old");
+    assert_eq!(
+        imported
+            .payload
+            .get("access_token")
+            .unwrap()
+            .expose_secret(),
+        "old"
+    );
     assert!(imported.payload.get("refresh_token").is_none());
 
     store.save(&record("new")).await.unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(&lines[..6], &["# my bot", "DB_URL=postgres://x", "FYERS_ACCESS_TOKEN=new", "", "# tail comment", "export LOG=debug"]);
+    assert_eq!(
+        &lines[..6],
+        &[
+            "# my bot",
+            "DB_URL=postgres://x",
+            "FYERS_ACCESS_TOKEN=new",
+            "",
+            "# tail comment",
+            "export LOG=debug"
+        ]
+    );
     assert!(lines[6..].contains(&"FYERS_REFRESH_TOKEN=r-new"), "{text}");
     assert!(lines.iter().any(|l| l.starts_with("FYERS_TOKEN_META=")));
     let back = store.load(&key()).await.unwrap().unwrap();
-    assert_eq!(back.payload.get("refresh_token").unwrap().expose_secret(), "r-new");
+    assert_eq!(
+        back.payload.get("refresh_token").unwrap().expose_secret(),
+        "r-new"
+    );
     assert_eq!(store.list().await.unwrap(), vec![key()]);
 
     assert!(store.delete(&key()).await.unwrap());
     let text = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(text, "# my bot\nDB_URL=postgres://x\n\n# tail comment\nexport LOG=debug\n");
+    assert_eq!(
+        text,
+        "# my bot\nDB_URL=postgres://x\n\n# tail comment\nexport LOG=debug\n"
+    );
 }
 
 #[tokio::test]
@@ -117,7 +160,16 @@ async fn unparseable_env_file_is_never_overwritten() {
     let path = dir.path().join(".env");
     std::fs::write(&path, "GOOD=1\nthis line is broken\n").unwrap();
     let store = EnvFileStore::new(&path);
-    assert!(matches!(store.load(&key()).await, Err(StoreError::Corrupt { .. })));
-    assert!(matches!(store.save(&record("x")).await, Err(StoreError::WouldOverwrite { .. })));
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "GOOD=1\nthis line is broken\n");
+    assert!(matches!(
+        store.load(&key()).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        store.save(&record("x")).await,
+        Err(StoreError::WouldOverwrite { .. })
+    ));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "GOOD=1\nthis line is broken\n"
+    );
 }

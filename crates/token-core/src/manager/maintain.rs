@@ -43,12 +43,10 @@ impl<P: Payload> TokenManager<P> {
             loop {
                 let next = this.maintain().await;
                 let clock = this.inner.clock.clone();
-                let sleep = async move {
-                    match next {
-                        Some(t) => clock.sleep_until(t).await,
-                        None => std::future::pending().await,
-                    }
-                };
+                // Nothing due: sleep "forever" on the clock (a manual clock
+                // still counts us as asleep; a change of credentials wakes us).
+                let until = next.unwrap_or(DateTime::<Utc>::MAX_UTC);
+                let sleep = async move { clock.sleep_until(until).await };
                 tokio::select! {
                     _ = stopped.changed() => break,
                     _ = this.inner.changed.notified() => {}
@@ -68,7 +66,10 @@ impl<P: Payload> TokenManager<P> {
         if self.inner.current.load().is_none() {
             match self.load().await {
                 Ok(true) => {}
-                Ok(false) => self.raise_reauth("no credentials: authorize this account").await,
+                Ok(false) => {
+                    self.raise_reauth("no credentials: authorize this account")
+                        .await
+                }
                 Err(e) => self.note_store_error(now, e),
             }
         }
@@ -81,17 +82,15 @@ impl<P: Payload> TokenManager<P> {
     }
 
     async fn act(&self, now: DateTime<Utc>, record: &Record<P>) {
-        let ev = self
-            .inner
-            .policy
-            .evaluate(&self.meta_with_use(record), now);
+        let ev = self.inner.policy.evaluate(&self.meta_with_use(record), now);
         let (gated, reauth) = {
             let st = lock(&self.inner.status);
             (st.retry_at.is_some_and(|r| now < r), st.reauth.is_some())
         };
         match ev.state {
             TokenState::Expired => {
-                let first = !std::mem::replace(&mut lock(&self.inner.status).expired_reported, true);
+                let first =
+                    !std::mem::replace(&mut lock(&self.inner.status).expired_reported, true);
                 if first {
                     self.emit(Event::Expired {
                         key: self.inner.key.clone(),
@@ -132,7 +131,10 @@ impl<P: Payload> TokenManager<P> {
     }
 
     fn next_scheduled(&self, record: &Record<P>) -> Option<DateTime<Utc>> {
-        let base = record.meta.renewed_at.map_or(record.meta.issued_at, |r| r.max(record.meta.issued_at));
+        let base = record
+            .meta
+            .renewed_at
+            .map_or(record.meta.issued_at, |r| r.max(record.meta.issued_at));
         self.inner.config.schedule.and_then(|s| s.next_after(base))
     }
 
@@ -144,7 +146,10 @@ impl<P: Payload> TokenManager<P> {
     fn next_wake(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let st_times = {
             let st = lock(&self.inner.status);
-            [st.retry_at, st.save_retry_at.filter(|_| st.unsaved.is_some())]
+            [
+                st.retry_at,
+                st.save_retry_at.filter(|_| st.unsaved.is_some()),
+            ]
         };
         let mut candidates: Vec<DateTime<Utc>> = st_times.into_iter().flatten().collect();
         if let Some(record) = self.current_record() {
@@ -179,7 +184,8 @@ impl<P: Payload> TokenManager<P> {
         let now = self.inner.clock.now();
         self.adopt_newer_from_store().await;
         let Some(record) = self.current_record() else {
-            self.raise_reauth("no credentials: authorize this account").await;
+            self.raise_reauth("no credentials: authorize this account")
+                .await;
             return Err(crate::error::Unavailable::NoToken.into());
         };
         let state = self
@@ -193,6 +199,15 @@ impl<P: Payload> TokenManager<P> {
         }
         if !force && state.is_usable() {
             return Ok(record);
+        }
+        let refused = lock(&self.inner.status)
+            .reauth
+            .as_ref()
+            .filter(|r| r.rejected)
+            .map(|r| r.reason.clone());
+        if let Some(reason) = refused {
+            // Never re-send credentials the broker refused.
+            return Err(Error::Rejected { reason });
         }
         if !self.inner.provider.capabilities().renew {
             self.raise_reauth("this broker cannot renew silently").await;
@@ -221,8 +236,12 @@ impl<P: Payload> TokenManager<P> {
                 Ok(creds)
             }
             Err(e) => {
-                self.handle_failure(now, &e, record.meta.refresh_expires_at.or(record.meta.expires_at))
-                    .await;
+                self.handle_failure(
+                    now,
+                    &e,
+                    record.meta.refresh_expires_at.or(record.meta.expires_at),
+                )
+                .await;
                 Err(e)
             }
         }
@@ -286,7 +305,7 @@ impl<P: Payload> TokenManager<P> {
     /// must act. Either way the still-valid credentials keep being served.
     async fn handle_failure(&self, now: DateTime<Utc>, e: &Error, deadline: Option<DateTime<Utc>>) {
         tracing::warn!(account = %self.inner.key, kind = ?e.kind(), error = %e, "renewal failed");
-        let retry_at = if e.is_transient() {
+        let retry_at = if e.is_retryable() {
             let mut st = lock(&self.inner.status);
             st.failed(now, e);
             let left = deadline.map(|d| d - now).filter(|d| *d > Duration::zero());
@@ -314,16 +333,28 @@ impl<P: Payload> TokenManager<P> {
             error: e.to_string(),
             retry_at,
         });
-        if !e.is_transient() {
-            self.raise_reauth(&format!("renewal refused: {e}")).await;
+        if !e.is_retryable() {
+            self.raise_reauth_for(&format!("renewal refused: {e}"), true)
+                .await;
         }
     }
 
     /// Raises "re-authorization required" once per episode, with a fresh
     /// authorization URL when the provider can make one.
     pub(super) async fn raise_reauth(&self, reason: &str) {
-        if lock(&self.inner.status).reauth.is_some() {
-            return;
+        self.raise_reauth_for(reason, false).await
+    }
+
+    /// `rejected`: the broker refused the credentials, so no silent renewal
+    /// is attempted again until a person authorizes (a wrong PIN retried
+    /// could lock the account).
+    pub(super) async fn raise_reauth_for(&self, reason: &str, rejected: bool) {
+        {
+            let mut st = lock(&self.inner.status);
+            if let Some(existing) = st.reauth.as_mut() {
+                existing.rejected |= rejected;
+                return;
+            }
         }
         let url = if self.inner.provider.capabilities().authorize {
             match self.begin_authorization().await {
@@ -342,6 +373,7 @@ impl<P: Payload> TokenManager<P> {
             st.reauth = Some(Reauth {
                 reason: reason.to_string(),
                 url: url.clone(),
+                rejected,
             });
             st.troubled = true;
         }
@@ -436,7 +468,9 @@ impl<P: Payload> TokenManager<P> {
             status,
             state,
             issued_at: record.as_ref().map(|r| r.meta.issued_at),
-            last_used: record.as_ref().map(|r| self.meta_with_use(r).last_activity()),
+            last_used: record
+                .as_ref()
+                .map(|r| self.meta_with_use(r).last_activity()),
             expires_at: ev.and_then(|e| e.expires_at),
             idle_at: ev.and_then(|e| e.idle_at),
             refresh_expires_at: record.as_ref().and_then(|r| r.meta.refresh_expires_at),

@@ -230,6 +230,46 @@ impl<P: Payload> TokenManager<P> {
         self.renew_shared(true).await
     }
 
+    /// Renews because a broker call made with `used` was refused as
+    /// inactive, unless the credentials were already replaced since `used`
+    /// was handed out (then the newer ones are returned without a call).
+    /// Concurrent callers share one renewal.
+    pub async fn renew_if_current(&self, used: &Credentials<P>) -> Result<Credentials<P>, Error> {
+        let replaced = self
+            .current_record()
+            .is_some_and(|current| !Arc::ptr_eq(&current, used));
+        if replaced {
+            if let Ok(creds) = self.peek() {
+                return Ok(creds);
+            }
+        }
+        self.renew_shared(!replaced).await
+    }
+
+    /// Tells the manager the broker refused the credentials outright (e.g.
+    /// an API call answered `token_rejected`): raises "re-authorization
+    /// required" (with a fresh URL) and stops silent renewals until a
+    /// person authorizes.
+    pub async fn report_rejection(&self, reason: &str) {
+        self.raise_reauth_for(reason, true).await
+    }
+
+    /// Allows silent renewal again after a rejection, once the cause was
+    /// fixed without a new login (e.g. a corrected FYERS PIN). Clears the
+    /// "re-authorization required" state; the next renewal asks the broker.
+    pub fn clear_rejection(&self) {
+        let mut st = lock(&self.inner.status);
+        if st.reauth.as_ref().is_some_and(|r| r.rejected) {
+            st.reauth = None;
+        }
+    }
+
+    /// The held credentials whatever their state (`None`: none held). Does
+    /// not count as use; check [`TokenManager::evaluate`] before relying on them.
+    pub fn current(&self) -> Option<Credentials<P>> {
+        self.current_record()
+    }
+
     /// Sends a keep-alive probe now.
     pub async fn keep_alive(&self) -> Result<(), Error> {
         self.keep_alive_inner().await
@@ -261,7 +301,18 @@ impl<P: Payload> TokenManager<P> {
         response: &SecretString,
     ) -> Result<Credentials<P>, Error> {
         let pending = lock(&self.inner.status).pending_auth.clone();
+        let now = self.inner.clock.now();
         let request = match pending {
+            Some(req) if req.expires_at.is_some_and(|e| e <= now) => {
+                // The person answered a request that is no longer valid: start
+                // a new one and say where, rather than fail at the broker.
+                lock(&self.inner.status).pending_auth = None;
+                let fresh = self.begin_authorization().await?;
+                if let Some(reauth) = lock(&self.inner.status).reauth.as_mut() {
+                    reauth.url = Some(fresh.url.clone());
+                }
+                return Err(Error::AuthorizationExpired { url: fresh.url });
+            }
             Some(req) => req,
             None => self.begin_authorization().await?,
         };
@@ -422,4 +473,3 @@ impl<P: Payload> TokenManager<P> {
         }
     }
 }
-

@@ -57,6 +57,8 @@ impl<P> Snapshot<P> {
 pub(super) struct Reauth {
     pub(super) reason: String,
     pub(super) url: Option<String>,
+    /// The broker refused the credentials: no silent renewal until a person acts.
+    pub(super) rejected: bool,
 }
 
 /// Everything behind health reports and the maintenance decisions.
@@ -114,7 +116,8 @@ impl Status {
 
     /// True (once) when nothing is failing any more after trouble.
     pub(super) fn take_recovery(&mut self) -> bool {
-        let clear = self.consecutive_failures == 0 && self.unsaved.is_none() && self.reauth.is_none();
+        let clear =
+            self.consecutive_failures == 0 && self.unsaved.is_none() && self.reauth.is_none();
         if clear {
             self.last_error = None;
         }

@@ -23,8 +23,14 @@ fn expires_at_midnight_new_york_on_spring_forward_day() {
     let ev = etrade().evaluate(&meta, utc(2026, 3, 8, 6, 0));
     assert_eq!(ev.expires_at, Some(utc(2026, 3, 9, 4, 0)));
     let p = DailyCutoff::new(NaiveTime::MIN, New_York);
-    assert_eq!(p.evaluate(&meta, utc(2026, 3, 9, 3, 59)).state, TokenState::Fresh);
-    assert_eq!(p.evaluate(&meta, utc(2026, 3, 9, 4, 0)).state, TokenState::Expired);
+    assert_eq!(
+        p.evaluate(&meta, utc(2026, 3, 9, 3, 59)).state,
+        TokenState::Fresh
+    );
+    assert_eq!(
+        p.evaluate(&meta, utc(2026, 3, 9, 4, 0)).state,
+        TokenState::Expired
+    );
 }
 
 #[test]
@@ -34,8 +40,14 @@ fn expires_at_midnight_new_york_on_fall_back_day() {
     let meta = Metadata::issued(utc(2026, 11, 1, 4, 30));
     let p = DailyCutoff::new(NaiveTime::MIN, New_York);
     assert_eq!(p.limits(&meta).expires_at, Some(utc(2026, 11, 2, 5, 0)));
-    assert_eq!(p.evaluate(&meta, utc(2026, 11, 2, 4, 30)).state, TokenState::Fresh);
-    assert_eq!(p.evaluate(&meta, utc(2026, 11, 2, 5, 0)).state, TokenState::Expired);
+    assert_eq!(
+        p.evaluate(&meta, utc(2026, 11, 2, 4, 30)).state,
+        TokenState::Fresh
+    );
+    assert_eq!(
+        p.evaluate(&meta, utc(2026, 11, 2, 5, 0)).state,
+        TokenState::Expired
+    );
 }
 
 #[test]
@@ -80,12 +92,17 @@ fn past_expiry_with_live_refresh_token_is_renewable() {
     let mut meta = Metadata::issued(t);
     meta.expires_at = Some(t + Duration::hours(20));
     meta.refresh_expires_at = Some(t + Duration::days(15));
-    let p = EarliestOf::new().with(ExplicitExpiry).with(FixedLifetime(Duration::days(2)));
+    let p = EarliestOf::new()
+        .with(ExplicitExpiry)
+        .with(FixedLifetime(Duration::days(2)));
     let ev = p.evaluate(&meta, t + Duration::hours(21));
     assert_eq!(ev.state, TokenState::Idle);
     assert_eq!(ev.next_change, meta.refresh_expires_at);
     assert_eq!(ev.reauthorize_by, meta.refresh_expires_at);
-    assert_eq!(p.evaluate(&meta, t + Duration::days(15)).state, TokenState::Expired);
+    assert_eq!(
+        p.evaluate(&meta, t + Duration::days(15)).state,
+        TokenState::Expired
+    );
 }
 
 #[test]
@@ -93,7 +110,10 @@ fn fixed_lifetime_and_no_policy() {
     let t = utc(2026, 6, 1, 4, 0);
     let meta = Metadata::issued(t);
     let ev = FixedLifetime(Duration::hours(1)).evaluate(&meta, t);
-    assert_eq!((ev.state, ev.next_change), (TokenState::Fresh, Some(t + Duration::hours(1))));
+    assert_eq!(
+        (ev.state, ev.next_change),
+        (TokenState::Fresh, Some(t + Duration::hours(1)))
+    );
     let ev = EarliestOf::new().evaluate(&meta, t + Duration::days(999));
     assert_eq!((ev.state, ev.next_change), (TokenState::Fresh, None));
 }
@@ -101,15 +121,19 @@ fn fixed_lifetime_and_no_policy() {
 fn any_meta() -> impl Strategy<Value = (Metadata, i64)> {
     // Instants across 2026 (both DST changes), use/refresh offsets in minutes.
     let start = utc(2026, 1, 1, 0, 0).timestamp();
-    (0i64..365 * 24 * 60, 0i64..3000, proptest::option::of(0i64..30 * 24 * 60), 0i64..4000).prop_map(
-        move |(issue, used, refresh, now)| {
+    (
+        0i64..365 * 24 * 60,
+        0i64..3000,
+        proptest::option::of(0i64..30 * 24 * 60),
+        0i64..4000,
+    )
+        .prop_map(move |(issue, used, refresh, now)| {
             let issued = Utc.timestamp_opt(start + issue * 60, 0).unwrap();
             let mut meta = Metadata::issued(issued);
             meta.last_used = Some(issued + Duration::minutes(used / 2));
             meta.refresh_expires_at = refresh.map(|r| issued + Duration::minutes(r));
             (meta, now)
-        },
-    )
+        })
 }
 
 proptest! {

@@ -56,7 +56,10 @@ impl DotEnv {
     pub fn parse(text: &str) -> Result<Self, DotEnvError> {
         let mut lines = Vec::new();
         for (i, raw) in text.lines().enumerate() {
-            let err = |reason| DotEnvError { line: i + 1, reason };
+            let err = |reason| DotEnvError {
+                line: i + 1,
+                reason,
+            };
             let trimmed = raw.trim_start();
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 lines.push(Line::Other(raw.to_string()));
@@ -105,7 +108,13 @@ impl DotEnv {
     pub fn set(&mut self, name: &str, new: &str) {
         let mut found = false;
         for line in &mut self.lines {
-            if let Line::Var { name: n, value, raw, .. } = line {
+            if let Line::Var {
+                name: n,
+                value,
+                raw,
+                ..
+            } = line
+            {
                 if n == name {
                     found = true;
                     if value != new {

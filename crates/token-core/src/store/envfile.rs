@@ -92,6 +92,9 @@ impl EnvMapping {
     }
 }
 
+/// A parsed file and its modification time.
+type Loaded = (DotEnv, Option<DateTime<Utc>>);
+
 #[derive(Serialize, Deserialize)]
 struct EnvMeta {
     schema_version: u32,
@@ -149,7 +152,7 @@ impl EnvFileStore {
         self.path.display().to_string()
     }
 
-    fn read(path: &Path) -> Result<Option<(DotEnv, Option<DateTime<Utc>>)>, StoreError> {
+    fn read(path: &Path) -> Result<Option<Loaded>, StoreError> {
         let Some(bytes) = fsutil::read_opt(path)? else {
             return Ok(None);
         };

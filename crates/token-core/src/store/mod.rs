@@ -16,10 +16,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::error::StoreError;
 use crate::key::AccountKey;
 use crate::record::{Payload, Record, StoredRecord};
 
+pub use crate::error::StoreError;
 pub use envfile::{EnvFileStore, EnvMapping};
 pub use file::FileStore;
 pub use memory::MemoryStore;
@@ -60,7 +60,10 @@ impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
 #[async_trait]
 pub trait TokenStoreExt: TokenStore {
     /// Loads and converts to a typed record.
-    async fn load_typed<P: Payload>(&self, key: &AccountKey) -> Result<Option<Record<P>>, StoreError> {
+    async fn load_typed<P: Payload>(
+        &self,
+        key: &AccountKey,
+    ) -> Result<Option<Record<P>>, StoreError> {
         match self.load(key).await? {
             Some(stored) => Record::from_stored(stored).map(Some),
             None => Ok(None),

@@ -15,9 +15,18 @@ fn key(label: &str) -> AccountKey {
 fn record(label: &str, version: u32) -> StoredRecord {
     let mut fields = SecretFields::new();
     // Two fields that must always match: a torn write would mix versions.
-    fields.insert("access_token", SecretString::from(format!("access-{version}")));
-    fields.insert("token_secret", SecretString::from(format!("secret-{version}")));
-    let issued = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().expect("valid time")
+    fields.insert(
+        "access_token",
+        SecretString::from(format!("access-{version}")),
+    );
+    fields.insert(
+        "token_secret",
+        SecretString::from(format!("secret-{version}")),
+    );
+    let issued = Utc
+        .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+        .single()
+        .expect("valid time")
         + chrono::Duration::seconds(i64::from(version));
     let mut meta = Metadata::issued(issued);
     meta.expires_at = Some(issued + chrono::Duration::hours(8));
@@ -43,7 +52,11 @@ fn version_of(r: &StoredRecord) -> u32 {
 pub async fn store_conformance(store: Arc<dyn TokenStore>) {
     // Missing key.
     assert!(
-        store.load(&key("missing")).await.expect("load missing").is_none(),
+        store
+            .load(&key("missing"))
+            .await
+            .expect("load missing")
+            .is_none(),
         "missing key must load as None"
     );
     assert!(!store.delete(&key("missing")).await.expect("delete missing"));
@@ -66,19 +79,36 @@ pub async fn store_conformance(store: Arc<dyn TokenStore>) {
     // List.
     store.save(&record("listed", 1)).await.expect("save listed");
     let keys = store.list().await.expect("list");
-    assert!(keys.contains(&key("roundtrip")) && keys.contains(&key("listed")), "list: {keys:?}");
+    assert!(
+        keys.contains(&key("roundtrip")) && keys.contains(&key("listed")),
+        "list: {keys:?}"
+    );
 
     // Delete.
     assert!(store.delete(&key("listed")).await.expect("delete"));
-    assert!(store.load(&key("listed")).await.expect("load deleted").is_none());
+    assert!(store
+        .load(&key("listed"))
+        .await
+        .expect("load deleted")
+        .is_none());
     assert!(!store.list().await.expect("list").contains(&key("listed")));
 
     // Unknown schema version: rejected, and the stored record is untouched.
     let mut future = record("roundtrip", 3);
     future.schema_version = crate::record::SCHEMA_VERSION + 1;
-    let err = store.save(&future).await.expect_err("unknown schema version must be rejected");
-    assert!(matches!(err, StoreError::UnsupportedVersion { .. }), "got {err:?}");
-    let back = store.load(&key("roundtrip")).await.expect("load").expect("present");
+    let err = store
+        .save(&future)
+        .await
+        .expect_err("unknown schema version must be rejected");
+    assert!(
+        matches!(err, StoreError::UnsupportedVersion { .. }),
+        "got {err:?}"
+    );
+    let back = store
+        .load(&key("roundtrip"))
+        .await
+        .expect("load")
+        .expect("present");
     assert_eq!(version_of(&back), 2);
 
     // Concurrent saves and loads: every load sees one whole record.
@@ -86,7 +116,10 @@ pub async fn store_conformance(store: Arc<dyn TokenStore>) {
     for v in 10..60u32 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store.save(&record("race", v)).await.expect("concurrent save");
+            store
+                .save(&record("race", v))
+                .await
+                .expect("concurrent save");
             if let Some(r) = store.load(&key("race")).await.expect("concurrent load") {
                 let got = version_of(&r);
                 assert!((10..60).contains(&got));
@@ -96,7 +129,11 @@ pub async fn store_conformance(store: Arc<dyn TokenStore>) {
     for t in tasks {
         t.await.expect("task");
     }
-    let last = store.load(&key("race")).await.expect("load").expect("present");
+    let last = store
+        .load(&key("race"))
+        .await
+        .expect("load")
+        .expect("present");
     assert!((10..60).contains(&version_of(&last)));
     for label in ["roundtrip", "race"] {
         store.delete(&key(label)).await.expect("cleanup");
