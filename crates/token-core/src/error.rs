@@ -190,6 +190,12 @@ pub enum StoreError {
     /// The payload cannot be represented by this store.
     #[error("payload cannot be stored: {0}")]
     Payload(String),
+    /// Another process holds the renewal lease for this account.
+    #[error("renewal lease for {key} is held by another process")]
+    LeaseBusy {
+        /// The account.
+        key: String,
+    },
     /// A backend-specific failure (e.g. a Redis error), without secrets.
     #[error("store backend error: {0}")]
     Backend(String),

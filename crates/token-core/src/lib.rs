@@ -37,4 +37,6 @@ pub use record::{
     serde_secret, Metadata, Payload, Record, SecretFields, StoredRecord, SCHEMA_VERSION,
 };
 pub use schedule::Schedule;
-pub use store::{EnvFileStore, EnvMapping, FileStore, MemoryStore, TokenStore, TokenStoreExt};
+pub use store::{
+    EnvFileStore, EnvMapping, FileStore, Lease, MemoryStore, TokenStore, TokenStoreExt,
+};

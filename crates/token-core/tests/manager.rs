@@ -702,3 +702,34 @@ async fn reported_rejection_raises_reauthorization_once_with_a_url() {
     ));
     assert_eq!(r.provider.renewals(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managers_sharing_a_file_store_renew_once() {
+    // Two managers with their own FileStore handles on one directory behave
+    // like two processes: the store's lease makes them renew once, not twice.
+    let dir = tempfile::tempdir().unwrap();
+    let start = et(2026, 3, 2, 9, 0);
+    let clock = ManualClock::new(start);
+    let provider = Arc::new(
+        FakeProvider::new(Arc::new(clock.clone())).with_delay(StdDuration::from_millis(20)),
+    );
+    let make = || {
+        TokenManager::new(
+            key(),
+            provider.clone(),
+            Arc::new(FileStore::open(dir.path()).unwrap()),
+            etrade_like(),
+            Arc::new(clock.clone()),
+            ManagerConfig::default(),
+        )
+    };
+    let (a, b) = (make(), make());
+    a.install_authorized(provider.issue(&key())).await.unwrap();
+    b.load().await.unwrap();
+    clock.advance(Duration::hours(3));
+    let (ra, rb) = tokio::join!(a.ensure_fresh(), b.ensure_fresh());
+    ra.unwrap();
+    rb.unwrap();
+    assert_eq!(provider.renewals(), 1);
+    assert!(a.token().is_ok() && b.token().is_ok());
+}

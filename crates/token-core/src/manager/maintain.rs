@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::state::Reauth;
-use super::{Credentials, TokenManager};
+use super::{Credentials, RenewMode, TokenManager};
 use crate::clock::lock;
 use crate::error::{Error, ErrorKind};
 use crate::events::Event;
@@ -16,6 +16,11 @@ use crate::health::{AccountHealth, HealthStatus};
 use crate::policy::TokenState;
 use crate::record::{Payload, Record, StoredRecord};
 use crate::store::TokenStoreExt;
+
+/// How long a cross-process renewal lease lasts if its holder dies.
+const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long to wait for another process's renewal before giving up for now.
+const LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Stops a spawned maintenance task.
 #[derive(Debug)]
@@ -100,13 +105,13 @@ impl<P: Payload> TokenManager<P> {
                 self.raise_reauth("credentials expired").await;
             }
             TokenState::Idle if !gated && !reauth => {
-                let _ = self.renew_shared(false).await;
+                let _ = self.renew_shared(RenewMode::IfNeeded).await;
             }
             TokenState::KeepAliveDue if !gated => {
                 let _ = self.keep_alive_inner().await;
             }
             TokenState::Fresh if !gated && !reauth && self.schedule_due(record, now) => {
-                let _ = self.renew_shared(true).await;
+                let _ = self.renew_shared(RenewMode::IfScheduleDue).await;
             }
             _ => {}
         }
@@ -179,8 +184,38 @@ impl<P: Payload> TokenManager<P> {
 
     /// The renewal itself, under the renewal lock, with a re-check so queued
     /// callers and other processes sharing the store do not renew twice.
-    pub(super) async fn renew_exclusive(&self, force: bool) -> Result<Credentials<P>, Error> {
+    pub(super) async fn renew_exclusive(&self, mode: RenewMode) -> Result<Credentials<P>, Error> {
         let _guard = self.inner.renewal_lock.lock().await;
+        // Other processes sharing the store: take its lease, then re-read.
+        let lease = match self
+            .inner
+            .store
+            .lease(&self.inner.key, LEASE_TTL, LEASE_WAIT)
+            .await
+        {
+            Ok(lease) => lease,
+            Err(e) => {
+                // Someone else is renewing (or the store is down): use what
+                // they saved if it is usable, otherwise retry later.
+                self.adopt_newer_from_store().await;
+                if let Ok(creds) = self.peek() {
+                    return Ok(creds);
+                }
+                let e = Error::Store(e);
+                self.handle_failure(self.inner.clock.now(), &e, None).await;
+                return Err(e);
+            }
+        };
+        let result = self.renew_locked(mode).await;
+        if let Some(lease) = lease {
+            if let Err(e) = lease.release().await {
+                tracing::warn!(account = %self.inner.key, error = %e, "could not release renewal lease");
+            }
+        }
+        result
+    }
+
+    async fn renew_locked(&self, mode: RenewMode) -> Result<Credentials<P>, Error> {
         let now = self.inner.clock.now();
         self.adopt_newer_from_store().await;
         let Some(record) = self.current_record() else {
@@ -197,7 +232,13 @@ impl<P: Payload> TokenManager<P> {
             self.raise_reauth("credentials expired").await;
             return Err(crate::error::Unavailable::Expired.into());
         }
-        if !force && state.is_usable() {
+        let needed = match mode {
+            RenewMode::IfNeeded => !state.is_usable(),
+            RenewMode::KeepAlive => state != TokenState::Fresh,
+            RenewMode::IfScheduleDue => !state.is_usable() || self.schedule_due(&record, now),
+            RenewMode::Always => true,
+        };
+        if !needed {
             return Ok(record);
         }
         let refused = lock(&self.inner.status)
@@ -225,7 +266,7 @@ impl<P: Payload> TokenManager<P> {
                 self.emit(Event::Renewed {
                     key: self.inner.key.clone(),
                     at: now,
-                    scheduled: force,
+                    scheduled: mode == RenewMode::IfScheduleDue,
                 });
                 if recovered {
                     self.emit(Event::Recovered {
@@ -271,7 +312,7 @@ impl<P: Payload> TokenManager<P> {
             return Err(crate::error::Unavailable::NoToken.into());
         };
         if !self.inner.provider.capabilities().probe {
-            return self.renew_shared(true).await.map(|_| ());
+            return self.renew_shared(RenewMode::KeepAlive).await.map(|_| ());
         }
         match self.inner.provider.probe(&record).await {
             Ok(()) => {
@@ -293,7 +334,9 @@ impl<P: Payload> TokenManager<P> {
                 }
                 Ok(())
             }
-            Err(e) if e.kind() == ErrorKind::Inactive => self.renew_shared(true).await.map(|_| ()),
+            Err(e) if e.kind() == ErrorKind::Inactive => {
+                self.renew_shared(RenewMode::Always).await.map(|_| ())
+            }
             Err(e) => {
                 self.handle_failure(now, &e, record.meta.expires_at).await;
                 Err(e)

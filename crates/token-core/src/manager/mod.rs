@@ -38,6 +38,20 @@ pub use config::{ManagerConfig, RetryPolicy};
 pub use maintain::{health_report, MaintenanceHandle, ManagedAccount};
 use state::{Snapshot, Status};
 
+/// When a renewal should actually call the broker, decided again after the
+/// renewal lock is held and the store re-read (someone may have renewed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RenewMode {
+    /// Only if the credentials are not usable.
+    IfNeeded,
+    /// Only if the credentials are not fresh (keep-alive by renewal).
+    KeepAlive,
+    /// Only if not usable or the schedule is still due.
+    IfScheduleDue,
+    /// Always (asked for explicitly, or the broker said inactive).
+    Always,
+}
+
 /// Credentials handed out by the manager: shared, cheap to clone.
 pub type Credentials<P> = Arc<Record<P>>;
 
@@ -220,14 +234,14 @@ impl<P: Payload> TokenManager<P> {
         }
         match self.token() {
             Ok(creds) => Ok(creds),
-            Err(Unavailable::Idle) => self.renew_shared(false).await,
+            Err(Unavailable::Idle) => self.renew_shared(RenewMode::IfNeeded).await,
             Err(other) => Err(other.into()),
         }
     }
 
     /// Renews now even if the credentials are fresh (single flight).
     pub async fn renew_now(&self) -> Result<Credentials<P>, Error> {
-        self.renew_shared(true).await
+        self.renew_shared(RenewMode::Always).await
     }
 
     /// Renews because a broker call made with `used` was refused as
@@ -243,7 +257,12 @@ impl<P: Payload> TokenManager<P> {
                 return Ok(creds);
             }
         }
-        self.renew_shared(!replaced).await
+        let mode = if replaced {
+            RenewMode::IfNeeded
+        } else {
+            RenewMode::Always
+        };
+        self.renew_shared(mode).await
     }
 
     /// Tells the manager the broker refused the credentials outright (e.g.
@@ -410,7 +429,7 @@ impl<P: Payload> TokenManager<P> {
     }
 
     /// Single flight: the first caller spawns the renewal, everyone awaits it.
-    async fn renew_shared(&self, force: bool) -> Result<Credentials<P>, Error> {
+    async fn renew_shared(&self, mode: RenewMode) -> Result<Credentials<P>, Error> {
         let fut = {
             let mut slot = lock(&self.inner.inflight);
             match slot.as_ref() {
@@ -418,7 +437,7 @@ impl<P: Payload> TokenManager<P> {
                 None => {
                     let this = self.clone();
                     let task = tokio::spawn(async move {
-                        let result = this.renew_exclusive(force).await;
+                        let result = this.renew_exclusive(mode).await;
                         *lock(&this.inner.inflight) = None;
                         result
                     });

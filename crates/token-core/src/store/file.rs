@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 
 use super::fsutil;
-use super::TokenStore;
+use super::{Lease, TokenStore};
 use crate::error::StoreError;
 use crate::key::AccountKey;
 use crate::record::{check_version, StoredRecord};
@@ -110,6 +110,49 @@ impl TokenStore for FileStore {
         fsutil::blocking(move || fsutil::remove(&path)).await
     }
 
+    /// An advisory lock (`flock`) on `<dir>/.<broker>.<environment>.<label>.lock`:
+    /// the OS releases it when the holding process dies, so a crashed
+    /// renewer never blocks the others (the `ttl` is not needed here).
+    async fn lease(
+        &self,
+        key: &AccountKey,
+        _ttl: std::time::Duration,
+        wait: std::time::Duration,
+    ) -> Result<Option<Box<dyn Lease>>, StoreError> {
+        let path = self.dir.join(format!(".{}.lock", key.file_stem()));
+        let file = {
+            let path = path.clone();
+            fsutil::blocking(move || {
+                let mut opts = std::fs::OpenOptions::new();
+                opts.read(true).write(true).create(true).truncate(false);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    opts.mode(0o600);
+                }
+                opts.open(&path).map_err(|e| StoreError::io(&path, e))
+            })
+            .await?
+        };
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut pause = std::time::Duration::from_millis(2);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Some(Box::new(FileLease { file, path }))),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(StoreError::LeaseBusy {
+                            key: key.to_string(),
+                        });
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(100));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::io(&path, e)),
+            }
+        }
+    }
+
     async fn list(&self) -> Result<Vec<AccountKey>, StoreError> {
         let dir = self.dir.clone();
         fsutil::blocking(move || {
@@ -134,5 +177,21 @@ impl TokenStore for FileStore {
             Ok(keys)
         })
         .await
+    }
+}
+
+/// A held [`FileStore`] lease: the locked file.
+#[derive(Debug)]
+struct FileLease {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+#[async_trait]
+impl Lease for FileLease {
+    async fn release(self: Box<Self>) -> Result<(), StoreError> {
+        self.file
+            .unlock()
+            .map_err(|e| StoreError::io(&self.path, e))
     }
 }

@@ -38,6 +38,31 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
 
     /// Every account with a record.
     async fn list(&self) -> Result<Vec<AccountKey>, StoreError>;
+
+    /// Takes the renewal lease for `key`, shared by every process using this
+    /// store, so that several processes renew an account once, not once each.
+    /// Waits up to `wait` for another holder; then fails with
+    /// [`StoreError::LeaseBusy`]. A lease whose holder dies must not block
+    /// forever (it expires after `ttl`, or the OS drops it with the process).
+    ///
+    /// `Ok(None)`: this store is not shared between processes (the default).
+    async fn lease(
+        &self,
+        key: &AccountKey,
+        ttl: std::time::Duration,
+        wait: std::time::Duration,
+    ) -> Result<Option<Box<dyn Lease>>, StoreError> {
+        let _ = (key, ttl, wait);
+        Ok(None)
+    }
+}
+
+/// A held renewal lease; see [`TokenStore::lease`]. Dropping it without
+/// [`Lease::release`] must still release it eventually (e.g. via its TTL).
+#[async_trait]
+pub trait Lease: Send + Sync + fmt::Debug {
+    /// Releases the lease if this process still holds it.
+    async fn release(self: Box<Self>) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -53,6 +78,14 @@ impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
     }
     async fn list(&self) -> Result<Vec<AccountKey>, StoreError> {
         (**self).list().await
+    }
+    async fn lease(
+        &self,
+        key: &AccountKey,
+        ttl: std::time::Duration,
+        wait: std::time::Duration,
+    ) -> Result<Option<Box<dyn Lease>>, StoreError> {
+        (**self).lease(key, ttl, wait).await
     }
 }
 
