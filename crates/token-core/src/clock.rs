@@ -25,6 +25,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use tokio::sync::{oneshot, Notify};
 
+/// The most [`Clock::now_millis_coarse`] may lag the true time. The hot path
+/// only trusts a coarse reading when a deadline is further away than this,
+/// and reads the precise clock otherwise.
+pub const COARSE_TOLERANCE_MS: i64 = 1_000;
+
 /// A source of wall-clock time that can also be waited on.
 #[async_trait]
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -37,6 +42,13 @@ pub trait Clock: Send + Sync + fmt::Debug {
     /// cheap (no allocation, no lock).
     fn now_millis(&self) -> i64 {
         self.now().timestamp_millis()
+    }
+
+    /// A cheap reading for the token hot path that may lag the true time
+    /// by a little, never by [`COARSE_TOLERANCE_MS`] or more, and never reads
+    /// ahead of it. Defaults to [`Clock::now_millis`].
+    fn now_millis_coarse(&self) -> i64 {
+        self.now_millis()
     }
 
     /// Completes once [`Clock::now`] is at or past `deadline`.
@@ -61,6 +73,23 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+
+    /// The kernel's coarse real-time clock: a few ns instead of tens, at
+    /// the resolution of the scheduler tick (it lags by up to a tick or so).
+    #[cfg(target_os = "linux")]
+    fn now_millis_coarse(&self) -> i64 {
+        use rustix::time::{clock_gettime, ClockId};
+        let ts = clock_gettime(ClockId::RealtimeCoarse);
+        ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+    }
+
+    fn now_millis(&self) -> i64 {
+        // Straight from the OS clock, skipping the calendar conversion.
+        match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+            Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+        }
     }
 
     async fn sleep_until(&self, deadline: DateTime<Utc>) {
@@ -245,6 +274,10 @@ impl Clock for ManualClock {
         self.inner.now_millis.load(Ordering::SeqCst)
     }
 
+    fn now_millis_coarse(&self) -> i64 {
+        self.now_millis()
+    }
+
     async fn sleep_until(&self, deadline: DateTime<Utc>) {
         let Some((id, rx)) = self.register(deadline.timestamp_millis()) else {
             return;
@@ -326,6 +359,23 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(clock.now(), t0() + Duration::hours(5));
         task.abort();
+    }
+
+    #[test]
+    fn system_clock_coarse_reading_lags_within_tolerance_and_never_leads() {
+        for _ in 0..1000 {
+            let coarse = SystemClock.now_millis_coarse();
+            let precise = SystemClock.now_millis();
+            assert!(
+                coarse <= precise,
+                "coarse {coarse} ahead of precise {precise}"
+            );
+            assert!(
+                precise - coarse < COARSE_TOLERANCE_MS,
+                "coarse lags {} ms",
+                precise - coarse
+            );
+        }
     }
 
     #[tokio::test]

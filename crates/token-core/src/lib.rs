@@ -29,7 +29,7 @@ pub use health::{AccountHealth, HealthReport, HealthStatus};
 pub use key::{AccountKey, Environment};
 pub use manager::{
     health_report, Credentials, MaintenanceHandle, ManagedAccount, ManagerConfig, RetryPolicy,
-    TokenManager,
+    TokenManager, TokenRef,
 };
 pub use policy::{ExpiryPolicy, TokenState};
 pub use provider::{AuthorizationRequest, Capabilities, Expects, TokenProvider};

@@ -733,3 +733,73 @@ async fn managers_sharing_a_file_store_renew_once() {
     assert_eq!(provider.renewals(), 1);
     assert!(a.token().is_ok() && b.token().is_ok());
 }
+
+/// A shared store that announces every save, like Redis pub/sub would.
+#[derive(Debug)]
+struct AnnouncingStore {
+    inner: MemoryStore,
+    tx: broadcast::Sender<AccountKey>,
+}
+
+#[async_trait]
+impl TokenStore for AnnouncingStore {
+    async fn load(&self, key: &AccountKey) -> Result<Option<StoredRecord>, StoreError> {
+        self.inner.load(key).await
+    }
+    async fn save(&self, record: &StoredRecord) -> Result<(), StoreError> {
+        self.inner.save(record).await?;
+        let _ = self.tx.send(record.key.clone());
+        Ok(())
+    }
+    async fn delete(&self, key: &AccountKey) -> Result<bool, StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn list(&self) -> Result<Vec<AccountKey>, StoreError> {
+        self.inner.list().await
+    }
+    fn changes(&self) -> Option<broadcast::Receiver<AccountKey>> {
+        Some(self.tx.subscribe())
+    }
+}
+
+#[tokio::test]
+async fn replicas_pick_up_a_renewal_announced_by_the_store() {
+    let start = et(2026, 3, 2, 9, 0);
+    let clock = ManualClock::new(start);
+    let provider = Arc::new(FakeProvider::new(Arc::new(clock.clone())).remint_on_renew());
+    let store = Arc::new(AnnouncingStore {
+        inner: MemoryStore::new(),
+        tx: broadcast::channel(16).0,
+    });
+    let make = || {
+        TokenManager::new(
+            key(),
+            provider.clone(),
+            store.clone(),
+            etrade_like(),
+            Arc::new(clock.clone()),
+            ManagerConfig::default(),
+        )
+    };
+    let (a, b) = (make(), make());
+    a.install_authorized(provider.issue(&key())).await.unwrap();
+    b.load().await.unwrap();
+    let handle = b.spawn_maintenance();
+    clock.wait_for_sleepers(1).await;
+    let mut b_events = b.subscribe();
+    a.renew_now().await.unwrap();
+    // b's maintenance task reloads on the announcement, without time passing.
+    tokio::time::timeout(StdDuration::from_secs(5), async {
+        while b.peek().unwrap().payload.token.expose_secret() != "tok-1" {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("b adopts a's renewal");
+    assert_eq!(provider.renewals(), 1);
+    assert!(
+        b_events.try_recv().is_err(),
+        "adopting is not a renewal of b's own"
+    );
+    handle.stop().await;
+}

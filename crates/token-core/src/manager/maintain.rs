@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use super::state::Reauth;
@@ -44,17 +44,39 @@ impl<P: Payload> TokenManager<P> {
     pub fn spawn_maintenance(&self) -> MaintenanceHandle {
         let (stop, mut stopped) = watch::channel(false);
         let this = self.clone();
+        let mut changes = self.inner.store.changes();
         let task = tokio::spawn(async move {
             loop {
-                let next = this.maintain().await;
+                // Boxed so the pass's (large) state lives only while it runs,
+                // not in every sleeping account's task.
+                let next = Box::pin(this.maintain()).await;
                 let clock = this.inner.clock.clone();
                 // Nothing due: sleep "forever" on the clock (a manual clock
                 // still counts us as asleep; a change of credentials wakes us).
                 let until = next.unwrap_or(DateTime::<Utc>::MAX_UTC);
                 let sleep = async move { clock.sleep_until(until).await };
+                let store_changed = async {
+                    match changes.as_mut() {
+                        Some(rx) => loop {
+                            match rx.recv().await {
+                                Ok(key) if key == this.inner.key => return,
+                                Ok(_) => {}
+                                // Missed notifications: reload to be safe.
+                                Err(broadcast::error::RecvError::Lagged(_)) => return,
+                                Err(broadcast::error::RecvError::Closed) => {
+                                    std::future::pending::<()>().await
+                                }
+                            }
+                        },
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     _ = stopped.changed() => break,
                     _ = this.inner.changed.notified() => {}
+                    _ = store_changed => {
+                        let _ = this.reload_if_newer().await;
+                    }
                     _ = sleep => {}
                 }
             }
@@ -291,19 +313,32 @@ impl<P: Payload> TokenManager<P> {
     /// Another process sharing the store may have renewed already: use its
     /// record when it is newer than ours.
     async fn adopt_newer_from_store(&self) {
-        let Ok(Some(stored)) = self.inner.store.load_typed::<P>(&self.inner.key).await else {
-            return;
+        let _ = self.reload_if_newer().await;
+    }
+
+    /// Re-reads the store and adopts its record when it is newer than the
+    /// held one (another process renewed it). Returns whether it did.
+    pub async fn reload_if_newer(&self) -> Result<bool, Error> {
+        let Some(stored) = self.inner.store.load_typed::<P>(&self.inner.key).await? else {
+            return Ok(false);
         };
         let newer = match self.current_record() {
             Some(ours) => {
                 let stamp = |r: &Record<P>| (r.meta.issued_at, r.meta.renewed_at);
-                stamp(&stored) > stamp(&ours)
+                let different = || {
+                    let fields =
+                        |r: &Record<P>| crate::record::SecretFields::from_payload(&r.payload).ok();
+                    fields(&stored) != fields(&ours)
+                };
+                stamp(&stored) > stamp(&ours) || (stamp(&stored) == stamp(&ours) && different())
             }
             None => true,
         };
         if newer && lock(&self.inner.status).unsaved.is_none() {
             self.install(stored);
+            return Ok(true);
         }
+        Ok(false)
     }
 
     pub(super) async fn keep_alive_inner(&self) -> Result<(), Error> {

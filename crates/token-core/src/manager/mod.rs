@@ -24,7 +24,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use secrecy::SecretString;
 use tokio::sync::{broadcast, Notify};
 
-use crate::clock::{lock, Clock};
+use crate::clock::{lock, Clock, COARSE_TOLERANCE_MS};
 use crate::error::{Error, Unavailable};
 use crate::events::Event;
 use crate::health::AccountHealth;
@@ -54,6 +54,43 @@ pub(crate) enum RenewMode {
 
 /// Credentials handed out by the manager: shared, cheap to clone.
 pub type Credentials<P> = Arc<Record<P>>;
+
+/// Use is recorded at most once per this many milliseconds per account.
+const USE_GRANULARITY_MS: i64 = 1_000;
+
+/// Credentials borrowed from the hot path: dereferences to the [`Record`].
+/// Cheap to take and drop; hold it for a call, not for hours (it keeps the
+/// snapshot it was taken from alive). [`TokenRef::to_arc`] gives an owned handle.
+pub struct TokenRef<P: Payload> {
+    guard: arc_swap::Guard<Option<Arc<Snapshot<P>>>>,
+}
+
+impl<P: Payload> TokenRef<P> {
+    fn snapshot(&self) -> &Snapshot<P> {
+        // Only built by `token()` after checking the slot is filled.
+        self.guard
+            .as_deref()
+            .expect("TokenRef is only created for a held snapshot")
+    }
+
+    /// An owned, shareable handle on the same credentials.
+    pub fn to_arc(&self) -> Credentials<P> {
+        self.snapshot().record.clone()
+    }
+}
+
+impl<P: Payload> std::ops::Deref for TokenRef<P> {
+    type Target = Record<P>;
+    fn deref(&self) -> &Record<P> {
+        &self.snapshot().record
+    }
+}
+
+impl<P: Payload> std::fmt::Debug for TokenRef<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
 
 type SharedRenewal<P> = Shared<BoxFuture<'static, Result<Credentials<P>, Error>>>;
 
@@ -120,7 +157,9 @@ struct Inner<P: Payload> {
     /// Serializes renewals (maintenance vs. callers); the shared future dedups callers.
     renewal_lock: tokio::sync::Mutex<()>,
     inflight: Mutex<Option<SharedRenewal<P>>>,
-    events: broadcast::Sender<Event>,
+    /// Created on first subscription: accounts nobody listens to cost no
+    /// event buffer (it matters with thousands of accounts).
+    events: std::sync::OnceLock<broadcast::Sender<Event>>,
     status: Mutex<Status>,
     /// Wakes the maintenance task when the credentials change.
     changed: Notify,
@@ -139,7 +178,6 @@ impl<P: Payload> TokenManager<P> {
         clock: Arc<dyn Clock>,
         config: ManagerConfig,
     ) -> Self {
-        let (events, _) = broadcast::channel(config.event_capacity.max(1));
         Self {
             inner: Arc::new(Inner {
                 key,
@@ -152,7 +190,7 @@ impl<P: Payload> TokenManager<P> {
                 last_used_ms: AtomicI64::new(i64::MIN),
                 renewal_lock: tokio::sync::Mutex::new(()),
                 inflight: Mutex::new(None),
-                events,
+                events: std::sync::OnceLock::new(),
                 status: Mutex::new(Status::default()),
                 changed: Notify::new(),
                 passes: AtomicU64::new(0),
@@ -173,14 +211,37 @@ impl<P: Payload> TokenManager<P> {
     /// The hot path: the current credentials if the policy considers them
     /// usable right now, recording the use (idle tracking). No lock, no
     /// allocation, no await.
+    ///
+    /// The returned [`TokenRef`] borrows the credentials without touching
+    /// any shared reference count (so readers on many threads do not contend);
+    /// use it for the call at hand, or [`TokenRef::to_arc`] to keep them.
     #[inline]
-    pub fn token(&self) -> Result<Credentials<P>, Unavailable> {
-        let now = self.inner.clock.now_millis();
+    pub fn token(&self) -> Result<TokenRef<P>, Unavailable> {
+        let coarse = self.inner.clock.now_millis_coarse();
         let guard = self.inner.current.load();
-        let snap = guard.as_ref().ok_or(Unavailable::NoToken)?;
-        snap.check(now, self.inner.last_used_ms.load(Ordering::Relaxed))?;
-        self.inner.last_used_ms.fetch_max(now, Ordering::Relaxed);
-        Ok(snap.record.clone())
+        let Some(snap) = guard.as_ref() else {
+            return Err(Unavailable::NoToken);
+        };
+        let last = self.inner.last_used_ms.load(Ordering::Relaxed);
+        // The coarse reading may lag a little: trust it only when even the
+        // latest the true time could be passes the check; near a deadline,
+        // decide with the precise clock.
+        let now = if snap
+            .check(coarse.saturating_add(COARSE_TOLERANCE_MS), last)
+            .is_ok()
+        {
+            coarse
+        } else {
+            let precise = self.inner.clock.now_millis();
+            snap.check(precise, last)?;
+            precise
+        };
+        // Idle tracking at one-second granularity: most calls only read the
+        // shared counter, so concurrent readers do not fight over its line.
+        if now - last >= USE_GRANULARITY_MS {
+            self.inner.last_used_ms.fetch_max(now, Ordering::Relaxed);
+        }
+        Ok(TokenRef { guard })
     }
 
     /// Like [`TokenManager::token`] but does not count as use.
@@ -200,7 +261,10 @@ impl<P: Payload> TokenManager<P> {
 
     /// Subscribes to lifecycle events.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.inner.events.subscribe()
+        self.inner
+            .events
+            .get_or_init(|| broadcast::channel(self.inner.config.event_capacity.max(1)).0)
+            .subscribe()
     }
 
     /// The policy's view of the held credentials right now (`None`: none held).
@@ -233,7 +297,7 @@ impl<P: Payload> TokenManager<P> {
             self.load().await?;
         }
         match self.token() {
-            Ok(creds) => Ok(creds),
+            Ok(creds) => Ok(creds.to_arc()),
             Err(Unavailable::Idle) => self.renew_shared(RenewMode::IfNeeded).await,
             Err(other) => Err(other.into()),
         }
@@ -425,7 +489,9 @@ impl<P: Payload> TokenManager<P> {
     fn emit(&self, event: Event) {
         tracing::info!(account = %self.inner.key, event = event.name(), "token event");
         // No subscribers is fine.
-        let _ = self.inner.events.send(event);
+        if let Some(events) = self.inner.events.get() {
+            let _ = events.send(event);
+        }
     }
 
     /// Single flight: the first caller spawns the renewal, everyone awaits it.

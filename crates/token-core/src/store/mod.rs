@@ -55,6 +55,13 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
         let _ = (key, ttl, wait);
         Ok(None)
     }
+
+    /// Notifications that a record was changed, possibly by another process
+    /// (e.g. Redis pub/sub), so managers reload promptly instead of polling.
+    /// `None` (the default): this store does not notify.
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<AccountKey>> {
+        None
+    }
 }
 
 /// A held renewal lease; see [`TokenStore::lease`]. Dropping it without
@@ -86,6 +93,9 @@ impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
         wait: std::time::Duration,
     ) -> Result<Option<Box<dyn Lease>>, StoreError> {
         (**self).lease(key, ttl, wait).await
+    }
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<AccountKey>> {
+        (**self).changes()
     }
 }
 
