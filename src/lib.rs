@@ -7,6 +7,9 @@
 //! - [`etrade`]: E*TRADE OAuth 1.0a adapter.
 //! - [`fyers`]: FYERS API v3 adapter.
 #![forbid(unsafe_code)]
+// The README's examples are compiled as doc tests so they cannot rot.
+#![doc = ""]
+#![doc = include_str!("../README.md")]
 
 pub use etrade;
 pub use fyers;
