@@ -1,0 +1,176 @@
+//! The `[control]` and `[notify]` tables of the tokenctl TOML, as serde
+//! structs. Secrets are named ([`SecretSource`]), never inlined.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::secret::SecretSource;
+
+/// The default listen address: loopback only.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9184);
+
+/// The `[control]` table: the HTTP control surface.
+///
+/// ```
+/// let c: control::ControlConfig = serde_json::from_str(r#"{"token":{"env":"CONTROL_TOKEN"}}"#).unwrap();
+/// assert_eq!(c.listen, control::config::DEFAULT_LISTEN); // 127.0.0.1:9184
+/// assert!(c.auth_health && c.auth_metrics);
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    /// Where to listen; `127.0.0.1:9184` unless told otherwise.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The bearer token clients must send.
+    pub token: SecretSource,
+    /// Require the token on `GET /health` too (default: yes).
+    #[serde(default = "yes")]
+    pub auth_health: bool,
+    /// Require the token on `GET /metrics` too (default: yes).
+    #[serde(default = "yes")]
+    pub auth_metrics: bool,
+    /// Per-client limit on mutating routes.
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+}
+
+fn default_listen() -> SocketAddr {
+    DEFAULT_LISTEN
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A token bucket per client IP: `burst` requests at once, refilled at
+/// `per_minute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests allowed back to back.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// Sustained requests per minute.
+    #[serde(default = "default_per_minute")]
+    pub per_minute: u32,
+}
+
+fn default_burst() -> u32 {
+    5
+}
+fn default_per_minute() -> u32 {
+    10
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            burst: default_burst(),
+            per_minute: default_per_minute(),
+        }
+    }
+}
+
+/// The `[notify]` table: where alerts go and how often.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Also log alerts through `tracing` (default: yes).
+    #[serde(default = "yes")]
+    pub log: bool,
+    /// Alert on renewal failures once this many happened in a row.
+    #[serde(default = "default_failure_threshold")]
+    pub failure_threshold: u32,
+    /// At most this many alerts at once, per notifier...
+    #[serde(default = "default_alert_burst")]
+    pub burst: u32,
+    /// ...and this many per hour after that.
+    #[serde(default = "default_alerts_per_hour")]
+    pub per_hour: u32,
+    /// How long one delivery may take before it is abandoned.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// Telegram Bot API.
+    #[serde(default)]
+    pub telegram: Option<TelegramConfig>,
+    /// A JSON webhook signed with HMAC-SHA256.
+    #[serde(default)]
+    pub webhook: Option<WebhookConfig>,
+}
+
+fn default_failure_threshold() -> u32 {
+    3
+}
+fn default_alert_burst() -> u32 {
+    10
+}
+fn default_alerts_per_hour() -> u32 {
+    30
+}
+fn default_timeout_secs() -> u64 {
+    10
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            log: true,
+            failure_threshold: default_failure_threshold(),
+            burst: default_alert_burst(),
+            per_hour: default_alerts_per_hour(),
+            timeout_secs: default_timeout_secs(),
+            telegram: None,
+            webhook: None,
+        }
+    }
+}
+
+impl NotifyConfig {
+    /// [`NotifyConfig::timeout_secs`] as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs.max(1))
+    }
+}
+
+/// The `[notify.telegram]` table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramConfig {
+    /// The bot token from @BotFather.
+    pub bot_token: SecretSource,
+    /// The only chat alerts go to and replies are accepted from.
+    pub chat_id: i64,
+    /// The Bot API base URL (HTTPS, or HTTP on loopback for tests).
+    #[serde(default = "default_telegram_url")]
+    pub base_url: String,
+    /// Run phone re-authorization in this chat (default: yes).
+    #[serde(default = "yes")]
+    pub reauth: bool,
+    /// Long-poll time for `getUpdates`, seconds.
+    #[serde(default = "default_poll_secs")]
+    pub poll_secs: u64,
+}
+
+/// The public Bot API.
+pub const TELEGRAM_API: &str = "https://api.telegram.org";
+
+fn default_telegram_url() -> String {
+    TELEGRAM_API.into()
+}
+fn default_poll_secs() -> u64 {
+    25
+}
+
+/// The `[notify.webhook]` table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Where to POST alerts.
+    pub url: String,
+    /// The HMAC-SHA256 key; the signature goes in `X-Signature-256`.
+    pub secret: SecretSource,
+}

@@ -1,0 +1,211 @@
+//! Re-authorization by a person, through an interchangeable channel.
+//!
+//! A [`ReauthChannel`] shows a person where to log in and brings back what
+//! they got (an E*TRADE verifier, a FYERS redirect URL). [`reauthorize`]
+//! drives one login over any channel, answering a stale reply with a fresh
+//! URL; [`Reauthorizer`] does it whenever an account raises
+//! `ReauthorizationRequired`. Channels: [`ConsoleChannel`] (a terminal),
+//! [`TelegramChannel`] (a phone), [`LoopbackChannel`] (the FYERS redirect
+//! caught on 127.0.0.1).
+
+mod console;
+mod loopback;
+mod telegram;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use token_core::{AccountKey, AuthorizationRequest, Error, Event, Expects, ManagedAccount};
+use tokio::sync::mpsc;
+
+pub use console::ConsoleChannel;
+pub use loopback::LoopbackChannel;
+pub use telegram::TelegramChannel;
+
+/// What a person is asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReauthPrompt {
+    /// The account.
+    pub account: AccountKey,
+    /// Where to log in.
+    pub url: String,
+    /// What to bring back.
+    pub expects: Expects,
+    /// The broker's instructions.
+    pub instructions: String,
+    /// The request is stale after this.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Context for a repeated prompt, e.g. "that request expired".
+    pub note: Option<String>,
+}
+
+impl ReauthPrompt {
+    fn from_request(req: &AuthorizationRequest, note: Option<String>) -> Self {
+        Self {
+            account: req.key.clone(),
+            url: req.url.clone(),
+            expects: req.expects,
+            instructions: req.instructions.clone(),
+            expires_at: req.expires_at,
+            note,
+        }
+    }
+
+    /// The prompt as plain text.
+    pub fn text(&self) -> String {
+        let what = match self.expects {
+            Expects::Verifier => "reply with the verifier code shown after login",
+            Expects::RedirectUrl => "reply with the full URL the browser lands on after login",
+        };
+        let mut text = String::new();
+        if let Some(note) = &self.note {
+            text.push_str(note);
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "🔑 {} needs a login. Open:\n{}\nthen {what}.",
+            self.account, self.url
+        ));
+        if let Some(at) = self.expires_at {
+            text.push_str(&format!(" (valid until {} UTC)", at.format("%H:%M")));
+        }
+        text
+    }
+}
+
+/// Why a re-authorization did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum ReauthError {
+    /// The channel cannot serve this kind of request (e.g. a loopback
+    /// listener for an E*TRADE verifier).
+    #[error("this channel cannot handle {0:?} logins")]
+    Unsupported(Expects),
+    /// No answer arrived in time.
+    #[error("no answer arrived within {0:?}")]
+    Timeout(Duration),
+    /// The channel failed (network, closed input).
+    #[error("re-authorization channel failed: {0}")]
+    Channel(String),
+    /// The account could not start or complete the authorization.
+    #[error(transparent)]
+    Account(#[from] Error),
+    /// Every attempt was refused.
+    #[error("gave up after {0} attempts")]
+    GaveUp(u32),
+}
+
+/// Shows a person a login URL and brings back their answer.
+#[async_trait]
+pub trait ReauthChannel: Send + Sync {
+    /// Shows `prompt` and waits for the answer (a verifier or a redirect
+    /// URL: a secret). Each answer is returned once.
+    async fn ask(&self, prompt: &ReauthPrompt) -> Result<SecretString, ReauthError>;
+
+    /// Tells the person something (an outcome). Failures are only logged.
+    async fn tell(&self, account: &AccountKey, message: &str) -> Result<(), ReauthError>;
+}
+
+/// Runs one login for `account` over `channel`: asks, completes, confirms.
+/// A stale answer gets a fresh URL, a refused one a retry, up to
+/// `max_attempts` answers. Returns how many answers it took.
+pub async fn reauthorize(
+    account: &dyn ManagedAccount,
+    channel: &dyn ReauthChannel,
+    max_attempts: u32,
+) -> Result<u32, ReauthError> {
+    let key = account.key().clone();
+    let mut request = account.begin_authorization().await?;
+    let mut note = None;
+    for attempt in 1..=max_attempts.max(1) {
+        let reply = channel
+            .ask(&ReauthPrompt::from_request(&request, note.take()))
+            .await?;
+        match account.complete_authorization(&reply).await {
+            Ok(()) => {
+                say(channel, &key, &format!("✅ {key} is authorized; tokens are live.")).await;
+                return Ok(attempt);
+            }
+            Err(Error::AuthorizationExpired { .. }) => {
+                // token-core already started a fresh request; ask with it.
+                request = account.begin_authorization().await?;
+                note = Some("⌛ That login request had expired. Here is a fresh one.".into());
+            }
+            Err(e) if matches!(e.kind(), token_core::ErrorKind::Transient) => {
+                note = Some(format!("⚠️ Could not reach the broker ({e}). Please try again."));
+                request = account.begin_authorization().await?;
+            }
+            Err(e) => {
+                note = Some(format!("❌ That answer was not accepted ({e})."));
+                request = account.begin_authorization().await?;
+            }
+        }
+    }
+    say(channel, &key, &format!("❌ {key}: giving up after {max_attempts} answers.")).await;
+    Err(ReauthError::GaveUp(max_attempts))
+}
+
+async fn say(channel: &dyn ReauthChannel, key: &AccountKey, message: &str) {
+    if let Err(e) = channel.tell(key, message).await {
+        tracing::warn!(account = %key, error = %e, "could not tell the person");
+    }
+}
+
+/// Runs [`reauthorize`] for every account that raises
+/// `ReauthorizationRequired` (and every account that already needs it at
+/// start), one conversation at a time.
+#[derive(Clone)]
+pub struct Reauthorizer {
+    tx: mpsc::UnboundedSender<AccountKey>,
+}
+
+impl std::fmt::Debug for Reauthorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reauthorizer")
+    }
+}
+
+impl Reauthorizer {
+    /// Starts the worker on the current tokio runtime. It ends when every
+    /// clone of the returned handle is dropped.
+    pub fn spawn(
+        accounts: &[Arc<dyn ManagedAccount>],
+        channel: Arc<dyn ReauthChannel>,
+        max_attempts: u32,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<AccountKey>();
+        let by_key: HashMap<AccountKey, Arc<dyn ManagedAccount>> = accounts
+            .iter()
+            .map(|a| (a.key().clone(), a.clone()))
+            .collect();
+        for a in accounts {
+            if a.health().reauthorization_required {
+                let _ = tx.send(a.key().clone());
+            }
+        }
+        let task = tokio::spawn(async move {
+            while let Some(key) = rx.recv().await {
+                let Some(account) = by_key.get(&key) else { continue };
+                // Queued twice, or someone else logged in meanwhile.
+                if !account.health().reauthorization_required {
+                    continue;
+                }
+                match reauthorize(account.as_ref(), channel.as_ref(), max_attempts).await {
+                    Ok(n) => tracing::info!(account = %key, answers = n, "re-authorized by a person"),
+                    Err(e) => tracing::warn!(account = %key, error = %e, "re-authorization did not finish"),
+                }
+            }
+        });
+        (Self { tx }, task)
+    }
+
+    /// Feeds one event (only `ReauthorizationRequired` matters). Never waits.
+    pub fn handle(&self, event: &Event) {
+        if let Event::ReauthorizationRequired { key, .. } = event {
+            let _ = self.tx.send(key.clone());
+        }
+    }
+}

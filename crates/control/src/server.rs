@@ -1,0 +1,290 @@
+//! [`Server`]: the control surface, metrics, alerts and phone
+//! re-authorization wired together; one call to run them.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use token_core::{Clock, ManagedAccount};
+use tokio::net::TcpListener;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
+
+use crate::config::{ControlConfig, NotifyConfig};
+use crate::http::{router, AppState, BearerToken};
+use crate::metrics::Metrics;
+use crate::notify::{Alerter, LogNotifier, NotifyError, Notifier, TelegramNotifier, WebhookNotifier};
+use crate::reauth::{ReauthChannel, Reauthorizer, TelegramChannel};
+use crate::secret::SecretError;
+use crate::telegram::TelegramBot;
+
+/// How long a phone re-authorization waits for one answer.
+pub const REAUTH_ANSWER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Answers accepted per re-authorization before giving up.
+pub const REAUTH_MAX_ATTEMPTS: u32 = 5;
+
+/// Why the server could not be built or run. Never contains a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// A secret could not be read.
+    #[error("{what}: {source}")]
+    Secret {
+        /// Which setting.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: SecretError,
+    },
+    /// A notifier is misconfigured.
+    #[error("{what}: {source}")]
+    Notifier {
+        /// Which notifier.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: NotifyError,
+    },
+    /// Binding or serving failed.
+    #[error("cannot serve on {addr}: {source}")]
+    Io {
+        /// Where.
+        addr: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The control server for a set of accounts.
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # async fn demo(accounts: Vec<Arc<dyn token_core::ManagedAccount>>) -> Result<(), control::ControlError> {
+/// let config: control::ControlConfig = serde_json::from_str(r#"{"token":{"env":"CONTROL_TOKEN"}}"#).unwrap();
+/// let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+/// control::Server::new(accounts, &config, Arc::new(token_core::SystemClock))?
+///     .serve(listener, async { let _ = tokio::signal::ctrl_c().await; })
+///     .await
+/// # }
+/// ```
+pub struct Server {
+    accounts: Arc<[Arc<dyn ManagedAccount>]>,
+    config: ControlConfig,
+    token: BearerToken,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    notify: NotifyConfig,
+    notifiers: Vec<Arc<dyn Notifier>>,
+    reauth: Option<Arc<dyn ReauthChannel>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("accounts", &self.accounts.len())
+            .field("listen", &self.config.listen)
+            .field("notifiers", &self.notifiers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The background tasks (event intake, alert delivery, re-authorization);
+/// dropping it stops them.
+#[derive(Debug)]
+pub struct Background {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Server {
+    /// Reads the bearer token named in `config`. No notifiers yet: add them
+    /// with [`Server::with_notify`] / [`Server::with_notifier`].
+    pub fn new(
+        accounts: Vec<Arc<dyn ManagedAccount>>,
+        config: &ControlConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ControlError> {
+        let secret = config.token.read().map_err(|source| ControlError::Secret {
+            what: "control.token",
+            source,
+        })?;
+        Ok(Self {
+            accounts: accounts.into(),
+            config: config.clone(),
+            token: BearerToken::new(&secret),
+            clock,
+            metrics: Metrics::new(),
+            notify: NotifyConfig::default(),
+            notifiers: Vec::new(),
+            reauth: None,
+        })
+    }
+
+    /// Builds the notifiers in `notify` (log, Telegram, webhook) and, when
+    /// `telegram.reauth` is set, phone re-authorization in the Telegram chat.
+    pub fn with_notify(mut self, notify: &NotifyConfig) -> Result<Self, ControlError> {
+        self.notify = notify.clone();
+        if notify.log {
+            self.notifiers.push(Arc::new(LogNotifier));
+        }
+        if let Some(t) = &notify.telegram {
+            let token = t.bot_token.read().map_err(|source| ControlError::Secret {
+                what: "notify.telegram.bot_token",
+                source,
+            })?;
+            let bot = TelegramBot::new(&t.base_url, token, notify.timeout()).map_err(|source| {
+                ControlError::Notifier {
+                    what: "notify.telegram",
+                    source,
+                }
+            })?;
+            self.notifiers.push(Arc::new(
+                TelegramNotifier::new(bot.clone(), t.chat_id).skip_reauthorization(t.reauth),
+            ));
+            if t.reauth {
+                self.reauth = Some(Arc::new(TelegramChannel::new(
+                    bot,
+                    t.chat_id,
+                    Duration::from_secs(t.poll_secs),
+                    REAUTH_ANSWER_TIMEOUT,
+                )));
+            }
+        }
+        if let Some(w) = &notify.webhook {
+            let secret = w.secret.read().map_err(|source| ControlError::Secret {
+                what: "notify.webhook.secret",
+                source,
+            })?;
+            let hook = WebhookNotifier::new(&w.url, secret, notify.timeout()).map_err(|source| {
+                ControlError::Notifier {
+                    what: "notify.webhook",
+                    source,
+                }
+            })?;
+            self.notifiers.push(Arc::new(hook));
+        }
+        Ok(self)
+    }
+
+    /// Adds a notifier of your own.
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifiers.push(notifier);
+        self
+    }
+
+    /// Uses `channel` for re-authorization (replaces the Telegram one).
+    pub fn with_reauth_channel(mut self, channel: Arc<dyn ReauthChannel>) -> Self {
+        self.reauth = Some(channel);
+        self
+    }
+
+    /// The metrics the server exposes (e.g. to time your own renewals).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// The routes, to embed in your own axum service. Serve them with
+    /// `into_make_service_with_connect_info::<SocketAddr>()` for per-client
+    /// rate limits, and call [`Server::start`] for metrics and alerts.
+    pub fn router(&self) -> axum::Router {
+        router(AppState::new(
+            self.accounts.clone(),
+            self.token.clone(),
+            &self.config,
+            self.clock.clone(),
+            self.metrics.clone(),
+        ))
+    }
+
+    /// Starts the background work: every account's events feed the metrics,
+    /// the alerter and the re-authorizer. Subscribes before returning, so no
+    /// event raised afterwards is missed.
+    pub fn start(&self) -> Background {
+        let alerter = Alerter::new(self.notifiers.clone(), &self.notify, self.clock.clone());
+        let mut tasks = Vec::new();
+        let reauthorizer = self.reauth.clone().map(|channel| {
+            let (r, task) = Reauthorizer::spawn(&self.accounts, channel, REAUTH_MAX_ATTEMPTS);
+            tasks.push(task);
+            r
+        });
+        for account in self.accounts.iter() {
+            let mut rx = account.subscribe();
+            let key = account.key().clone();
+            let metrics = self.metrics.clone();
+            let alerter = alerter.clone();
+            let reauthorizer = reauthorizer.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(event) => {
+                            metrics.record(&event);
+                            alerter.handle(&event);
+                            if let Some(r) = &reauthorizer {
+                                r.handle(&event);
+                            }
+                        }
+                        Err(RecvError::Lagged(n)) => {
+                            tracing::warn!(account = %key, missed = n, "control fell behind on events")
+                        }
+                        Err(RecvError::Closed) => break,
+                    }
+                }
+            }));
+        }
+        Background { tasks }
+    }
+
+    /// Serves on `listener` until `shutdown` completes, with the background
+    /// work running. This is the one call a daemon needs.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ControlError> {
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| "?".into());
+        let _background = self.start();
+        tracing::info!(%addr, accounts = self.accounts.len(), "control server listening");
+        axum::serve(
+            listener,
+            self.router()
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| ControlError::Io { addr, source })
+    }
+}
+
+/// Binds `addr` (use [`ControlConfig::listen`], loopback by default) and
+/// serves `accounts` with `notify`'s alerts until `shutdown`.
+pub async fn serve(
+    addr: SocketAddr,
+    accounts: Vec<Arc<dyn ManagedAccount>>,
+    config: &ControlConfig,
+    notify: Option<&NotifyConfig>,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ControlError> {
+    let mut server = Server::new(accounts, config, clock)?;
+    if let Some(n) = notify {
+        server = server.with_notify(n)?;
+    }
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ControlError::Io {
+            addr: addr.to_string(),
+            source,
+        })?;
+    server.serve(listener, shutdown).await
+}
