@@ -1,0 +1,463 @@
+//! Command-line parsing and the commands themselves.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+use thiserror::Error;
+use token_core::{
+    health_report, Clock, Expects, HealthReport, HealthStatus, ManagedAccount, SystemClock,
+};
+
+use crate::accounts::{Account, AccountError, Mode};
+use crate::config::{Config, ConfigError, SelectError};
+use crate::{demo, render};
+
+/// Exit code when tokenctl itself failed (bad config, store, network).
+/// 0, 1 and 2 are reserved for `status`: healthy, degraded, critical.
+pub const EXIT_FAILURE: u8 = 3;
+
+const AFTER_HELP: &str = "\
+Examples:
+  tokenctl demo                         # the whole lifecycle in a few seconds, no setup
+  tokenctl --config tokenctl.toml login main
+  tokenctl status                       # exit code: 0 healthy, 1 degraded, 2 critical
+  tokenctl status --json | jq .status
+  tokenctl run                          # keep every account alive until SIGINT/SIGTERM
+
+Configuration: --config PATH, else $TOKENCTL_CONFIG, else the platform config
+directory (e.g. ~/.config/tokenctl/config.toml). Secrets come from environment
+variables or files named in it, never from the command line.
+Exit codes: 0 ok/healthy, 1 degraded, 2 critical, 3 tokenctl failed.";
+
+/// Keeps broker API tokens alive: log in, check, renew, and run the
+/// maintenance daemon.
+#[derive(Debug, Parser)]
+#[command(name = "tokenctl", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The config file [default: $TOKENCTL_CONFIG, then the platform config dir].
+    #[arg(long, short, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs a multi-day E*TRADE + FYERS lifecycle against the embedded
+    /// simulator in a few seconds. Needs no config and no accounts.
+    #[command(after_help = "Examples:\n  tokenctl demo\n  tokenctl demo --days 5 --pace-ms 0")]
+    Demo {
+        /// Simulated days to run.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=30))]
+        days: u32,
+        /// Real milliseconds to pause after each line (0: as fast as possible).
+        #[arg(long, default_value_t = 40)]
+        pace_ms: u64,
+    },
+    /// Logs an account in: prints the URL to open, then reads the E*TRADE
+    /// verifier or the FYERS redirect URL, and saves the token.
+    #[command(
+        after_help = "Examples:\n  tokenctl login main                 # by label\n  tokenctl login etrade/sandbox/main  # by full key\n  echo H92GX | tokenctl login main    # verifier on stdin\n  tokenctl login desk --paste         # FYERS: paste the redirect URL instead of capturing it"
+    )]
+    Login {
+        /// The account: label, broker/label or broker/environment/label.
+        account: String,
+        /// FYERS: do not listen on the loopback redirect URI; only read the pasted URL.
+        #[arg(long)]
+        paste: bool,
+        /// How long to wait for the person, in seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Shows every account's token state; the exit code is the overall health.
+    #[command(
+        after_help = "Examples:\n  tokenctl status\n  tokenctl status --json\n  tokenctl status || alert \"tokens need attention\"\n\nExit codes: 0 healthy, 1 degraded, 2 critical, 3 tokenctl failed."
+    )]
+    Status {
+        /// Print the health report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Renews an account's token silently now (E*TRADE renew, FYERS refresh).
+    #[command(after_help = "Example:\n  tokenctl renew main")]
+    Renew {
+        /// The account.
+        account: String,
+    },
+    /// Makes a cheap authenticated call to prove the token works (counts as use).
+    #[command(after_help = "Example:\n  tokenctl probe main")]
+    Probe {
+        /// The account.
+        account: String,
+    },
+    /// Revokes the token at the broker and deletes it from the store.
+    #[command(after_help = "Example:\n  tokenctl revoke main")]
+    Revoke {
+        /// The account.
+        account: String,
+    },
+    /// The maintenance daemon: keeps every configured account alive until
+    /// SIGINT or SIGTERM, logging events (set RUST_LOG to filter).
+    #[command(
+        after_help = "Examples:\n  tokenctl run\n  RUST_LOG=debug tokenctl run --log-format json"
+    )]
+    Run {
+        /// `text` or `json` log lines on stderr.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        log_format: String,
+    },
+}
+
+/// A command's failure.
+#[derive(Debug, Error)]
+pub enum CliError {
+    /// The configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The account selector.
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    /// Building an account.
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    /// A library operation on an account.
+    #[error("{account}: {source}")]
+    Token {
+        /// The account.
+        account: String,
+        /// The error.
+        #[source]
+        source: token_core::Error,
+    },
+    /// The demo.
+    #[error(transparent)]
+    Demo(#[from] demo::DemoError),
+    /// Terminal or output trouble.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Anything else worth saying plainly.
+    #[error("{0}")]
+    Other(String),
+}
+
+fn token_err(account: &str) -> impl FnOnce(token_core::Error) -> CliError + '_ {
+    move |source| CliError::Token {
+        account: account.to_owned(),
+        source,
+    }
+}
+
+/// Parses `args`, runs the command and returns the process exit code.
+/// Errors are printed to stderr as `tokenctl: ...`.
+pub async fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_FAILURE } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tokenctl: {e}");
+            EXIT_FAILURE
+        }
+    }
+}
+
+/// Runs a parsed command; returns the exit code.
+pub async fn run(cli: Cli) -> Result<u8, CliError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command {
+        Command::Demo { days, pace_ms } => {
+            let opts = demo::DemoOptions {
+                days,
+                pace: StdDuration::from_millis(pace_ms),
+                ..Default::default()
+            };
+            let stdout = std::io::stdout();
+            demo::run(&opts, stdout.lock()).await?;
+            Ok(0)
+        }
+        Command::Status { json } => {
+            let config = Config::load(cli.config.as_deref())?;
+            let report = status(&config, clock).await?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                let text = serde_json::to_string_pretty(&report)
+                    .map_err(|e| CliError::Other(format!("cannot encode the report: {e}")))?;
+                writeln!(out, "{text}")?;
+            } else {
+                write!(out, "{}", render::status_table(&report))?;
+            }
+            Ok(exit_code(report.status))
+        }
+        Command::Login {
+            account,
+            paste,
+            timeout,
+        } => {
+            let config = Config::load(cli.config.as_deref())?;
+            let acct = Account::build(config.find(&account)?, clock, Mode::Online)?;
+            login(&acct, paste, StdDuration::from_secs(timeout)).await?;
+            Ok(0)
+        }
+        Command::Renew { account } => {
+            let (acct, name) = online(&cli.config, &account, clock).await?;
+            progress(&format!("renewing {name} with the broker..."));
+            acct.managed().renew_now().await.map_err(token_err(&name))?;
+            print_one(&acct)?;
+            Ok(0)
+        }
+        Command::Probe { account } => {
+            let (acct, name) = online(&cli.config, &account, clock).await?;
+            progress(&format!("probing {name} at the broker..."));
+            acct.managed()
+                .keep_alive()
+                .await
+                .map_err(token_err(&name))?;
+            println!("{name}: the broker accepted the token");
+            Ok(0)
+        }
+        Command::Revoke { account } => {
+            let (acct, name) = online(&cli.config, &account, clock).await?;
+            progress(&format!("revoking {name} at the broker..."));
+            acct.managed().revoke().await.map_err(token_err(&name))?;
+            println!("{name}: revoked and deleted from the store");
+            Ok(0)
+        }
+        Command::Run { log_format } => {
+            let config = Config::load(cli.config.as_deref())?;
+            init_logging(&log_format);
+            daemon(&config, clock).await?;
+            Ok(0)
+        }
+    }
+}
+
+/// 0 healthy, 1 degraded, 2 critical.
+pub fn exit_code(status: HealthStatus) -> u8 {
+    match status {
+        HealthStatus::Healthy => 0,
+        HealthStatus::Degraded => 1,
+        HealthStatus::Critical => 2,
+    }
+}
+
+fn progress(msg: &str) {
+    eprintln!("... {msg}");
+}
+
+async fn online(
+    config: &Option<PathBuf>,
+    selector: &str,
+    clock: Arc<dyn Clock>,
+) -> Result<(Account, String), CliError> {
+    let config = Config::load(config.as_deref())?;
+    let cfg = config.find(selector)?;
+    let name = cfg.key.to_string();
+    let acct = Account::build(cfg, clock, Mode::Online)?;
+    if !acct.load().await.map_err(token_err(&name))? {
+        return Err(CliError::Other(format!(
+            "{name}: no token in the store ({}); run `tokenctl login {selector}` first",
+            cfg.store.display()
+        )));
+    }
+    Ok((acct, name))
+}
+
+fn print_one(acct: &Account) -> std::io::Result<()> {
+    let m = acct.managed();
+    let report = HealthReport::new(chrono::Utc::now(), vec![m.health()]);
+    print!("{}", render::status_table(&report));
+    Ok(())
+}
+
+/// The health of every configured account, from their stores (no broker
+/// calls, no secrets needed).
+pub async fn status(config: &Config, clock: Arc<dyn Clock>) -> Result<HealthReport, CliError> {
+    let mut accounts: Vec<Arc<dyn ManagedAccount>> = Vec::new();
+    for cfg in &config.accounts {
+        let acct = Account::build(cfg, clock.clone(), Mode::Offline)?;
+        acct.load().await.map_err(token_err(&cfg.key.to_string()))?;
+        accounts.push(acct.managed());
+    }
+    Ok(health_report(clock.now(), &accounts))
+}
+
+/// Reads one line from stdin without blocking the runtime; `None` at EOF.
+async fn read_line() -> Option<String> {
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim().to_owned()),
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+    .filter(|l| !l.is_empty())
+}
+
+async fn login(acct: &Account, paste: bool, timeout: StdDuration) -> Result<(), CliError> {
+    let m = acct.managed();
+    let name = m.key().to_string();
+    progress(&format!("asking the broker to start a login for {name}..."));
+    let req = m.begin_authorization().await.map_err(token_err(&name))?;
+    println!("{}\n\n  {}\n", req.instructions, req.url);
+    std::io::stdout().flush()?;
+    let answer: SecretString = match (req.expects, acct) {
+        (
+            Expects::RedirectUrl,
+            Account::Fyers {
+                provider: Some(p), ..
+            },
+        ) if !paste => {
+            let listener = fyers::LoopbackListener::bind(&p.config().redirect_uri).await;
+            match listener {
+                Ok(l) => {
+                    eprintln!("... waiting for the browser redirect on {} (or paste the URL you landed on)", p.config().redirect_uri);
+                    let pasted = async {
+                        match read_line().await {
+                            Some(l) => l,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        captured = l.capture(timeout) => captured.map_err(|e| token_err(&name)(e.into()))?,
+                        line = pasted => SecretString::from(line),
+                    }
+                }
+                Err(e) => {
+                    eprintln!(
+                        "... cannot listen for the redirect ({e}); paste the URL you landed on:"
+                    );
+                    wait_for_person(timeout, "the redirect URL").await?
+                }
+            }
+        }
+        (Expects::RedirectUrl, _) => {
+            eprintln!("... paste the URL your browser landed on, then press Enter:");
+            wait_for_person(timeout, "the redirect URL").await?
+        }
+        (Expects::Verifier, _) => {
+            eprintln!("... type the verification code, then press Enter:");
+            wait_for_person(timeout, "the verification code").await?
+        }
+    };
+    progress("exchanging it for a token...");
+    m.complete_authorization(&answer)
+        .await
+        .map_err(token_err(&name))?;
+    println!("{name}: logged in; token saved");
+    print_one(acct)?;
+    Ok(())
+}
+
+async fn wait_for_person(timeout: StdDuration, what: &str) -> Result<SecretString, CliError> {
+    match tokio::time::timeout(timeout, read_line()).await {
+        Ok(Some(line)) => Ok(SecretString::from(line)),
+        Ok(None) => Err(CliError::Other(format!("no {what} given (end of input)"))),
+        Err(_) => Err(CliError::Other(format!(
+            "gave up waiting for {what} after {}s",
+            timeout.as_secs()
+        ))),
+    }
+}
+
+fn init_logging(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// The maintenance daemon: every account's maintenance loop, events logged,
+/// until SIGINT/SIGTERM.
+pub async fn daemon(config: &Config, clock: Arc<dyn Clock>) -> Result<(), CliError> {
+    let mut accounts = Vec::new();
+    for cfg in &config.accounts {
+        let acct = Account::build(cfg, clock.clone(), Mode::Online)?;
+        let name = cfg.key.to_string();
+        match acct.load().await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(account = %name, "no token in the store: run `tokenctl login`")
+            }
+            Err(e) => tracing::error!(account = %name, error = %e, "cannot read the token store"),
+        }
+        accounts.push(acct.managed());
+    }
+    let mut handles = Vec::new();
+    let mut loggers = Vec::new();
+    for a in &accounts {
+        let mut rx = a.subscribe();
+        loggers.push(tokio::spawn(async move {
+            while let Ok(e) = rx.recv().await {
+                let detail = render::describe_event(&e);
+                match e {
+                    token_core::Event::ReauthorizationRequired { .. }
+                    | token_core::Event::Expired { .. } => {
+                        tracing::error!(account = %e.key(), event = e.name(), "{detail}")
+                    }
+                    token_core::Event::RenewalFailed { .. }
+                    | token_core::Event::StoreFailure { .. }
+                    | token_core::Event::ExpiringSoon { .. } => {
+                        tracing::warn!(account = %e.key(), event = e.name(), "{detail}")
+                    }
+                    _ => tracing::info!(account = %e.key(), event = e.name(), "{detail}"),
+                }
+            }
+        }));
+        handles.push(a.spawn_maintenance());
+    }
+    tracing::info!(accounts = accounts.len(), config = %config.path.display(), "maintaining accounts; stop with SIGINT or SIGTERM");
+    let signal = shutdown_signal().await;
+    tracing::info!(signal, "shutting down");
+    for h in handles {
+        h.stop().await;
+    }
+    for l in loggers {
+        l.abort();
+    }
+    let report = health_report(clock.now(), &accounts);
+    tracing::info!(status = render::status_name(report.status), "stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "ctrl-c"
+    }
+}

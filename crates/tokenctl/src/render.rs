@@ -1,0 +1,307 @@
+//! Human-readable output: durations, exchange-local times, the status
+//! table and event lines. Nothing here ever sees a secret.
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use token_core::{AccountHealth, Event, HealthReport, HealthStatus, TokenState};
+
+/// The exchange time zone of a broker: `America/New_York` for E*TRADE,
+/// `Asia/Kolkata` for FYERS, UTC otherwise.
+pub fn exchange_zone(broker: &str) -> Tz {
+    match broker {
+        "etrade" => chrono_tz::America::New_York,
+        "fyers" => chrono_tz::Asia::Kolkata,
+        _ => chrono_tz::UTC,
+    }
+}
+
+/// `Mon 01 Jun 09:00 EDT (13:00 UTC)`: exchange-local time and UTC.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// let t = Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap();
+/// assert_eq!(tokenctl::render::local_and_utc(t, "etrade"), "Mon 01 Jun 09:00 EDT (13:00 UTC)");
+/// assert_eq!(tokenctl::render::local_and_utc(t, "fyers"), "Mon 01 Jun 18:30 IST (13:00 UTC)");
+/// ```
+pub fn local_and_utc(t: DateTime<Utc>, broker: &str) -> String {
+    let local = t.with_timezone(&exchange_zone(broker));
+    format!(
+        "{} ({} UTC)",
+        local.format("%a %d %b %H:%M %Z"),
+        t.format("%H:%M")
+    )
+}
+
+/// A timeline stamp: UTC first (so lines sort), then the exchange's local
+/// time, e.g. `Tue 02 Jun 00:00 UTC = Mon 20:00 EDT`.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// let t = Utc.with_ymd_and_hms(2026, 6, 2, 0, 0, 0).unwrap();
+/// assert_eq!(tokenctl::render::timeline_stamp(t, "etrade"), "Tue 02 Jun 00:00 UTC = Mon 20:00 EDT");
+/// assert_eq!(tokenctl::render::timeline_stamp(t, "fyers"), "Tue 02 Jun 00:00 UTC = Tue 05:30 IST");
+/// ```
+pub fn timeline_stamp(t: DateTime<Utc>, broker: &str) -> String {
+    let local = t.with_timezone(&exchange_zone(broker));
+    format!(
+        "{} UTC = {}",
+        t.format("%a %d %b %H:%M"),
+        local.format("%a %H:%M %Z")
+    )
+}
+
+/// A compact duration: `2d 3h`, `3h 12m`, `5m`, `45s`; negative ones read
+/// `3h ago`.
+///
+/// ```
+/// use chrono::Duration;
+/// use tokenctl::render::human_duration;
+/// assert_eq!(human_duration(Duration::minutes(192)), "3h 12m");
+/// assert_eq!(human_duration(Duration::hours(51)), "2d 3h");
+/// assert_eq!(human_duration(Duration::seconds(-90)), "1m ago");
+/// ```
+pub fn human_duration(d: Duration) -> String {
+    let (neg, d) = if d < Duration::zero() {
+        (true, -d)
+    } else {
+        (false, d)
+    };
+    let (days, hours, mins, secs) = (
+        d.num_days(),
+        d.num_hours() % 24,
+        d.num_minutes() % 60,
+        d.num_seconds() % 60,
+    );
+    let s = if days > 0 {
+        format!("{days}d {hours}h")
+    } else if hours > 0 {
+        format!("{hours}h {mins}m")
+    } else if mins > 0 {
+        format!("{mins}m")
+    } else {
+        format!("{secs}s")
+    };
+    if neg {
+        format!("{s} ago")
+    } else {
+        s
+    }
+}
+
+fn until(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    t.map_or_else(|| "-".to_owned(), |t| human_duration(t - now))
+}
+
+/// `fresh`, `keep-alive due`, `idle`, `expired` or `no token`.
+pub fn state_name(state: Option<TokenState>) -> &'static str {
+    match state {
+        None => "no token",
+        Some(TokenState::Fresh) => "fresh",
+        Some(TokenState::KeepAliveDue) => "keep-alive due",
+        Some(TokenState::Idle) => "idle",
+        Some(TokenState::Expired) => "expired",
+    }
+}
+
+/// `healthy`, `degraded` or `critical`.
+pub fn status_name(s: HealthStatus) -> &'static str {
+    match s {
+        HealthStatus::Healthy => "healthy",
+        HealthStatus::Degraded => "degraded",
+        HealthStatus::Critical => "critical",
+    }
+}
+
+fn last_error(a: &AccountHealth) -> String {
+    if a.reauthorization_required {
+        let why = a
+            .reauthorization_reason
+            .as_deref()
+            .unwrap_or("a person must log in");
+        return format!("log in again: {why}");
+    }
+    match &a.last_error {
+        Some(e) => e.message.clone(),
+        None if a.state.is_none() => "never logged in: run `tokenctl login`".to_owned(),
+        None => "-".to_owned(),
+    }
+}
+
+/// The status table: one row per account, then the overall status.
+pub fn status_table(report: &HealthReport) -> String {
+    let now = report.generated_at;
+    let header = [
+        "ACCOUNT",
+        "STATUS",
+        "STATE",
+        "EXPIRES IN",
+        "IDLE IN",
+        "REFRESH TOKEN",
+        "LAST ERROR",
+    ];
+    let rows: Vec<[String; 7]> = report
+        .accounts
+        .iter()
+        .map(|a| {
+            [
+                a.key.to_string(),
+                status_name(a.status).to_owned(),
+                state_name(a.state).to_owned(),
+                until(a.expires_at, now),
+                until(a.idle_at, now),
+                until(a.refresh_expires_at, now),
+                last_error(a),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        s.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for row in &rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    if report.accounts.is_empty() {
+        out.push_str("(no accounts configured)\n");
+    }
+    out.push_str(&format!("overall: {}\n", status_name(report.status)));
+    out
+}
+
+/// One line describing an event (no time, no account).
+pub fn describe_event(e: &Event) -> String {
+    let broker = e.key().broker();
+    match e {
+        Event::Authorized { .. } => "logged in; token saved to the store".into(),
+        Event::Renewed {
+            scheduled: true, ..
+        } => match broker {
+            "fyers" => {
+                "scheduled refresh (08:45 IST Mon-Fri): new access token from refresh token + PIN"
+                    .into()
+            }
+            _ => "scheduled renewal done".into(),
+        },
+        Event::Renewed {
+            scheduled: false, ..
+        } => match broker {
+            "etrade" => "token was idle: renewed silently (renew_access_token)".into(),
+            "fyers" => {
+                "access token expired (06:00 IST): refreshed silently with refresh token + PIN"
+                    .into()
+            }
+            _ => "renewed silently".into(),
+        },
+        Event::KeepAliveSent { .. } => "keep-alive call: idle timer reset".into(),
+        Event::ExpiringSoon { deadline, .. } => format!(
+            "WARNING: silent renewal ends {}; a person must log in before then",
+            local_and_utc(*deadline, broker)
+        ),
+        Event::Expired { .. } => "token expired".into(),
+        Event::ReauthorizationRequired { reason, url, .. } => match url {
+            Some(u) => format!("ALERT: re-authorization required ({reason}); open {u}"),
+            None => format!("ALERT: re-authorization required ({reason})"),
+        },
+        Event::RenewalFailed {
+            error, retry_at, ..
+        } => match retry_at {
+            Some(t) => format!(
+                "renewal failed: {error}; retry {}",
+                local_and_utc(*t, broker)
+            ),
+            None => format!("renewal failed: {error}"),
+        },
+        Event::StoreFailure { error, .. } => {
+            format!("token store failed: {error}; kept in memory, retrying")
+        }
+        Event::Recovered { .. } => "recovered".into(),
+        _ => e.name().replace('_', " "),
+    }
+}
+
+/// The timestamp of an event.
+pub fn event_time(e: &Event) -> Option<DateTime<Utc>> {
+    match e {
+        Event::Authorized { at, .. }
+        | Event::Renewed { at, .. }
+        | Event::KeepAliveSent { at, .. }
+        | Event::ExpiringSoon { at, .. }
+        | Event::Expired { at, .. }
+        | Event::ReauthorizationRequired { at, .. }
+        | Event::RenewalFailed { at, .. }
+        | Event::StoreFailure { at, .. }
+        | Event::Recovered { at, .. } => Some(*at),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use token_core::{AccountKey, Environment};
+
+    #[test]
+    fn exchange_time_follows_dst() {
+        let winter = Utc.with_ymd_and_hms(2026, 1, 5, 14, 30, 0).unwrap();
+        assert_eq!(
+            local_and_utc(winter, "etrade"),
+            "Mon 05 Jan 09:30 EST (14:30 UTC)"
+        );
+        assert_eq!(
+            local_and_utc(winter, "other"),
+            "Mon 05 Jan 14:30 UTC (14:30 UTC)"
+        );
+    }
+
+    #[test]
+    fn table_lists_every_account_and_the_overall_status() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap();
+        let key = AccountKey::new("etrade", Environment::Sandbox, "main").unwrap();
+        let a = AccountHealth {
+            key,
+            status: HealthStatus::Healthy,
+            state: Some(TokenState::Fresh),
+            issued_at: Some(now),
+            last_used: Some(now),
+            expires_at: Some(now + Duration::hours(15)),
+            idle_at: Some(now + Duration::hours(2)),
+            refresh_expires_at: None,
+            reauthorize_by: None,
+            next_action_at: None,
+            reauthorization_required: false,
+            reauthorization_reason: None,
+            reauthorization_url: None,
+            last_error: None,
+            consecutive_failures: 0,
+            unsaved: false,
+            renewals: 0,
+            keepalives: 0,
+        };
+        let t = status_table(&HealthReport::new(now, vec![a]));
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("ACCOUNT"), "{t}");
+        assert!(lines[1].starts_with("etrade/sandbox/main"), "{t}");
+        assert!(
+            lines[1].contains("healthy")
+                && lines[1].contains("15h 0m")
+                && lines[1].contains("2h 0m"),
+            "{t}"
+        );
+        assert_eq!(lines[2], "overall: healthy");
+    }
+}

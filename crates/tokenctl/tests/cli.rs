@@ -1,0 +1,532 @@
+//! The `tokenctl` binary end to end: configs in temp dirs, secrets in the
+//! child's environment, brokers simulated by broker-sim on 127.0.0.1.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use broker_sim::{BrokerSim, Endpoint, RunningSim, SimConfig};
+use secrecy::ExposeSecret;
+use token_core::{AccountKey, Environment, FileStore, SystemClock, TokenStoreExt};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tokenctl");
+const SECRET_VAR: &str = "TOKENCTL_TEST_ETRADE_SECRET";
+
+fn tokenctl(config: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--config").arg(config).args(args);
+    c.env_remove("TOKENCTL_CONFIG").env_remove("RUST_LOG");
+    c
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn write_config(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("tokenctl.toml");
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+fn sim_config_text(base_url: &str, c: &broker_sim::DemoCredentials) -> String {
+    format!(
+        r#"# test config
+store = "tokens"
+
+[[account]]
+broker = "etrade"
+environment = "sandbox"
+label = "main"
+consumer_key = "{key}"
+consumer_secret = {{ env = "{SECRET_VAR}" }}
+base_url = "{base_url}"
+
+[[account]]
+broker = "fyers"
+environment = "sandbox"
+label = "desk"
+client_id = "{client}"
+secret_key = {{ file = "fyers_secret" }}
+pin = {{ env = "TOKENCTL_TEST_FYERS_PIN" }}
+redirect_uri = "{redirect}"
+base_url = "{fyers_base}"
+
+[control]
+listen = "127.0.0.1:0"
+"#,
+        key = c.etrade_consumer_key,
+        client = c.fyers_client_id,
+        redirect = c.fyers_redirect_uri,
+        fyers_base = c.fyers_base_url,
+    )
+}
+
+struct SimEnv {
+    running: RunningSim,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    creds: broker_sim::DemoCredentials,
+}
+
+impl SimEnv {
+    async fn start() -> SimEnv {
+        let running = BrokerSim::start(SimConfig::default(), Arc::new(SystemClock))
+            .await
+            .expect("simulator starts");
+        let creds = running.credentials();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("fyers_secret"),
+            format!("{}\n", creds.fyers_secret_key),
+        )
+        .unwrap();
+        let config = write_config(dir.path(), &sim_config_text(&running.base_url, &creds));
+        SimEnv {
+            running,
+            dir,
+            config,
+            creds,
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = tokenctl(&self.config, args);
+        c.env(SECRET_VAR, &self.creds.etrade_consumer_secret)
+            .env("TOKENCTL_TEST_FYERS_PIN", &self.creds.fyers_pin);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let o = self.cmd(args).output().unwrap();
+        let (out, err) = text(&o);
+        (o.status.code().unwrap_or(-1), out, err)
+    }
+
+    fn store(&self) -> FileStore {
+        FileStore::open(self.dir.path().join("tokens")).unwrap()
+    }
+
+    /// Every secret the test knows: configured ones and stored tokens.
+    async fn secrets(&self) -> Vec<String> {
+        let mut s = vec![
+            self.creds.etrade_consumer_secret.clone(),
+            self.creds.fyers_secret_key.clone(),
+            self.creds.fyers_pin.clone(),
+        ];
+        let store = self.store();
+        let et = AccountKey::new("etrade", Environment::Sandbox, "main").unwrap();
+        if let Ok(Some(r)) = store.load_typed::<etrade::EtradeCredentials>(&et).await {
+            s.push(r.payload.oauth_token.expose_secret().to_owned());
+            s.push(r.payload.oauth_token_secret.expose_secret().to_owned());
+        }
+        let fy = AccountKey::new("fyers", Environment::Sandbox, "desk").unwrap();
+        if let Ok(Some(r)) = store.load_typed::<fyers::FyersCreds>(&fy).await {
+            s.push(r.payload.access_token.expose_secret().to_owned());
+            if let Some(t) = &r.payload.refresh_token {
+                s.push(t.expose_secret().to_owned());
+            }
+        }
+        s
+    }
+}
+
+fn assert_no_secret(secrets: &[String], output: &str) {
+    for s in secrets {
+        assert!(s.len() >= 4, "test secret too short to check: {s:?}");
+        assert!(
+            !output.contains(s.as_str()),
+            "a secret leaked into CLI output:\n{output}"
+        );
+    }
+}
+
+/// Spawns a login; returns the child, the URL it printed, and everything
+/// it printed so far.
+fn start_login(
+    env: &SimEnv,
+    args: &[&str],
+    url_marker: &str,
+) -> (Child, String, mpsc::Receiver<String>) {
+    let mut child = env
+        .cmd(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(url_marker) => return (child, line.trim().to_owned(), rx),
+            Ok(_) => {}
+            Err(e) => {
+                let _ = child.kill();
+                let mut err = String::new();
+                if let Some(mut s) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut s, &mut err);
+                }
+                panic!("login printed no URL ({e}); stderr:\n{err}");
+            }
+        }
+    }
+}
+
+fn finish(mut child: Child, answer: &str, rx: mpsc::Receiver<String>) -> (i32, String, String) {
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{answer}").unwrap();
+    }
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut e, &mut err).unwrap();
+    }
+    let status = child.wait().unwrap();
+    let out: Vec<String> = rx.try_iter().collect();
+    (status.code().unwrap_or(-1), out.join("\n"), err)
+}
+
+fn param(url: &str, name: &str) -> String {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
+#[test]
+fn demo_runs_days_of_both_lifecycles_in_seconds_and_ends_with_the_status_table() {
+    let started = Instant::now();
+    let o = Command::new(BIN)
+        .args(["demo", "--pace-ms", "0"])
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    for expected in [
+        "E*TRADE  logged in; token saved to the store",
+        "FYERS    logged in; token saved to the store",
+        "E*TRADE  bot: GET /v1/market/quote/AAPL (signed) -> HTTP 200",
+        "E*TRADE  keep-alive call: idle timer reset",
+        "E*TRADE  token was idle: renewed silently (renew_access_token)",
+        "= Tue 00:00 EDT  E*TRADE  token expired",
+        "E*TRADE  ALERT: re-authorization required (credentials expired); open http://127.0.0.1:",
+        "FYERS    access token expired (06:00 IST): refreshed silently with refresh token + PIN",
+        "FYERS    scheduled refresh (08:45 IST Mon-Fri)",
+        "FYERS    WARNING: silent renewal ends Wed 03 Jun 06:00 IST",
+        "FYERS    ALERT: re-authorization required (credentials expired); open http://127.0.0.1:",
+        "ACCOUNT ",
+        "overall: ",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    // Three trading days of E*TRADE logins plus the fourth morning's.
+    assert_eq!(out.matches("E*TRADE  logged in").count(), 4, "{out}");
+    let table = out.split("ACCOUNT ").nth(1).unwrap();
+    assert!(table.contains("etrade/sandbox/demo  healthy"), "{table}");
+    assert!(table.contains("fyers/sandbox/demo"), "{table}");
+    let sim = SimConfig::default();
+    assert_no_secret(
+        &[
+            sim.etrade_consumer_secret,
+            sim.fyers_secret_key,
+            sim.fyers_pin,
+        ],
+        &format!("{out}{err}"),
+    );
+    assert!(elapsed < Duration::from_secs(20), "demo took {elapsed:?}");
+}
+
+#[test]
+fn a_missing_config_file_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.toml");
+    let o = tokenctl(&path, &["status"]).output().unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        err.trim(),
+        format!(
+            "tokenctl: config file not found: {} (from --config); create it or pass --config PATH (see `tokenctl --help`)",
+            path.display()
+        )
+    );
+    // The environment variable is honoured and named.
+    let o = Command::new(BIN)
+        .arg("status")
+        .env("TOKENCTL_CONFIG", &path)
+        .output()
+        .unwrap();
+    assert!(
+        text(&o).1.contains("(from $TOKENCTL_CONFIG)"),
+        "{}",
+        text(&o).1
+    );
+}
+
+#[test]
+fn a_bad_field_is_reported_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        "[[account]]\nbroker = \"etrade\"\nlabel = \"main\"\nconsumer_key = \"k\"\nconsumer_secret = { env = \"X\" }\nkeepalive = true\n",
+    );
+    let o = tokenctl(&path, &["status"]).output().unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3));
+    let prefix = format!("tokenctl: {}:6:", path.display());
+    assert!(err.starts_with(&prefix), "{err}");
+    assert!(err.contains("keepalive"), "{err}");
+
+    // A literal secret is refused, on its line, without echoing it.
+    let path = write_config(
+        dir.path(),
+        "[[account]]\nbroker = \"etrade\"\nlabel = \"main\"\nconsumer_key = \"k\"\nconsumer_secret = \"s3cr3t-value\"\n",
+    );
+    let (_, err) = text(&tokenctl(&path, &["status"]).output().unwrap());
+    assert!(
+        err.starts_with(&format!("tokenctl: {}:5:", path.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("secrets are never written in the config file"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cr3t-value"), "{err}");
+}
+
+#[test]
+fn an_unknown_broker_is_named_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        "\n[[account]]\nbroker = \"schwab\"\nlabel = \"main\"\n",
+    );
+    let o = tokenctl(&path, &["status"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        text(&o).1.trim(),
+        format!(
+            "tokenctl: {}:3: unknown broker \"schwab\" (known brokers: etrade, fyers)",
+            path.display()
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_secret_names_the_account_field_and_variable_but_status_needs_none() {
+    let env = SimEnv::start().await;
+    let o = tokenctl(&env.config, &["renew", "main"])
+        .env_remove(SECRET_VAR)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        text(&o).1.trim(),
+        format!("tokenctl: account etrade/sandbox/main: secret `consumer_secret`: environment variable {SECRET_VAR} is not set")
+    );
+    // status reads only the stores: it works without secrets, and says
+    // nobody logged in yet (critical, exit 2).
+    let o = tokenctl(&env.config, &["status"]).output().unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(
+        out.contains("etrade/sandbox/main") && out.contains("never logged in"),
+        "{out}"
+    );
+    assert!(out.ends_with("overall: critical\n"), "{out}");
+    let o = tokenctl(&env.config, &["status", "--json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["status"], "critical");
+    assert_eq!(report["accounts"].as_array().unwrap().len(), 2);
+    assert_eq!(o.status.code(), Some(2));
+    drop(env.running);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etrade_login_status_renew_probe_revoke_against_the_simulator_without_leaking_secrets() {
+    let env = SimEnv::start().await;
+    let mut outputs = String::new();
+    let (child, url, rx) = start_login(&env, &["login", "etrade/main"], "/e/t/etws/authorize?");
+    let verifier = env
+        .running
+        .sim
+        .approve_etrade(&param(&url, "token"))
+        .unwrap();
+    let (code, out, err) = finish(child, &verifier, rx);
+    outputs.push_str(&format!("{url}\n{out}\n{err}\n"));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("etrade/sandbox/main: logged in; token saved"),
+        "{out}"
+    );
+    assert!(
+        err.contains("type the verification code"),
+        "progress shown: {err}"
+    );
+    assert_eq!(env.running.sim.calls(Endpoint::EtradeAccessToken), 1);
+
+    // status: healthy E*TRADE, FYERS never logged in -> critical overall.
+    let (code, out, err) = env.run(&["status", "--json"]);
+    outputs.push_str(&out);
+    assert_eq!(code, 2, "{out}{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["accounts"][0]["key"]["label"], "main");
+    assert_eq!(report["accounts"][0]["status"], "healthy");
+    assert_eq!(report["accounts"][0]["state"], "fresh");
+
+    let (code, out, err) = env.run(&["renew", "main"]);
+    outputs.push_str(&format!("{out}{err}"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(env.running.sim.calls(Endpoint::EtradeRenew), 1);
+    assert!(out.contains("healthy"), "{out}");
+
+    let (code, out, err) = env.run(&["probe", "etrade/sandbox/main"]);
+    outputs.push_str(&format!("{out}{err}"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("the broker accepted the token"), "{out}");
+    assert_eq!(env.running.sim.calls(Endpoint::EtradeAccountsList), 1);
+
+    let secrets = env.secrets().await;
+    assert_eq!(secrets.len(), 5, "the stored token pair is checked too");
+    assert_no_secret(&secrets, &outputs);
+
+    let (code, out, err) = env.run(&["revoke", "main"]);
+    assert_no_secret(&secrets, &format!("{out}{err}"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(env.running.sim.calls(Endpoint::EtradeRevoke), 1);
+    let (code, _, err) = env.run(&["probe", "main"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("no token in the store"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fyers_login_with_a_pasted_redirect_then_status_is_healthy() {
+    let env = SimEnv::start().await;
+    // Log both in so the overall status is healthy.
+    let (child, url, rx) = start_login(&env, &["login", "main"], "/e/t/etws/authorize?");
+    let verifier = env
+        .running
+        .sim
+        .approve_etrade(&param(&url, "token"))
+        .unwrap();
+    assert_eq!(finish(child, &verifier, rx).0, 0);
+
+    let (child, url, rx) = start_login(&env, &["login", "desk", "--paste"], "/generate-authcode?");
+    assert_eq!(param(&url, "client_id"), env.creds.fyers_client_id);
+    let redirect = env
+        .running
+        .sim
+        .approve_fyers(
+            &env.creds.fyers_client_id,
+            &env.creds.fyers_redirect_uri,
+            &param(&url, "state"),
+        )
+        .unwrap();
+    let (code, out, err) = finish(child, &redirect, rx);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("fyers/sandbox/desk: logged in; token saved"),
+        "{out}"
+    );
+    assert!(err.contains("paste the URL"), "{err}");
+
+    let (code, table, err) = env.run(&["status"]);
+    assert_eq!(code, 0, "{table}{err}");
+    assert!(table.ends_with("overall: healthy\n"), "{table}");
+    let secrets = env.secrets().await;
+    assert_eq!(secrets.len(), 7);
+    assert_no_secret(&secrets, &format!("{out}{err}{table}"));
+    // The auth code in the redirect is single use and never echoed either.
+    assert!(!format!("{out}{err}").contains(&param(&redirect, "auth_code")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_maintains_accounts_and_stops_cleanly_on_sigterm() {
+    let env = SimEnv::start().await;
+    let mut child = env
+        .cmd(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut log = Vec::new();
+    while !log
+        .iter()
+        .any(|l: &String| l.contains("maintaining accounts"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        log.push(
+            rx.recv_timeout(left)
+                .expect("the daemon logs that it started"),
+        );
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    log.extend(rx.iter());
+    let log = log.join("\n");
+    assert!(status.success(), "{log}");
+    assert!(log.contains("no token in the store"), "{log}");
+    assert!(
+        log.contains("shutting down") && log.contains("SIGTERM"),
+        "{log}"
+    );
+    assert!(log.contains("stopped"), "{log}");
+    assert_no_secret(&env.secrets().await, &log);
+}
+
+#[test]
+fn help_on_every_command_shows_examples() {
+    for cmd in [
+        None,
+        Some("demo"),
+        Some("login"),
+        Some("status"),
+        Some("renew"),
+        Some("probe"),
+        Some("revoke"),
+        Some("run"),
+    ] {
+        let mut c = Command::new(BIN);
+        c.args(cmd).arg("--help");
+        let o = c.output().unwrap();
+        let (out, _) = text(&o);
+        assert!(o.status.success(), "{cmd:?}");
+        assert!(out.contains("Example"), "{cmd:?}: {out}");
+    }
+    // An unknown command is a usage error (exit 3), not "critical" (2).
+    let o = Command::new(BIN).arg("frobnicate").output().unwrap();
+    assert_eq!(o.status.code(), Some(3));
+}
