@@ -30,4 +30,6 @@ pub mod telegram;
 pub use config::{ControlConfig, NotifyConfig, RateLimitConfig, TelegramConfig, WebhookConfig};
 pub use http::{BearerToken, RateLimiter};
 pub use secret::{SecretError, SecretSource};
-pub use server::{serve, Background, ControlError, Server, REAUTH_ANSWER_TIMEOUT, REAUTH_MAX_ATTEMPTS};
+pub use server::{
+    serve, Background, ControlError, Server, REAUTH_ANSWER_TIMEOUT, REAUTH_MAX_ATTEMPTS,
+};

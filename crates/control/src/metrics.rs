@@ -97,68 +97,188 @@ impl Metrics {
         let mut out = String::with_capacity(2048);
         let secs = |t: Option<DateTime<Utc>>| t.map(|t| (t - now).num_milliseconds() as f64 / 1e3);
 
-        header(&mut out, "broker_tokens_renewals_total", "counter", "Silent renewals done by this process.");
+        header(
+            &mut out,
+            "broker_tokens_renewals_total",
+            "counter",
+            "Silent renewals done by this process.",
+        );
         for a in &report.accounts {
-            sample(&mut out, "broker_tokens_renewals_total", &[("account", &a.key.to_string())], a.renewals as f64);
+            sample(
+                &mut out,
+                "broker_tokens_renewals_total",
+                &[("account", &a.key.to_string())],
+                a.renewals as f64,
+            );
         }
-        header(&mut out, "broker_tokens_keepalives_total", "counter", "Keep-alive probes sent by this process.");
+        header(
+            &mut out,
+            "broker_tokens_keepalives_total",
+            "counter",
+            "Keep-alive probes sent by this process.",
+        );
         for a in &report.accounts {
-            sample(&mut out, "broker_tokens_keepalives_total", &[("account", &a.key.to_string())], a.keepalives as f64);
+            sample(
+                &mut out,
+                "broker_tokens_keepalives_total",
+                &[("account", &a.key.to_string())],
+                a.keepalives as f64,
+            );
         }
-        header(&mut out, "broker_tokens_account_status", "gauge", "0 healthy, 1 degraded, 2 critical.");
+        header(
+            &mut out,
+            "broker_tokens_account_status",
+            "gauge",
+            "0 healthy, 1 degraded, 2 critical.",
+        );
         for a in &report.accounts {
             let v = match a.status {
                 HealthStatus::Healthy => 0.0,
                 HealthStatus::Degraded => 1.0,
                 HealthStatus::Critical => 2.0,
             };
-            sample(&mut out, "broker_tokens_account_status", &[("account", &a.key.to_string())], v);
+            sample(
+                &mut out,
+                "broker_tokens_account_status",
+                &[("account", &a.key.to_string())],
+                v,
+            );
         }
-        header(&mut out, "broker_tokens_reauthorization_required", "gauge", "1 when a person must log in.");
+        header(
+            &mut out,
+            "broker_tokens_reauthorization_required",
+            "gauge",
+            "1 when a person must log in.",
+        );
         for a in &report.accounts {
             let v = if a.reauthorization_required { 1.0 } else { 0.0 };
-            sample(&mut out, "broker_tokens_reauthorization_required", &[("account", &a.key.to_string())], v);
+            sample(
+                &mut out,
+                "broker_tokens_reauthorization_required",
+                &[("account", &a.key.to_string())],
+                v,
+            );
         }
-        header(&mut out, "broker_tokens_consecutive_failures", "gauge", "Failures since the last success.");
+        header(
+            &mut out,
+            "broker_tokens_consecutive_failures",
+            "gauge",
+            "Failures since the last success.",
+        );
         for a in &report.accounts {
-            sample(&mut out, "broker_tokens_consecutive_failures", &[("account", &a.key.to_string())], f64::from(a.consecutive_failures));
+            sample(
+                &mut out,
+                "broker_tokens_consecutive_failures",
+                &[("account", &a.key.to_string())],
+                f64::from(a.consecutive_failures),
+            );
         }
-        header(&mut out, "broker_tokens_seconds_to_expiry", "gauge", "Seconds until the access token expires (negative: expired).");
+        header(
+            &mut out,
+            "broker_tokens_seconds_to_expiry",
+            "gauge",
+            "Seconds until the access token expires (negative: expired).",
+        );
         for a in &report.accounts {
             if let Some(v) = secs(a.expires_at) {
-                sample(&mut out, "broker_tokens_seconds_to_expiry", &[("account", &a.key.to_string())], v);
+                sample(
+                    &mut out,
+                    "broker_tokens_seconds_to_expiry",
+                    &[("account", &a.key.to_string())],
+                    v,
+                );
             }
         }
-        header(&mut out, "broker_tokens_seconds_to_refresh_expiry", "gauge", "Seconds until the refresh token expires (negative: expired).");
+        header(
+            &mut out,
+            "broker_tokens_seconds_to_refresh_expiry",
+            "gauge",
+            "Seconds until the refresh token expires (negative: expired).",
+        );
         for a in &report.accounts {
             if let Some(v) = secs(a.refresh_expires_at) {
-                sample(&mut out, "broker_tokens_seconds_to_refresh_expiry", &[("account", &a.key.to_string())], v);
+                sample(
+                    &mut out,
+                    "broker_tokens_seconds_to_refresh_expiry",
+                    &[("account", &a.key.to_string())],
+                    v,
+                );
             }
         }
 
         let c = self.counters();
-        header(&mut out, "broker_tokens_renewal_failures_total", "counter", "Failed renewals and keep-alives, by error kind.");
+        header(
+            &mut out,
+            "broker_tokens_renewal_failures_total",
+            "counter",
+            "Failed renewals and keep-alives, by error kind.",
+        );
         for ((account, kind), n) in &c.failures {
-            sample(&mut out, "broker_tokens_renewal_failures_total", &[("account", account), ("kind", kind)], *n as f64);
+            sample(
+                &mut out,
+                "broker_tokens_renewal_failures_total",
+                &[("account", account), ("kind", kind)],
+                *n as f64,
+            );
         }
-        header(&mut out, "broker_tokens_store_failures_total", "counter", "Token store failures.");
+        header(
+            &mut out,
+            "broker_tokens_store_failures_total",
+            "counter",
+            "Token store failures.",
+        );
         for (account, n) in &c.store_failures {
-            sample(&mut out, "broker_tokens_store_failures_total", &[("account", account)], *n as f64);
+            sample(
+                &mut out,
+                "broker_tokens_store_failures_total",
+                &[("account", account)],
+                *n as f64,
+            );
         }
-        header(&mut out, "broker_tokens_reauthorization_requests_total", "counter", "Times a person was asked to log in.");
+        header(
+            &mut out,
+            "broker_tokens_reauthorization_requests_total",
+            "counter",
+            "Times a person was asked to log in.",
+        );
         for (account, n) in &c.reauth {
-            sample(&mut out, "broker_tokens_reauthorization_requests_total", &[("account", account)], *n as f64);
+            sample(
+                &mut out,
+                "broker_tokens_reauthorization_requests_total",
+                &[("account", account)],
+                *n as f64,
+            );
         }
         let name = "broker_tokens_renewal_duration_seconds";
         header(&mut out, name, "histogram", "How long renewals took.");
         for (account, h) in &c.latency {
             for (bound, n) in LATENCY_BUCKETS.iter().zip(h.buckets) {
                 let le = bound.to_string();
-                sample(&mut out, &format!("{name}_bucket"), &[("account", account), ("le", &le)], n as f64);
+                sample(
+                    &mut out,
+                    &format!("{name}_bucket"),
+                    &[("account", account), ("le", &le)],
+                    n as f64,
+                );
             }
-            sample(&mut out, &format!("{name}_bucket"), &[("account", account), ("le", "+Inf")], h.count as f64);
-            sample(&mut out, &format!("{name}_sum"), &[("account", account)], h.sum);
-            sample(&mut out, &format!("{name}_count"), &[("account", account)], h.count as f64);
+            sample(
+                &mut out,
+                &format!("{name}_bucket"),
+                &[("account", account), ("le", "+Inf")],
+                h.count as f64,
+            );
+            sample(
+                &mut out,
+                &format!("{name}_sum"),
+                &[("account", account)],
+                h.sum,
+            );
+            sample(
+                &mut out,
+                &format!("{name}_count"),
+                &[("account", account)],
+                h.count as f64,
+            );
         }
         out
     }
@@ -220,6 +340,8 @@ mod tests {
         assert!(text.contains("broker_tokens_renewal_duration_seconds_bucket{account=\"fake/sandbox/a\",le=\"0.25\"} 0\n"), "{text}");
         assert!(text.contains("broker_tokens_renewal_duration_seconds_bucket{account=\"fake/sandbox/a\",le=\"0.5\"} 1\n"));
         assert!(text.contains("broker_tokens_renewal_duration_seconds_bucket{account=\"fake/sandbox/a\",le=\"+Inf\"} 1\n"));
-        assert!(text.contains("broker_tokens_renewal_duration_seconds_count{account=\"fake/sandbox/a\"} 1\n"));
+        assert!(text.contains(
+            "broker_tokens_renewal_duration_seconds_count{account=\"fake/sandbox/a\"} 1\n"
+        ));
     }
 }

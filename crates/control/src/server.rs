@@ -14,7 +14,9 @@ use tokio::task::JoinHandle;
 use crate::config::{ControlConfig, NotifyConfig};
 use crate::http::{router, AppState, BearerToken};
 use crate::metrics::Metrics;
-use crate::notify::{Alerter, LogNotifier, NotifyError, Notifier, TelegramNotifier, WebhookNotifier};
+use crate::notify::{
+    Alerter, LogNotifier, Notifier, NotifyError, TelegramNotifier, WebhookNotifier,
+};
 use crate::reauth::{ReauthChannel, Reauthorizer, TelegramChannel};
 use crate::secret::SecretError;
 use crate::telegram::TelegramBot;
@@ -163,12 +165,13 @@ impl Server {
                 what: "notify.webhook.secret",
                 source,
             })?;
-            let hook = WebhookNotifier::new(&w.url, secret, notify.timeout()).map_err(|source| {
-                ControlError::Notifier {
-                    what: "notify.webhook",
-                    source,
-                }
-            })?;
+            let hook =
+                WebhookNotifier::new(&w.url, secret, notify.timeout()).map_err(|source| {
+                    ControlError::Notifier {
+                        what: "notify.webhook",
+                        source,
+                    }
+                })?;
             self.notifiers.push(Arc::new(hook));
         }
         Ok(self)

@@ -102,7 +102,11 @@ pub(crate) fn checked_url(raw: &str) -> Result<Url, NotifyError> {
 impl TelegramBot {
     /// A client for the Bot API at `base_url` (e.g. `https://api.telegram.org`).
     /// `timeout` bounds each request (long polls get their poll time on top).
-    pub fn new(base_url: &str, token: SecretString, timeout: Duration) -> Result<Self, NotifyError> {
+    pub fn new(
+        base_url: &str,
+        token: SecretString,
+        timeout: Duration,
+    ) -> Result<Self, NotifyError> {
         let base = checked_url(base_url)?;
         let http = reqwest::Client::builder()
             .connect_timeout(timeout)
@@ -202,7 +206,12 @@ mod tests {
     #[test]
     fn refuses_plain_http_off_loopback_and_hides_the_token() {
         let token = SecretString::from("123:SECRET".to_string());
-        assert!(TelegramBot::new("http://api.example.com", token.clone(), Duration::from_secs(1)).is_err());
+        assert!(TelegramBot::new(
+            "http://api.example.com",
+            token.clone(),
+            Duration::from_secs(1)
+        )
+        .is_err());
         let bot = TelegramBot::new("http://127.0.0.1:9/", token, Duration::from_secs(1)).unwrap();
         assert!(!format!("{bot:?}").contains("SECRET"));
         assert_eq!(

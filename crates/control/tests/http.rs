@@ -33,7 +33,11 @@ struct Running {
     _dir: tempfile::TempDir,
 }
 
-async fn start(accounts: Vec<Arc<dyn ManagedAccount>>, clock: &token_core::ManualClock, adjust: impl FnOnce(&mut ControlConfig)) -> Running {
+async fn start(
+    accounts: Vec<Arc<dyn ManagedAccount>>,
+    clock: &token_core::ManualClock,
+    adjust: impl FnOnce(&mut ControlConfig),
+) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(&dir);
     adjust(&mut cfg);
@@ -49,7 +53,12 @@ async fn start(accounts: Vec<Arc<dyn ManagedAccount>>, clock: &token_core::Manua
 }
 
 impl Running {
-    async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, String) {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -68,17 +77,29 @@ async fn mutating_routes_require_the_bearer_token_and_reject_a_wrong_one() {
         let (status, headers, body) = srv.call(reqwest::Method::POST, path, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(headers["www-authenticate"], "Bearer");
-        assert_eq!(body, r#"{"error":"unauthorized"}"#, "a 401 carries no detail");
-        let (status, _, body) = srv.call(reqwest::Method::POST, path, Some("control-test-token-Zq82")).await;
+        assert_eq!(
+            body, r#"{"error":"unauthorized"}"#,
+            "a 401 carries no detail"
+        );
+        let (status, _, body) = srv
+            .call(reqwest::Method::POST, path, Some("control-test-token-Zq82"))
+            .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
         assert!(!body.contains(TOKEN));
     }
     assert_eq!(acct.provider.renewals(), 0, "nothing ran without the token");
-    let (status, _, body) = srv.call(reqwest::Method::POST, "/refresh", Some(TOKEN)).await;
+    let (status, _, body) = srv
+        .call(reqwest::Method::POST, "/refresh", Some(TOKEN))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body, r#"{"results":[{"account":"fake/sandbox/a","ok":true}]}"#);
+    assert_eq!(
+        body,
+        r#"{"results":[{"account":"fake/sandbox/a","ok":true}]}"#
+    );
     assert_eq!(acct.provider.renewals(), 1);
-    let (status, _, _) = srv.call(reqwest::Method::POST, "/keepalive", Some(TOKEN)).await;
+    let (status, _, _) = srv
+        .call(reqwest::Method::POST, "/keepalive", Some(TOKEN))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(acct.provider.probes(), 1);
 }
@@ -104,7 +125,11 @@ async fn health_and_metrics_need_the_token_by_default_and_can_be_opened() {
         assert_eq!(status, StatusCode::OK, "{path}");
     }
     let (status, _, _) = open.call(reqwest::Method::POST, "/refresh", None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "mutating routes always need the token");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "mutating routes always need the token"
+    );
 }
 
 #[tokio::test]
@@ -112,23 +137,36 @@ async fn too_many_mutations_from_one_client_get_429_until_the_bucket_refills() {
     let clock = start_clock();
     let acct = FakeAccount::logged_in("a", &clock).await;
     let srv = start(vec![acct.erased()], &clock, |c| {
-        c.rate_limit = RateLimitConfig { burst: 2, per_minute: 2 };
+        c.rate_limit = RateLimitConfig {
+            burst: 2,
+            per_minute: 2,
+        };
     })
     .await;
     for _ in 0..2 {
-        let (status, _, _) = srv.call(reqwest::Method::POST, "/keepalive", Some(TOKEN)).await;
+        let (status, _, _) = srv
+            .call(reqwest::Method::POST, "/keepalive", Some(TOKEN))
+            .await;
         assert_eq!(status, StatusCode::OK);
     }
-    let (status, headers, body) = srv.call(reqwest::Method::POST, "/keepalive", Some(TOKEN)).await;
+    let (status, headers, body) = srv
+        .call(reqwest::Method::POST, "/keepalive", Some(TOKEN))
+        .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(headers["retry-after"], "30");
     assert_eq!(body, r#"{"error":"rate limited"}"#);
     let (status, _, _) = srv.call(reqwest::Method::POST, "/keepalive", None).await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "guessing tokens is limited too");
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "guessing tokens is limited too"
+    );
     let (status, _, _) = srv.call(reqwest::Method::GET, "/health", Some(TOKEN)).await;
     assert_eq!(status, StatusCode::OK, "reads are not limited");
     clock.advance(chrono::Duration::seconds(30));
-    let (status, _, _) = srv.call(reqwest::Method::POST, "/keepalive", Some(TOKEN)).await;
+    let (status, _, _) = srv
+        .call(reqwest::Method::POST, "/keepalive", Some(TOKEN))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(acct.provider.probes(), 3);
 }
@@ -145,8 +183,11 @@ async fn health_status_code_follows_the_accounts() {
     assert_eq!(report["accounts"][0]["key"]["label"], "good", "{body}");
 
     // Failures being retried: degraded, still 200.
-    good.provider.fail_renewals([Error::transient("503 from broker")]);
-    let (status, _, _) = srv.call(reqwest::Method::POST, "/refresh", Some(TOKEN)).await;
+    good.provider
+        .fail_renewals([Error::transient("503 from broker")]);
+    let (status, _, _) = srv
+        .call(reqwest::Method::POST, "/refresh", Some(TOKEN))
+        .await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     let (status, _, body) = srv.call(reqwest::Method::GET, "/health", Some(TOKEN)).await;
     assert_eq!(status, StatusCode::OK);
@@ -159,7 +200,10 @@ async fn health_status_code_follows_the_accounts() {
     let (status, _, body) = srv.call(reqwest::Method::GET, "/health", Some(TOKEN)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(body.contains(r#""status":"critical""#), "{body}");
-    assert!(body.contains("https://fake.invalid/authorize"), "the URL to open is in the report");
+    assert!(
+        body.contains("https://fake.invalid/authorize"),
+        "the URL to open is in the report"
+    );
 }
 
 #[tokio::test]
@@ -168,14 +212,34 @@ async fn one_account_can_be_targeted_and_unknown_ones_are_404() {
     let a = FakeAccount::logged_in("a", &clock).await;
     let b = FakeAccount::logged_in("b", &clock).await;
     let srv = start(vec![a.erased(), b.erased()], &clock, |_| {}).await;
-    let (status, _, _) = srv.call(reqwest::Method::POST, "/refresh?account=fake/sandbox/b", Some(TOKEN)).await;
+    let (status, _, _) = srv
+        .call(
+            reqwest::Method::POST,
+            "/refresh?account=fake/sandbox/b",
+            Some(TOKEN),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!((a.provider.renewals(), b.provider.renewals()), (0, 1));
-    let (status, _, _) = srv.call(reqwest::Method::POST, "/refresh?account=fake/sandbox/zzz", Some(TOKEN)).await;
+    let (status, _, _) = srv
+        .call(
+            reqwest::Method::POST,
+            "/refresh?account=fake/sandbox/zzz",
+            Some(TOKEN),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _, _) = srv.call(reqwest::Method::POST, "/refresh?account=nonsense", Some(TOKEN)).await;
+    let (status, _, _) = srv
+        .call(
+            reqwest::Method::POST,
+            "/refresh?account=nonsense",
+            Some(TOKEN),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _, body) = srv.call(reqwest::Method::POST, "/refresh", Some(TOKEN)).await;
+    let (status, _, body) = srv
+        .call(reqwest::Method::POST, "/refresh", Some(TOKEN))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.matches(r#""ok":true"#).count(), 2);
 }
@@ -188,7 +252,8 @@ fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
     let mut samples = Vec::new();
     let name_ok = |n: &str| {
         !n.is_empty()
-            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
             && !n.starts_with(|c: char| c.is_ascii_digit())
     };
     for line in text.lines() {
@@ -198,33 +263,63 @@ fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
         } else if let Some(rest) = line.strip_prefix("# TYPE ") {
             let mut parts = rest.split(' ');
             let (name, kind) = (parts.next().unwrap(), parts.next().unwrap_or(""));
-            assert!(name_ok(name) && ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind), "bad TYPE line {line:?}");
-            assert!(declared.insert(name.to_string(), kind.to_string()).is_none(), "TYPE twice for {name}");
+            assert!(
+                name_ok(name)
+                    && ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
+                "bad TYPE line {line:?}"
+            );
+            assert!(
+                declared
+                    .insert(name.to_string(), kind.to_string())
+                    .is_none(),
+                "TYPE twice for {name}"
+            );
         } else {
-            assert!(!line.starts_with('#') && !line.is_empty(), "stray line {line:?}");
-            let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value in {line:?}"));
+            assert!(
+                !line.starts_with('#') && !line.is_empty(),
+                "stray line {line:?}"
+            );
+            let (series, value) = line
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("no value in {line:?}"));
             let value: f64 = match value {
                 "+Inf" => f64::INFINITY,
                 "-Inf" => f64::NEG_INFINITY,
-                v => v.parse().unwrap_or_else(|_| panic!("bad value in {line:?}")),
+                v => v
+                    .parse()
+                    .unwrap_or_else(|_| panic!("bad value in {line:?}")),
             };
             let name = series.split('{').next().unwrap();
             assert!(name_ok(name), "bad metric name in {line:?}");
             if let Some(labels) = series.strip_prefix(name) {
                 if !labels.is_empty() {
-                    let inner = labels.strip_prefix('{').and_then(|l| l.strip_suffix('}')).unwrap_or_else(|| panic!("bad labels in {line:?}"));
+                    let inner = labels
+                        .strip_prefix('{')
+                        .and_then(|l| l.strip_suffix('}'))
+                        .unwrap_or_else(|| panic!("bad labels in {line:?}"));
                     for pair in inner.split("\",") {
-                        let (k, v) = pair.split_once("=\"").unwrap_or_else(|| panic!("bad label in {line:?}"));
+                        let (k, v) = pair
+                            .split_once("=\"")
+                            .unwrap_or_else(|| panic!("bad label in {line:?}"));
                         assert!(name_ok(k), "bad label name in {line:?}");
-                        assert!(!v.trim_end_matches('"').contains('"') || v.contains("\\\""), "unescaped quote in {line:?}");
+                        assert!(
+                            !v.trim_end_matches('"').contains('"') || v.contains("\\\""),
+                            "unescaped quote in {line:?}"
+                        );
                     }
                 }
             }
             let base = ["_bucket", "_sum", "_count"]
                 .iter()
-                .find_map(|s| name.strip_suffix(s).filter(|b| declared.get(*b).is_some_and(|k| k == "histogram")))
+                .find_map(|s| {
+                    name.strip_suffix(s)
+                        .filter(|b| declared.get(*b).is_some_and(|k| k == "histogram"))
+                })
                 .unwrap_or(name);
-            assert!(declared.contains_key(base), "sample of undeclared metric in {line:?}");
+            assert!(
+                declared.contains_key(base),
+                "sample of undeclared metric in {line:?}"
+            );
             samples.push((series.to_string(), value));
         }
     }
@@ -240,17 +335,24 @@ async fn metrics_parse_as_prometheus_text_and_carry_the_promised_series() {
     record.meta.refresh_expires_at = Some(clock.now() + chrono::Duration::days(15));
     acct.manager.install_authorized(record).await.unwrap();
     let srv = start(vec![acct.erased()], &clock, |_| {}).await;
-    srv.call(reqwest::Method::POST, "/refresh", Some(TOKEN)).await;
-    acct.provider.fail_renewals([Error::transient("503"), Error::rejected("token_rejected")]);
-    srv.call(reqwest::Method::POST, "/refresh", Some(TOKEN)).await;
-    srv.call(reqwest::Method::POST, "/refresh", Some(TOKEN)).await;
+    srv.call(reqwest::Method::POST, "/refresh", Some(TOKEN))
+        .await;
+    acct.provider
+        .fail_renewals([Error::transient("503"), Error::rejected("token_rejected")]);
+    srv.call(reqwest::Method::POST, "/refresh", Some(TOKEN))
+        .await;
+    srv.call(reqwest::Method::POST, "/refresh", Some(TOKEN))
+        .await;
     // Failures reach the metrics through the event stream.
     let http = srv.http.clone();
     let url = format!("{}/metrics", srv.base);
     let mut text = String::new();
     for _ in 0..200 {
         let r = http.get(&url).bearer_auth(TOKEN).send().await.unwrap();
-        assert_eq!(r.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+        assert_eq!(
+            r.headers()["content-type"],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
         text = r.text().await.unwrap();
         if text.contains("kind=\"rejected\"") {
             break;
@@ -258,16 +360,52 @@ async fn metrics_parse_as_prometheus_text_and_carry_the_promised_series() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let samples = parse_prometheus(&text);
-    let get = |series: &str| samples.iter().find(|(s, _)| s == series).map(|(_, v)| *v).unwrap_or_else(|| panic!("{series} missing in\n{text}"));
+    let get = |series: &str| {
+        samples
+            .iter()
+            .find(|(s, _)| s == series)
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("{series} missing in\n{text}"))
+    };
     let acct_label = "{account=\"fake/sandbox/a\"}";
-    assert_eq!(get(&format!("broker_tokens_renewals_total{acct_label}")), 1.0);
-    assert_eq!(get("broker_tokens_renewal_failures_total{account=\"fake/sandbox/a\",kind=\"transient\"}"), 1.0);
-    assert_eq!(get("broker_tokens_renewal_failures_total{account=\"fake/sandbox/a\",kind=\"rejected\"}"), 1.0);
-    assert_eq!(get(&format!("broker_tokens_renewal_duration_seconds_count{acct_label}")), 1.0);
-    assert_eq!(get(&format!("broker_tokens_seconds_to_expiry{acct_label}")), 6.0 * 3600.0);
-    assert_eq!(get(&format!("broker_tokens_seconds_to_refresh_expiry{acct_label}")), 15.0 * 86400.0);
-    assert_eq!(get(&format!("broker_tokens_reauthorization_required{acct_label}")), 1.0);
-    assert_eq!(get(&format!("broker_tokens_account_status{acct_label}")), 1.0);
+    assert_eq!(
+        get(&format!("broker_tokens_renewals_total{acct_label}")),
+        1.0
+    );
+    assert_eq!(
+        get("broker_tokens_renewal_failures_total{account=\"fake/sandbox/a\",kind=\"transient\"}"),
+        1.0
+    );
+    assert_eq!(
+        get("broker_tokens_renewal_failures_total{account=\"fake/sandbox/a\",kind=\"rejected\"}"),
+        1.0
+    );
+    assert_eq!(
+        get(&format!(
+            "broker_tokens_renewal_duration_seconds_count{acct_label}"
+        )),
+        1.0
+    );
+    assert_eq!(
+        get(&format!("broker_tokens_seconds_to_expiry{acct_label}")),
+        6.0 * 3600.0
+    );
+    assert_eq!(
+        get(&format!(
+            "broker_tokens_seconds_to_refresh_expiry{acct_label}"
+        )),
+        15.0 * 86400.0
+    );
+    assert_eq!(
+        get(&format!(
+            "broker_tokens_reauthorization_required{acct_label}"
+        )),
+        1.0
+    );
+    assert_eq!(
+        get(&format!("broker_tokens_account_status{acct_label}")),
+        1.0
+    );
 }
 
 #[tokio::test]
@@ -279,9 +417,15 @@ async fn no_secret_ever_appears_in_a_response() {
         c.auth_metrics = false;
     })
     .await;
-    acct.provider.fail_renewals([Error::rejected("token_rejected")]);
+    acct.provider
+        .fail_renewals([Error::rejected("token_rejected")]);
     let mut all = String::new();
-    for (m, p) in [(reqwest::Method::POST, "/refresh"), (reqwest::Method::GET, "/health"), (reqwest::Method::GET, "/metrics"), (reqwest::Method::POST, "/keepalive")] {
+    for (m, p) in [
+        (reqwest::Method::POST, "/refresh"),
+        (reqwest::Method::GET, "/health"),
+        (reqwest::Method::GET, "/metrics"),
+        (reqwest::Method::POST, "/keepalive"),
+    ] {
         let (_, headers, body) = srv.call(m, p, Some(TOKEN)).await;
         all.push_str(&body);
         all.push_str(&format!("{headers:?}"));
@@ -304,11 +448,20 @@ async fn serve_runs_until_shutdown_on_the_given_listener() {
     let task = tokio::spawn(server.serve(listener, async {
         let _ = stopped.await;
     }));
-    let r = reqwest::Client::new().get(format!("http://{addr}/health")).bearer_auth(TOKEN).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("http://{addr}/health"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
-    assert!(reqwest::Client::new().get(format!("http://{addr}/health")).send().await.is_err());
+    assert!(reqwest::Client::new()
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .is_err());
 }
 
 #[test]
@@ -323,12 +476,16 @@ fn the_documented_toml_shape_parses_and_defaults_to_loopback() {
     let end = start + readme[start..].find("```").unwrap();
     let file: File = toml::from_str(&readme[start..end]).unwrap();
     assert!(file.control.listen.ip().is_loopback());
-    assert_eq!(file.control.token, SecretSource::Env("BROKER_TOKENS_CONTROL_TOKEN".into()));
+    assert_eq!(
+        file.control.token,
+        SecretSource::Env("BROKER_TOKENS_CONTROL_TOKEN".into())
+    );
     let tg = file.notify.telegram.unwrap();
     assert_eq!(tg.base_url, control::config::TELEGRAM_API);
     assert!(tg.reauth);
     assert!(file.notify.webhook.is_some());
-    let minimal: ControlConfig = toml::from_str("token = { file = \"/run/secrets/control\" }").unwrap();
+    let minimal: ControlConfig =
+        toml::from_str("token = { file = \"/run/secrets/control\" }").unwrap();
     assert_eq!(minimal.listen, "127.0.0.1:9184".parse().unwrap());
     assert!(toml::from_str::<ControlConfig>("token = \"inline\"").is_err());
 }
@@ -344,6 +501,9 @@ fn a_missing_token_is_a_clear_error() {
     };
     let clock = start_clock();
     let err = Server::new(vec![], &cfg, Arc::new(clock.clone())).unwrap_err();
-    assert_eq!(err.to_string(), "control.token: environment variable CONTROL_TEST_UNSET_TOKEN_VAR is not set");
+    assert_eq!(
+        err.to_string(),
+        "control.token: environment variable CONTROL_TEST_UNSET_TOKEN_VAR is not set"
+    );
     let _ = clock.now();
 }

@@ -7,14 +7,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use control::notify::{sign, Alert, AlertKind, Alerter, Notifier, TelegramNotifier, WebhookNotifier, SIGNATURE_HEADER};
+use control::notify::{
+    sign, Alert, AlertKind, Alerter, Notifier, TelegramNotifier, WebhookNotifier, SIGNATURE_HEADER,
+};
 use control::telegram::TelegramBot;
 use control::NotifyConfig;
 use secrecy::SecretString;
 use token_core::{Clock, Error};
 
 fn bot(base: &str) -> TelegramBot {
-    TelegramBot::new(base, SecretString::from(BOT_TOKEN.to_string()), Duration::from_secs(5)).unwrap()
+    TelegramBot::new(
+        base,
+        SecretString::from(BOT_TOKEN.to_string()),
+        Duration::from_secs(5),
+    )
+    .unwrap()
 }
 
 fn reauth_alert(clock: &token_core::ManualClock) -> Alert {
@@ -25,6 +32,7 @@ fn reauth_alert(clock: &token_core::ManualClock) -> Alert {
         message: "a person must log in (credentials expired)".into(),
         url: Some("https://us.etrade.com/e/t/etws/authorize?key=k&token=t".into()),
         deadline: None,
+        resolves: vec![],
     }
 }
 
@@ -32,24 +40,48 @@ fn reauth_alert(clock: &token_core::ManualClock) -> Alert {
 async fn telegram_sends_plain_text_with_the_url_to_the_configured_chat() {
     let (fake, base) = FakeTelegram::start().await;
     let clock = start_clock();
-    TelegramNotifier::new(bot(&base), CHAT).notify(&reauth_alert(&clock)).await.unwrap();
+    TelegramNotifier::new(bot(&base), CHAT)
+        .notify(&reauth_alert(&clock))
+        .await
+        .unwrap();
     let raw = lock(&fake.raw_sent)[0].clone();
     assert_eq!(raw["chat_id"], CHAT);
     assert_eq!(raw["disable_web_page_preview"], true);
     let text = raw["text"].as_str().unwrap();
-    assert!(text.starts_with("⚠️ etrade/production/main: a person must log in"), "{text}");
-    assert!(text.ends_with("Open: https://us.etrade.com/e/t/etws/authorize?key=k&token=t"), "{text}");
+    assert!(
+        text.starts_with("⚠️ etrade/production/main: a person must log in"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("Open: https://us.etrade.com/e/t/etws/authorize?key=k&token=t"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn telegram_errors_never_reveal_the_bot_token() {
     let (_fake, base) = FakeTelegram::start().await;
     let clock = start_clock();
-    let wrong = TelegramBot::new(&base, SecretString::from("999:WRONG-token".to_string()), Duration::from_secs(5)).unwrap();
-    let err = TelegramNotifier::new(wrong, CHAT).notify(&reauth_alert(&clock)).await.unwrap_err();
+    let wrong = TelegramBot::new(
+        &base,
+        SecretString::from("999:WRONG-token".to_string()),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let err = TelegramNotifier::new(wrong, CHAT)
+        .notify(&reauth_alert(&clock))
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "HTTP 404: Not Found");
-    let dead = TelegramBot::new(&black_hole().await, SecretString::from(BOT_TOKEN.to_string()), Duration::from_millis(100)).unwrap();
-    let err = TelegramNotifier::new(dead, CHAT).notify(&reauth_alert(&clock)).await;
+    let dead = TelegramBot::new(
+        &black_hole().await,
+        SecretString::from(BOT_TOKEN.to_string()),
+        Duration::from_millis(100),
+    )
+    .unwrap();
+    let err = TelegramNotifier::new(dead, CHAT)
+        .notify(&reauth_alert(&clock))
+        .await;
     // The black hole never answers; the notifier's own timeout is the Alerter's job,
     // but a connect-level failure must not carry the URL either.
     if let Err(e) = err {
@@ -62,22 +94,37 @@ async fn webhook_body_is_json_and_its_hmac_verifies() {
     let (fake, url) = FakeWebhook::start().await;
     let clock = start_clock();
     let secret = SecretString::from("whsec-test-key".to_string());
-    WebhookNotifier::new(&url, secret.clone(), Duration::from_secs(5)).unwrap().notify(&reauth_alert(&clock)).await.unwrap();
+    WebhookNotifier::new(&url, secret.clone(), Duration::from_secs(5))
+        .unwrap()
+        .notify(&reauth_alert(&clock))
+        .await
+        .unwrap();
     let (headers, body) = lock(&fake.received)[0].clone();
     assert_eq!(headers["content-type"], "application/json");
     let sig = headers[SIGNATURE_HEADER].to_str().unwrap();
-    assert_eq!(sig, sign(&secret, &body), "receiver recomputes the same HMAC");
+    assert_eq!(
+        sig,
+        sign(&secret, &body),
+        "receiver recomputes the same HMAC"
+    );
     assert_ne!(sig, sign(&SecretString::from("other".to_string()), &body));
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(json["source"], "broker-tokens");
     assert_eq!(json["account"], "etrade/production/main");
     assert_eq!(json["kind"], "reauthorization_required");
-    assert_eq!(json["url"], "https://us.etrade.com/e/t/etws/authorize?key=k&token=t");
+    assert_eq!(
+        json["url"],
+        "https://us.etrade.com/e/t/etws/authorize?key=k&token=t"
+    );
     assert_eq!(json["at"], "2026-03-02T14:00:00Z");
     assert!(!String::from_utf8_lossy(&body).contains("whsec-test-key"));
 }
 
-fn alerter_for(notifiers: Vec<Arc<dyn Notifier>>, clock: &token_core::ManualClock, timeout_secs: u64) -> Alerter {
+fn alerter_for(
+    notifiers: Vec<Arc<dyn Notifier>>,
+    clock: &token_core::ManualClock,
+    timeout_secs: u64,
+) -> Alerter {
     let config = NotifyConfig {
         timeout_secs,
         ..NotifyConfig::default()
@@ -100,19 +147,32 @@ async fn a_long_broker_outage_yields_one_alert_and_one_recovered() {
     let (fake, base) = FakeTelegram::start().await;
     let clock = start_clock();
     let acct = FakeAccount::logged_in("a", &clock).await;
-    let alerter = alerter_for(vec![Arc::new(TelegramNotifier::new(bot(&base), CHAT))], &clock, 5);
+    let alerter = alerter_for(
+        vec![Arc::new(TelegramNotifier::new(bot(&base), CHAT))],
+        &clock,
+        5,
+    );
     let _pump = pump(&acct, alerter);
     // The broker is down for a while: the next 5 keep-alives fail (retried
     // with backoff), the 6th gets through.
-    acct.provider.fail_probes((0..5).map(|_| Error::transient("503 Service Unavailable")));
+    acct.provider
+        .fail_probes((0..5).map(|_| Error::transient("503 Service Unavailable")));
     acct.run_for(12).await;
-    assert!(acct.provider.probes() >= 6, "the outage was retried: {}", acct.provider.probes());
+    assert!(
+        acct.provider.probes() >= 6,
+        "the outage was retried: {}",
+        acct.provider.probes()
+    );
     assert!(acct.manager.token().is_ok(), "and it recovered");
     wait_for("two messages", || fake.count() >= 2).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let texts = fake.texts();
     assert_eq!(texts.len(), 2, "{texts:#?}");
-    assert!(texts[0].contains("3 renewal failures in a row (transient): transient failure: 503"), "{}", texts[0]);
+    assert!(
+        texts[0].contains("3 renewal failures in a row (transient): transient failure: 503"),
+        "{}",
+        texts[0]
+    );
     assert!(texts[1].contains("recovered"), "{}", texts[1]);
 }
 
@@ -121,18 +181,34 @@ async fn failures_below_the_threshold_and_their_recovery_stay_quiet() {
     let (fake, base) = FakeTelegram::start().await;
     let clock = start_clock();
     let acct = FakeAccount::logged_in("a", &clock).await;
-    let alerter = alerter_for(vec![Arc::new(TelegramNotifier::new(bot(&base), CHAT))], &clock, 5);
+    let alerter = alerter_for(
+        vec![Arc::new(TelegramNotifier::new(bot(&base), CHAT))],
+        &clock,
+        5,
+    );
     let _pump = pump(&acct, alerter);
-    acct.provider.fail_probes([Error::transient("blip"), Error::transient("blip")]);
+    acct.provider
+        .fail_probes([Error::transient("blip"), Error::transient("blip")]);
     acct.run_for(4).await;
-    assert!(acct.provider.probes() >= 3, "two blips, then a good keep-alive");
+    assert!(
+        acct.provider.probes() >= 3,
+        "two blips, then a good keep-alive"
+    );
     assert!(acct.manager.health().consecutive_failures == 0);
     acct.manager.report_rejection("token_rejected").await;
     wait_for("the re-authorization alert", || fake.count() >= 1).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let texts = fake.texts();
-    assert_eq!(texts.len(), 1, "no alert for 2 blips, one for the rejection: {texts:#?}");
-    assert!(texts[0].contains("Open: https://fake.invalid/authorize"), "{}", texts[0]);
+    assert_eq!(
+        texts.len(),
+        1,
+        "no alert for 2 blips, one for the rejection: {texts:#?}"
+    );
+    assert!(
+        texts[0].contains("Open: https://fake.invalid/authorize"),
+        "{}",
+        texts[0]
+    );
 }
 
 #[tokio::test]
@@ -140,13 +216,25 @@ async fn a_dead_notifier_endpoint_does_not_stall_renewal_or_other_notifiers() {
     let (fake, base) = FakeTelegram::start().await;
     let clock = start_clock();
     let acct = FakeAccount::logged_in("a", &clock).await;
-    let dead = TelegramBot::new(&black_hole().await, SecretString::from(BOT_TOKEN.to_string()), Duration::from_secs(60)).unwrap();
+    let dead = TelegramBot::new(
+        &black_hole().await,
+        SecretString::from(BOT_TOKEN.to_string()),
+        Duration::from_secs(60),
+    )
+    .unwrap();
     let (hook, hook_url) = FakeWebhook::start().await;
     drop(hook);
     let alerter = alerter_for(
         vec![
             Arc::new(TelegramNotifier::new(dead, CHAT)),
-            Arc::new(WebhookNotifier::new("http://127.0.0.1:9/nothing-listens", SecretString::from("k".to_string()), Duration::from_secs(60)).unwrap()),
+            Arc::new(
+                WebhookNotifier::new(
+                    "http://127.0.0.1:9/nothing-listens",
+                    SecretString::from("k".to_string()),
+                    Duration::from_secs(60),
+                )
+                .unwrap(),
+            ),
             Arc::new(TelegramNotifier::new(bot(&base), CHAT)),
         ],
         &clock,
@@ -154,13 +242,21 @@ async fn a_dead_notifier_endpoint_does_not_stall_renewal_or_other_notifiers() {
     );
     let _ = hook_url;
     let _pump = pump(&acct, alerter);
-    acct.provider.fail_probes((0..8).map(|_| Error::transient("503")));
-    acct.provider.fail_renewals((0..8).map(|_| Error::transient("503")));
+    acct.provider
+        .fail_probes((0..8).map(|_| Error::transient("503")));
+    acct.provider
+        .fail_renewals((0..8).map(|_| Error::transient("503")));
     let started = Instant::now();
     acct.run_for(12).await;
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(2), "upkeep took {took:?} with a dead notifier");
+    assert!(
+        took < Duration::from_secs(2),
+        "upkeep took {took:?} with a dead notifier"
+    );
     assert!(acct.provider.probes() + acct.provider.renewals() > 16);
-    assert!(acct.manager.token().is_ok(), "renewal went on and recovered");
+    assert!(
+        acct.manager.token().is_ok(),
+        "renewal went on and recovered"
+    );
     wait_for("the live notifier's two messages", || fake.count() >= 2).await;
 }

@@ -114,7 +114,11 @@ fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
 }
 
 /// Rate limit first (so guessing tokens is limited too), then auth.
-fn guard_mutation(state: &AppState, headers: &HeaderMap, ip: ClientIp) -> Result<(), Response> {
+fn guard_mutation(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: ClientIp,
+) -> Result<(), Box<Response>> {
     if let Err(wait) = state.limiter.check(ip.0) {
         let mut r = (
             StatusCode::TOO_MANY_REQUESTS,
@@ -127,10 +131,10 @@ fn guard_mutation(state: &AppState, headers: &HeaderMap, ip: ClientIp) -> Result
         if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
-        return Err(r);
+        return Err(Box::new(r));
     }
     if !authorized(state, headers) {
-        return Err(unauthorized());
+        return Err(Box::new(unauthorized()));
     }
     Ok(())
 }
@@ -154,7 +158,10 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
     }
     let text = state.metrics.render(state.clock.now(), &state.accounts);
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         text,
     )
         .into_response()
@@ -182,18 +189,22 @@ struct Outcomes {
     results: Vec<Outcome>,
 }
 
-fn select(state: &AppState, target: &Target) -> Result<Vec<Arc<dyn ManagedAccount>>, Response> {
+fn select(
+    state: &AppState,
+    target: &Target,
+) -> Result<Vec<Arc<dyn ManagedAccount>>, Box<Response>> {
     let Some(raw) = &target.account else {
         return Ok(state.accounts.to_vec());
     };
     let key: AccountKey = raw.parse().map_err(|_| {
-        (
+        let r = (
             StatusCode::BAD_REQUEST,
             Json(ErrorBody {
                 error: "account must be broker/environment/label",
             }),
         )
-            .into_response()
+            .into_response();
+        Box::new(r)
     })?;
     state
         .accounts
@@ -201,13 +212,14 @@ fn select(state: &AppState, target: &Target) -> Result<Vec<Arc<dyn ManagedAccoun
         .find(|a| *a.key() == key)
         .map(|a| vec![a.clone()])
         .ok_or_else(|| {
-            (
+            let r = (
                 StatusCode::NOT_FOUND,
                 Json(ErrorBody {
                     error: "unknown account",
                 }),
             )
-                .into_response()
+                .into_response();
+            Box::new(r)
         })
 }
 
@@ -217,13 +229,19 @@ enum Action {
     KeepAlive,
 }
 
-async fn run(state: AppState, headers: HeaderMap, ip: ClientIp, target: Target, action: Action) -> Response {
+async fn run(
+    state: AppState,
+    headers: HeaderMap,
+    ip: ClientIp,
+    target: Target,
+    action: Action,
+) -> Response {
     if let Err(r) = guard_mutation(&state, &headers, ip) {
-        return r;
+        return *r;
     }
     let accounts = match select(&state, &target) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let results = futures::future::join_all(accounts.iter().map(|a| {
         let metrics = state.metrics.clone();

@@ -27,12 +27,6 @@ struct Episode {
     warned_for: Option<DateTime<Utc>>,
 }
 
-impl Episode {
-    fn alerted(&self) -> bool {
-        self.reauth || self.failures || self.store
-    }
-}
-
 #[derive(Debug)]
 struct Bucket {
     tokens: f64,
@@ -72,7 +66,9 @@ struct Inner {
 impl std::fmt::Debug for Alerter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = self.inner.sinks.iter().map(|s| s.notifier.name()).collect();
-        f.debug_struct("Alerter").field("notifiers", &names).finish()
+        f.debug_struct("Alerter")
+            .field("notifiers", &names)
+            .finish()
     }
 }
 
@@ -121,7 +117,11 @@ impl Alerter {
     }
 
     fn decide(&self, event: &Event) -> Option<Alert> {
-        let mut episodes = self.inner.episodes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut episodes = self
+            .inner
+            .episodes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let ep = episodes.entry(event.key().clone()).or_default();
         let alert = |kind, at, message: String, url, deadline| Alert {
             account: event.key().clone(),
@@ -130,9 +130,12 @@ impl Alerter {
             message,
             url,
             deadline,
+            resolves: Vec::new(),
         };
         match event {
-            Event::ReauthorizationRequired { at, reason, url, .. } if !ep.reauth => {
+            Event::ReauthorizationRequired {
+                at, reason, url, ..
+            } if !ep.reauth => {
                 ep.reauth = true;
                 Some(alert(
                     AlertKind::ReauthorizationRequired,
@@ -156,7 +159,9 @@ impl Alerter {
                     Some(*deadline),
                 ))
             }
-            Event::RenewalFailed { at, kind, error, .. } => {
+            Event::RenewalFailed {
+                at, kind, error, ..
+            } => {
                 ep.consecutive += 1;
                 (ep.consecutive >= self.inner.threshold && !ep.failures).then(|| {
                     ep.failures = true;
@@ -187,13 +192,21 @@ impl Alerter {
                 ))
             }
             Event::Recovered { at, .. } | Event::Authorized { at, .. } => {
-                let was = ep.alerted();
+                let resolves: Vec<AlertKind> = [
+                    (ep.reauth, AlertKind::ReauthorizationRequired),
+                    (ep.failures, AlertKind::RenewalFailures),
+                    (ep.store, AlertKind::StoreFailure),
+                ]
+                .into_iter()
+                .filter_map(|(sent, kind)| sent.then_some(kind))
+                .collect();
                 *ep = Episode {
                     warned_for: ep.warned_for,
                     ..Episode::default()
                 };
-                was.then(|| {
-                    alert(
+                (!resolves.is_empty()).then(|| Alert {
+                    resolves,
+                    ..alert(
                         AlertKind::Recovered,
                         *at,
                         "recovered: tokens are live again".into(),
@@ -213,7 +226,12 @@ impl Alerter {
     fn dispatch(&self, alert: Alert) {
         let now = self.inner.clock.now();
         for sink in &self.inner.sinks {
-            if !sink.notifier.accepts(alert.kind) {
+            let wanted = if alert.kind == AlertKind::Recovered {
+                alert.resolves.iter().any(|k| sink.notifier.accepts(*k))
+            } else {
+                sink.notifier.accepts(alert.kind)
+            };
+            if !wanted {
                 continue;
             }
             let allowed = {

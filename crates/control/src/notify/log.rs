@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{Alert, AlertKind, NotifyError, Notifier};
+use super::{Alert, AlertKind, Notifier, NotifyError};
 
 /// Writes alerts to the log: `warn` for problems, `info` for recoveries.
 #[derive(Debug, Default, Clone, Copy)]

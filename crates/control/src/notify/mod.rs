@@ -52,6 +52,10 @@ pub struct Alert {
     pub url: Option<String>,
     /// The deadline, for expiring-soon alerts.
     pub deadline: Option<DateTime<Utc>>,
+    /// For a recovery: the problems it ends. Only notifiers that accepted
+    /// one of them hear of the recovery.
+    #[serde(skip)]
+    pub resolves: Vec<AlertKind>,
 }
 
 fn as_string<S: serde::Serializer>(key: &AccountKey, s: S) -> Result<S::Ok, S::Error> {

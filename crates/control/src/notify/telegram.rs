@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{Alert, AlertKind, NotifyError, Notifier};
+use super::{Alert, AlertKind, Notifier, NotifyError};
 use crate::telegram::TelegramBot;
 
 /// Sends each alert as a plain-text message to one chat.

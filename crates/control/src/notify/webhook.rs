@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use url::Url;
 
-use super::{Alert, NotifyError, Notifier};
+use super::{Alert, Notifier, NotifyError};
 
 /// The header carrying `sha256=<lowercase hex HMAC-SHA256 of the body>`.
 pub const SIGNATURE_HEADER: &str = "x-signature-256";
@@ -54,7 +54,8 @@ impl std::fmt::Debug for WebhookNotifier {
 impl WebhookNotifier {
     /// Alerts go to `url` (http or https), signed with `secret`.
     pub fn new(url: &str, secret: SecretString, timeout: Duration) -> Result<Self, NotifyError> {
-        let url = Url::parse(url).map_err(|e| NotifyError::Config(format!("bad webhook URL: {e}")))?;
+        let url =
+            Url::parse(url).map_err(|e| NotifyError::Config(format!("bad webhook URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(NotifyError::Config("webhook URL must be http(s)".into()));
         }
@@ -73,8 +74,8 @@ impl Notifier for WebhookNotifier {
     }
 
     async fn notify(&self, alert: &Alert) -> Result<(), NotifyError> {
-        let mut value = serde_json::to_value(alert)
-            .map_err(|e| NotifyError::Protocol(e.to_string()))?;
+        let mut value =
+            serde_json::to_value(alert).map_err(|e| NotifyError::Protocol(e.to_string()))?;
         value["source"] = "broker-tokens".into();
         let body = serde_json::to_vec(&value).map_err(|e| NotifyError::Protocol(e.to_string()))?;
         let response = self

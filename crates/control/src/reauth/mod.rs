@@ -126,7 +126,12 @@ pub async fn reauthorize(
             .await?;
         match account.complete_authorization(&reply).await {
             Ok(()) => {
-                say(channel, &key, &format!("✅ {key} is authorized; tokens are live.")).await;
+                say(
+                    channel,
+                    &key,
+                    &format!("✅ {key} is authorized; tokens are live."),
+                )
+                .await;
                 return Ok(attempt);
             }
             Err(Error::AuthorizationExpired { .. }) => {
@@ -135,7 +140,9 @@ pub async fn reauthorize(
                 note = Some("⌛ That login request had expired. Here is a fresh one.".into());
             }
             Err(e) if matches!(e.kind(), token_core::ErrorKind::Transient) => {
-                note = Some(format!("⚠️ Could not reach the broker ({e}). Please try again."));
+                note = Some(format!(
+                    "⚠️ Could not reach the broker ({e}). Please try again."
+                ));
                 request = account.begin_authorization().await?;
             }
             Err(e) => {
@@ -144,7 +151,12 @@ pub async fn reauthorize(
             }
         }
     }
-    say(channel, &key, &format!("❌ {key}: giving up after {max_attempts} answers.")).await;
+    say(
+        channel,
+        &key,
+        &format!("❌ {key}: giving up after {max_attempts} answers."),
+    )
+    .await;
     Err(ReauthError::GaveUp(max_attempts))
 }
 
@@ -188,14 +200,20 @@ impl Reauthorizer {
         }
         let task = tokio::spawn(async move {
             while let Some(key) = rx.recv().await {
-                let Some(account) = by_key.get(&key) else { continue };
+                let Some(account) = by_key.get(&key) else {
+                    continue;
+                };
                 // Queued twice, or someone else logged in meanwhile.
                 if !account.health().reauthorization_required {
                     continue;
                 }
                 match reauthorize(account.as_ref(), channel.as_ref(), max_attempts).await {
-                    Ok(n) => tracing::info!(account = %key, answers = n, "re-authorized by a person"),
-                    Err(e) => tracing::warn!(account = %key, error = %e, "re-authorization did not finish"),
+                    Ok(n) => {
+                        tracing::info!(account = %key, answers = n, "re-authorized by a person")
+                    }
+                    Err(e) => {
+                        tracing::warn!(account = %key, error = %e, "re-authorization did not finish")
+                    }
                 }
             }
         });

@@ -54,7 +54,9 @@ impl TelegramChannel {
                 .get_updates(*offset, Duration::ZERO)
                 .await
                 .map_err(|e| ReauthError::Channel(e.to_string()))?;
-            let Some(last) = updates.last() else { return Ok(()) };
+            let Some(last) = updates.last() else {
+                return Ok(());
+            };
             *offset = Some(last.update_id + 1);
         }
     }
@@ -76,9 +78,14 @@ impl TelegramChannel {
             };
             for update in updates {
                 *offset = Some(update.update_id + 1);
-                let Some(message) = update.message else { continue };
+                let Some(message) = update.message else {
+                    continue;
+                };
                 if message.chat.id != self.chat_id {
-                    tracing::warn!(chat = message.chat.id, "ignored a message from another chat");
+                    tracing::warn!(
+                        chat = message.chat.id,
+                        "ignored a message from another chat"
+                    );
                     continue;
                 }
                 if let Some(text) = message.text.as_deref().map(str::trim) {

@@ -16,7 +16,10 @@ use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 use token_core::policy::{EarliestOf, ExplicitExpiry, IdleTimeout};
 use token_core::testing::{FakeCreds, FakeProvider};
-use token_core::{AccountKey, Clock, Environment, ManagedAccount, ManagerConfig, ManualClock, MemoryStore, TokenManager};
+use token_core::{
+    AccountKey, Clock, Environment, ManagedAccount, ManagerConfig, ManualClock, MemoryStore,
+    TokenManager,
+};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -45,7 +48,10 @@ pub async fn serve(app: Router) -> SocketAddr {
 pub async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !cond() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -114,7 +120,12 @@ impl FakeTelegram {
                     sent.len()
                 };
                 lock(&fake.raw_sent).push(body);
-                (StatusCode::OK, Json(json!({"ok": true, "result": {"message_id": n, "date": 0, "chat": {"id": chat}}})))
+                (
+                    StatusCode::OK,
+                    Json(
+                        json!({"ok": true, "result": {"message_id": n, "date": 0, "chat": {"id": chat}}}),
+                    ),
+                )
             }
             "getUpdates" => {
                 let offset = body["offset"].as_i64().unwrap_or(0);
@@ -133,7 +144,10 @@ impl FakeTelegram {
                 }
                 (StatusCode::OK, Json(json!({"ok": true, "result": out})))
             }
-            _ => (StatusCode::NOT_FOUND, Json(json!({"ok": false, "description": "no such method"}))),
+            _ => (
+                StatusCode::NOT_FOUND,
+                Json(json!({"ok": false, "description": "no such method"})),
+            ),
         }
     }
 }
@@ -150,10 +164,12 @@ impl FakeWebhook {
         let app = Router::new()
             .route(
                 "/hook",
-                post(|State(f): State<Arc<Self>>, headers: HeaderMap, body: Bytes| async move {
-                    lock(&f.received).push((headers, body));
-                    StatusCode::NO_CONTENT
-                }),
+                post(
+                    |State(f): State<Arc<Self>>, headers: HeaderMap, body: Bytes| async move {
+                        lock(&f.received).push((headers, body));
+                        StatusCode::NO_CONTENT
+                    },
+                ),
             )
             .with_state(fake.clone());
         let addr = serve(app).await;
@@ -199,7 +215,10 @@ impl FakeAccount {
             Arc::new(MemoryStore::new()),
             Arc::new(
                 EarliestOf::new()
-                    .with(IdleTimeout::new(chrono::Duration::hours(2), chrono::Duration::minutes(10)))
+                    .with(IdleTimeout::new(
+                        chrono::Duration::hours(2),
+                        chrono::Duration::minutes(10),
+                    ))
                     .with(ExplicitExpiry),
             ),
             Arc::new(clock.clone()),
