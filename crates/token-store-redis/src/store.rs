@@ -254,7 +254,7 @@ impl TokenStore for RedisStore {
         let location = format!("redis key {redis_key}");
         check_version(&location, record.schema_version)?;
         let json = serde_json::to_vec(record).map_err(|e| {
-            StoreError::Payload(format!("cannot encode record: {}", e.classify() as u8))
+            StoreError::Payload(format!("cannot encode record: {:?}", e.classify()))
         })?;
         let ttl = self.ttl_millis(record);
         let member = record.key.to_string();

@@ -28,13 +28,9 @@ macro_rules! server {
 
 type Manager = TokenManager<EtradeCredentials>;
 
-/// New York local time on a date, as UTC.
+/// New York local time on a date in early March 2026 (before the DST
+/// change, New York is UTC-5), as UTC.
 fn ny(y: i32, m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    chrono_tz_ny(y, m, d, h, mi)
-}
-
-fn chrono_tz_ny(y: i32, m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    // 2026-03-05 is before the DST change: New York is UTC-5.
     assert!(m == 3 && d < 8, "fixture dates are in early March 2026");
     Utc.with_ymd_and_hms(y, m, d, h + 5, mi, 0)
         .single()

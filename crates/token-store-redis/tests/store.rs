@@ -445,3 +445,43 @@ async fn while_redis_is_down_known_accounts_are_announced_at_the_reload_interval
     };
     assert_eq!(token_of(&again.expect("persisted record")), "t1");
 }
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn a_tls_url_is_understood_and_a_plain_server_is_a_clear_error() {
+    let server = server!("a_tls_url_is_understood_and_a_plain_server_is_a_clear_error");
+    // rustls needs a crypto provider; the crate brings one, so this fails
+    // at the handshake (the test server speaks plain TCP), not in setup.
+    let err = RedisStore::builder(format!("rediss://bot:tls-pw-1@127.0.0.1:{}", server.port))
+        .timeouts(Duration::from_secs(1), Duration::from_millis(500))
+        .connect()
+        .await
+        .expect_err("no TLS on the test server");
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert!(text.contains("rediss://127.0.0.1"), "{text}");
+    assert!(!text.contains("tls-pw-1"), "{text}");
+    assert!(
+        !text.contains("invalid Redis URL"),
+        "rediss:// is supported: {text}"
+    );
+}
+
+#[tokio::test]
+async fn dropping_the_store_ends_its_subscription() {
+    let server = server!("dropping_the_store_ends_its_subscription");
+    let pubsub_clients = || {
+        server
+            .raw(&["CLIENT", "LIST", "TYPE", "pubsub"])
+            .matches("cmd=")
+            .count()
+    };
+    let store = server.store().await;
+    assert_eq!(pubsub_clients(), 1);
+    let clone = store.clone();
+    drop(store);
+    assert_eq!(pubsub_clients(), 1, "a clone keeps it");
+    drop(clone);
+    let gone = eventually(Duration::from_secs(3), || pubsub_clients() == 0).await;
+    assert!(gone, "no subscription task outlives the store");
+}
