@@ -63,7 +63,13 @@ impl RedisServer {
                      .ci/services.d/redis.sh installs it and exports REDIS_SERVER_BIN"
                 );
             }
-            eprintln!("redis-server not installed: skipping {test}");
+            // Straight to the process's stderr: the test harness captures
+            // `eprintln!` of passing tests, and this must be seen.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "redis-server not installed: skipping {test} (install redis-server or set REDIS_SERVER_BIN)"
+            );
             return None;
         };
         let dir = tempfile::tempdir().expect("temp dir for redis-server");
