@@ -109,8 +109,9 @@ struct EnvMeta {
 /// variables; [`EnvFileStore::with_mapping`] maps fields to the names your
 /// deployment already uses (e.g. `FYERS_ACCESS_TOKEN`). Metadata is one
 /// variable of JSON (no secrets in it). Comments, order and unrelated
-/// variables are preserved; writes are crash-safe like [`super::FileStore`]'s,
-/// and a file that cannot be parsed is never overwritten. Credentials found
+/// variables are preserved; writes are crash-safe like [`super::FileStore`]'s
+/// and serialized across processes by an advisory lock on a hidden `.lock`
+/// file next to it, and a file that cannot be parsed is never overwritten. Credentials found
 /// without metadata (a hand-written file) load as issued at the file's
 /// modification time.
 #[derive(Debug, Clone)]
@@ -283,6 +284,9 @@ impl TokenStore for EnvFileStore {
         let path = self.path.clone();
         let _guard = self.write_lock.lock().await;
         fsutil::blocking(move || {
+            // Other processes may share the file: read-modify-write under
+            // its lock, or one process's save would undo another's.
+            let _lock = fsutil::lock_for_write(&path)?;
             let mut env = Self::read_for_update(&path)?;
             if let Some(raw) = env.get(&mapping.meta_var) {
                 if let Err(e) = Self::parse_meta(&mapping.meta_var, raw) {
@@ -316,6 +320,7 @@ impl TokenStore for EnvFileStore {
             if !path.exists() {
                 return Ok(false);
             }
+            let _lock = fsutil::lock_for_write(&path)?;
             let mut env = Self::read_for_update(&path)?;
             if !Self::remove_vars(&mut env, &mapping) {
                 return Ok(false);
@@ -324,6 +329,19 @@ impl TokenStore for EnvFileStore {
             Ok(true)
         })
         .await
+    }
+
+    /// An advisory lock (`flock`) on `.<file name>.<broker>.<environment>.<label>.lock`
+    /// next to the file: processes sharing the `.env` renew once, and the OS
+    /// releases the lock when its holder dies (the `ttl` is not needed).
+    async fn lease(
+        &self,
+        key: &AccountKey,
+        _ttl: std::time::Duration,
+        wait: std::time::Duration,
+    ) -> Result<Option<Box<dyn super::Lease>>, StoreError> {
+        let path = fsutil::hidden_sibling(&self.path, &format!(".{}.lock", key.file_stem()));
+        fsutil::lease(path, key, wait).await.map(Some)
     }
 
     async fn list(&self) -> Result<Vec<AccountKey>, StoreError> {

@@ -92,6 +92,10 @@ impl TokenStore for FileStore {
         let bytes = serde_json::to_vec_pretty(record)
             .map_err(|e| StoreError::Payload(format!("cannot encode record: {e}")))?;
         fsutil::blocking(move || {
+            // Saves of one account by several processes are each atomic (last
+            // one wins), so no lock here; temp files of saves killed midway
+            // are swept once they are clearly abandoned.
+            fsutil::sweep_temp_files(&path, Some(fsutil::STALE_TEMP_AGE));
             if let Some(existing) = fsutil::read_opt(&path)? {
                 if let Err(e) = parse(&location, &existing) {
                     return Err(StoreError::WouldOverwrite {
@@ -120,37 +124,7 @@ impl TokenStore for FileStore {
         wait: std::time::Duration,
     ) -> Result<Option<Box<dyn Lease>>, StoreError> {
         let path = self.dir.join(format!(".{}.lock", key.file_stem()));
-        let file = {
-            let path = path.clone();
-            fsutil::blocking(move || {
-                let mut opts = std::fs::OpenOptions::new();
-                opts.read(true).write(true).create(true).truncate(false);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::OpenOptionsExt;
-                    opts.mode(0o600);
-                }
-                opts.open(&path).map_err(|e| StoreError::io(&path, e))
-            })
-            .await?
-        };
-        let deadline = tokio::time::Instant::now() + wait;
-        let mut pause = std::time::Duration::from_millis(2);
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(Some(Box::new(FileLease { file, path }))),
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    if tokio::time::Instant::now() >= deadline {
-                        return Err(StoreError::LeaseBusy {
-                            key: key.to_string(),
-                        });
-                    }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(std::time::Duration::from_millis(100));
-                }
-                Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::io(&path, e)),
-            }
-        }
+        fsutil::lease(path, key, wait).await.map(Some)
     }
 
     async fn list(&self) -> Result<Vec<AccountKey>, StoreError> {
@@ -177,21 +151,5 @@ impl TokenStore for FileStore {
             Ok(keys)
         })
         .await
-    }
-}
-
-/// A held [`FileStore`] lease: the locked file.
-#[derive(Debug)]
-struct FileLease {
-    file: std::fs::File,
-    path: PathBuf,
-}
-
-#[async_trait]
-impl Lease for FileLease {
-    async fn release(self: Box<Self>) -> Result<(), StoreError> {
-        self.file
-            .unlock()
-            .map_err(|e| StoreError::io(&self.path, e))
     }
 }

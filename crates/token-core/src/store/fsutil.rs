@@ -96,13 +96,135 @@ fn parent(path: &Path) -> PathBuf {
     }
 }
 
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
+fn file_name(path: &Path) -> String {
+    path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn temp_path(path: &Path) -> PathBuf {
     let nonce: u64 = rand::random();
-    parent(path).join(format!(".{name}.{nonce:016x}.tmp"))
+    parent(path).join(format!(".{}.{nonce:016x}.tmp", file_name(path)))
+}
+
+/// A hidden file next to `path`: `<dir>/.<name><suffix>` (no doubled dot for
+/// a name that is already hidden, e.g. `.env`).
+pub(crate) fn hidden_sibling(path: &Path, suffix: &str) -> PathBuf {
+    let name = file_name(path);
+    let dot = if name.starts_with('.') { "" } else { "." };
+    parent(path).join(format!("{dot}{name}{suffix}"))
+}
+
+fn open_lock_file(path: &Path) -> Result<File, StoreError> {
+    let mut opts = OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path).map_err(|e| StoreError::io(path, e))
+}
+
+/// Held while a writer reads, changes and replaces a file: an exclusive
+/// advisory lock (`flock`) on a hidden `.lock` file next to it, shared by
+/// every process. The OS releases it when the holder dies, so a crashed
+/// writer never blocks the others.
+#[derive(Debug)]
+pub(crate) struct WriteLock {
+    _file: File,
+}
+
+/// Takes the write lock for `path` (waiting for other writers), then removes
+/// temp files that writers killed mid-save left behind: with the lock held,
+/// no other writer is in the middle of a save, so every temp file of `path`
+/// is stale (and may hold secrets).
+pub(crate) fn lock_for_write(path: &Path) -> Result<WriteLock, StoreError> {
+    let lock_path = hidden_sibling(path, ".lock");
+    let file = open_lock_file(&lock_path)?;
+    file.lock().map_err(|e| StoreError::io(&lock_path, e))?;
+    sweep_temp_files(path, None);
+    Ok(WriteLock { _file: file })
+}
+
+/// How old a temp file must be before a save without the write lock treats
+/// it as left behind by a writer that died (no save takes this long).
+pub(crate) const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes temp files of `path` left by writers killed mid-save (they may
+/// hold secrets): all of them (`None`, only safe under the write lock) or
+/// those not modified for `older_than`. Best effort: errors are ignored.
+pub(crate) fn sweep_temp_files(path: &Path, older_than: Option<std::time::Duration>) {
+    let prefix = format!(".{}.", file_name(path));
+    let Ok(entries) = fs::read_dir(parent(path)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(&prefix) && name.ends_with(".tmp")) {
+            continue;
+        }
+        let stale = match older_than {
+            None => true,
+            Some(age) => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|elapsed| elapsed >= age),
+        };
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Takes the cross-process renewal lease held in the lock file `path`
+/// (see [`crate::store::TokenStore::lease`]): polls a non-blocking `flock`
+/// for up to `wait`. The OS drops it with the holding process.
+pub(crate) async fn lease(
+    path: PathBuf,
+    key: &crate::key::AccountKey,
+    wait: std::time::Duration,
+) -> Result<Box<dyn crate::store::Lease>, StoreError> {
+    let file = {
+        let path = path.clone();
+        blocking(move || open_lock_file(&path)).await?
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut pause = std::time::Duration::from_millis(2);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(Box::new(FileLease { file, path })),
+            Err(fs::TryLockError::WouldBlock) => {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(StoreError::LeaseBusy {
+                        key: key.to_string(),
+                    });
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_millis(100));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(StoreError::io(&path, e)),
+        }
+    }
+}
+
+/// A held file lease: the locked file.
+#[derive(Debug)]
+struct FileLease {
+    file: File,
+    path: PathBuf,
+}
+
+#[async_trait::async_trait]
+impl crate::store::Lease for FileLease {
+    async fn release(self: Box<Self>) -> Result<(), StoreError> {
+        self.file
+            .unlock()
+            .map_err(|e| StoreError::io(&self.path, e))
+    }
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
