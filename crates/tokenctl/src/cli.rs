@@ -105,12 +105,17 @@ pub enum Command {
     /// The maintenance daemon: keeps every configured account alive until
     /// SIGINT or SIGTERM, logging events (set RUST_LOG to filter).
     #[command(
-        after_help = "Examples:\n  tokenctl run\n  RUST_LOG=debug tokenctl run --log-format json"
+        after_help = "Examples:\n  tokenctl run\n  RUST_LOG=debug tokenctl run --log-format json\n  tokenctl run --listen 127.0.0.1:9184   # /health, /metrics, /refresh, /keepalive (needs [control])"
     )]
     Run {
         /// `text` or `json` log lines on stderr.
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         log_format: String,
+        /// Serve the HTTP control surface on this address (needs a `[control]`
+        /// table with a bearer token; overrides its `listen`). Alerts from
+        /// `[notify]` run whenever `[notify]` is configured.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
     },
 }
 
@@ -234,10 +239,10 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             println!("{name}: revoked and deleted from the store");
             Ok(0)
         }
-        Command::Run { log_format } => {
+        Command::Run { log_format, listen } => {
             let config = Config::load(cli.config.as_deref())?;
             init_logging(&log_format);
-            daemon(&config, clock).await?;
+            daemon(&config, clock, listen).await?;
             Ok(0)
         }
     }
@@ -377,8 +382,11 @@ async fn wait_for_person(timeout: StdDuration, what: &str) -> Result<SecretStrin
 fn init_logging(format: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for a person at a terminal, never in files or journald.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = if format == "json" {
         builder.json().try_init()
@@ -389,7 +397,13 @@ fn init_logging(format: &str) {
 
 /// The maintenance daemon: every account's maintenance loop, events logged,
 /// until SIGINT/SIGTERM.
-pub async fn daemon(config: &Config, clock: Arc<dyn Clock>) -> Result<(), CliError> {
+pub async fn daemon(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    listen: Option<std::net::SocketAddr>,
+) -> Result<(), CliError> {
+    // Read the control settings first so a bad table fails before any work.
+    let control = control_settings(config, listen)?;
     let mut accounts = Vec::new();
     for cfg in &config.accounts {
         let acct = Account::build(cfg, clock.clone(), Mode::Online)?;
@@ -426,9 +440,46 @@ pub async fn daemon(config: &Config, clock: Arc<dyn Clock>) -> Result<(), CliErr
         }));
         handles.push(a.spawn_maintenance());
     }
+    // The control server (HTTP and/or alerts) on the same accounts.
+    let mut server_task = None;
+    let mut _alerts = None;
+    if let Some((control_cfg, notify_cfg)) = control {
+        let mut server = control::Server::new(accounts.clone(), &control_cfg, clock.clone())
+            .map_err(|e| CliError::Other(format!("[control]: {e}")))?;
+        if let Some(n) = &notify_cfg {
+            server = server
+                .with_notify(n)
+                .map_err(|e| CliError::Other(format!("[notify]: {e}")))?;
+        }
+        if let Some(addr) = listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| CliError::Other(format!("cannot listen on {addr}: {e}")))?;
+            let bound = listener
+                .local_addr()
+                .map_err(|e| CliError::Other(format!("cannot listen on {addr}: {e}")))?;
+            tracing::info!(%bound, "control server listening on http://{bound}");
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(server.serve(listener, async move {
+                let _ = stop_rx.await;
+            }));
+            server_task = Some((stop_tx, task));
+        } else {
+            _alerts = Some(server.start());
+        }
+    }
+    let signal = shutdown_signal();
     tracing::info!(accounts = accounts.len(), config = %config.path.display(), "maintaining accounts; stop with SIGINT or SIGTERM");
-    let signal = shutdown_signal().await;
+    let signal = signal.await;
     tracing::info!(signal, "shutting down");
+    if let Some((stop, task)) = server_task {
+        let _ = stop.send(());
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "control server failed"),
+            Err(e) => tracing::error!(error = %e, "control server task failed"),
+        }
+    }
     for h in handles {
         h.stop().await;
     }
@@ -440,24 +491,65 @@ pub async fn daemon(config: &Config, clock: Arc<dyn Clock>) -> Result<(), CliErr
     Ok(())
 }
 
-async fn shutdown_signal() -> &'static str {
+/// Registers SIGINT/SIGTERM handlers now (so a signal that arrives before
+/// the returned future is first polled is not lost) and resolves with the
+/// signal's name.
+fn shutdown_signal() -> impl std::future::Future<Output = &'static str> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(int) => "SIGINT",
+                _ = wait(term) => "SIGTERM",
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
-        "ctrl-c"
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+            "ctrl-c"
+        }
     }
+}
+
+/// The `[control]` / `[notify]` tables, parsed when they will be used: with
+/// `--listen`, or when `[notify]` asks for alerts.
+fn control_settings(
+    config: &Config,
+    listen: Option<std::net::SocketAddr>,
+) -> Result<Option<(control::ControlConfig, Option<control::NotifyConfig>)>, CliError> {
+    if listen.is_none() && config.notify.is_none() {
+        return Ok(None);
+    }
+    let path = config.path.display();
+    let Some(raw) = config.control.clone() else {
+        return Err(CliError::Other(format!(
+            "{path}: --listen and [notify] need a [control] table with a bearer token, e.g.\n\n[control]\ntoken = {{ env = \"TOKENCTL_CONTROL_TOKEN\" }}"
+        )));
+    };
+    let mut control: control::ControlConfig = raw.try_into().map_err(|e: toml::de::Error| {
+        CliError::Other(format!("{path}: [control]: {}", e.message()))
+    })?;
+    if let Some(addr) = listen {
+        control.listen = addr;
+    }
+    let notify = match config.notify.clone() {
+        Some(raw) => Some(raw.try_into().map_err(|e: toml::de::Error| {
+            CliError::Other(format!("{path}: [notify]: {}", e.message()))
+        })?),
+        None => None,
+    };
+    Ok(Some((control, notify)))
 }

@@ -530,3 +530,101 @@ fn help_on_every_command_shows_examples() {
     let o = Command::new(BIN).arg("frobnicate").output().unwrap();
     assert_eq!(o.status.code(), Some(3));
 }
+
+#[tokio::test]
+async fn run_with_listen_serves_the_control_endpoints_behind_the_bearer_token() {
+    let env = SimEnv::start().await;
+    let body = std::fs::read_to_string(&env.config).unwrap().replace(
+        "[control]\nlisten = \"127.0.0.1:0\"\n",
+        "[control]\ntoken = { env = \"TOKENCTL_TEST_CONTROL_TOKEN\" }\n",
+    );
+    assert!(body.contains("TOKENCTL_TEST_CONTROL_TOKEN"), "{body}");
+    std::fs::write(&env.config, body).unwrap();
+    let control_token = "ctl-token-5f2a9c";
+    let mut child = env
+        .cmd(&["run", "--listen", "127.0.0.1:0"])
+        .env("TOKENCTL_TEST_CONTROL_TOKEN", control_token)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut log: Vec<String> = Vec::new();
+    let addr = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("the daemon says where it listens");
+        log.push(line.clone());
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let http = reqwest::Client::new();
+    let health = format!("http://{addr}/health");
+    let unauth = http.get(&health).send().await.unwrap();
+    assert_eq!(unauth.status().as_u16(), 401);
+    let authed = http
+        .get(&health)
+        .bearer_auth(control_token)
+        .send()
+        .await
+        .unwrap();
+    // Nobody has logged in: both accounts are critical, so 503 with the report.
+    assert_eq!(authed.status().as_u16(), 503);
+    let report: serde_json::Value = authed.json().await.unwrap();
+    assert_eq!(report["status"], "critical");
+    assert_eq!(report["accounts"].as_array().map(Vec::len), Some(2));
+    let metrics = http
+        .get(format!("http://{addr}/metrics"))
+        .bearer_auth(control_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("broker_tokens_account_status"),
+        "{metrics}"
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    log.extend(rx.iter());
+    let log = log.join("\n");
+    assert!(status.success(), "{log}");
+    let mut secrets = env.secrets().await;
+    secrets.push(control_token.to_string());
+    assert_no_secret(&secrets, &log);
+    assert_no_secret(&secrets, &metrics);
+}
+
+#[test]
+fn listen_without_a_control_token_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "store = \"tokens\"\n\n[[account]]\nbroker = \"etrade\"\nenvironment = \"sandbox\"\nlabel = \"main\"\nconsumer_key = \"k\"\nconsumer_secret = { env = \"NOPE_SECRET\" }\n",
+    );
+    let o = tokenctl(&config, &["run", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("need a [control] table with a bearer token"),
+        "{err}"
+    );
+}
