@@ -1,0 +1,258 @@
+//! The FYERS response parsing meets arbitrary answers: any status, any
+//! content type, any body (random bytes, near-valid JSON, truncated JWTs).
+//! Every call returns a typed outcome, never panics, and no error message
+//! carries a secret the adapter sent (secret key, PIN, tokens).
+//!
+//! The answers come from a tiny loopback server that replies with whatever
+//! the case says, so the real HTTP and parsing code runs end to end.
+//! `PROPTEST_CASES=<n>` runs longer campaigns (the fuzz target
+//! `fyers_response` in `fuzz/` does the same under libFuzzer).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use chrono::{TimeZone, Utc};
+use fyers::{FyersConfig, FyersCreds, FyersProvider};
+use proptest::prelude::*;
+use secrecy::SecretString;
+use token_core::{
+    AccountKey, AuthorizationRequest, Environment, ErrorKind, Expects, ManualClock, Metadata,
+    Record, SecretFields, TokenProvider,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SECRET_KEY: &str = "SECRETKEY-never-shown-7731";
+const PIN: &str = "4321";
+const ACCESS: &str = "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjE3ODAwMDAwMDB9.ACCESS-never-shown";
+const REFRESH: &str = "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjE3ODAwMDAwMDB9.REFRESH-never-shown";
+
+fn cases(n: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(n)
+}
+
+/// What the server answers next.
+#[derive(Debug, Clone)]
+struct Answer {
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+}
+
+/// A loopback HTTP/1.1 server answering every request with the current
+/// [`Answer`] and closing the connection.
+struct Hostile {
+    base: String,
+    answer: Arc<Mutex<Answer>>,
+}
+
+async fn hostile_server() -> Hostile {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let answer = Arc::new(Mutex::new(Answer {
+        status: 200,
+        content_type: "application/json",
+        body: b"{}".to_vec(),
+    }));
+    let shared = answer.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let a = shared.lock().unwrap().clone();
+            tokio::spawn(async move {
+                // Read the request head and any body (best effort).
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                    if let Some(end) = find(&buf, b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 {} X\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    a.status,
+                    a.content_type,
+                    a.body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(&a.body).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    Hostile { base, answer }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn provider(base: &str) -> FyersProvider {
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 4, 30, 0).unwrap());
+    let config = FyersConfig::new(
+        "ABCD1234-100",
+        SecretString::from(SECRET_KEY),
+        SecretString::from(PIN),
+        "http://127.0.0.1:9/callback",
+    )
+    .with_base_url(format!("{base}/api/v3"))
+    .with_request_timeout(StdDuration::from_secs(5));
+    FyersProvider::new(config, Arc::new(clock)).unwrap()
+}
+
+fn record() -> Record<FyersCreds> {
+    Record::new(
+        AccountKey::new("fyers", Environment::Production, "main").unwrap(),
+        Metadata::issued(Utc.with_ymd_and_hms(2026, 3, 2, 4, 0, 0).unwrap()),
+        FyersCreds {
+            access_token: SecretString::from(ACCESS),
+            refresh_token: Some(SecretString::from(REFRESH)),
+        },
+    )
+}
+
+fn assert_no_secret(text: &str) {
+    for secret in [
+        SECRET_KEY,
+        PIN,
+        "ACCESS-never-shown",
+        "REFRESH-never-shown",
+        "AUTHCODE-never-shown",
+    ] {
+        assert!(
+            !text.contains(secret),
+            "an error message carries a secret: {text}"
+        );
+    }
+}
+
+/// Bodies worth trying: random bytes, random text, and near-valid FYERS
+/// answers with odd values in the fields the parser reads.
+fn body() -> impl Strategy<Value = Vec<u8>> {
+    let value = prop_oneof![
+        Just("null".to_string()),
+        Just("\"ok\"".to_string()),
+        Just("\"error\"".to_string()),
+        Just("200".to_string()),
+        Just("-16".to_string()),
+        Just("-429".to_string()),
+        Just("1e400".to_string()),
+        Just("-99999999999999999999".to_string()),
+        Just("{}".to_string()),
+        Just("[]".to_string()),
+        Just("\"a.b.c\"".to_string()),
+        Just("\"eyJhbGciOiJIUzI1NiJ9.eyJleHAiOiJzb29uIn0.x\"".to_string()),
+        Just("\"eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjk5OTk5OTk5OTk5OTk5fQ.x\"".to_string()),
+        Just("\"eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjE3ODAwMDAwMDB9.x\"".to_string()),
+        "\\PC{0,16}".prop_map(|s| serde_json::to_string(&s).unwrap_or_default()),
+    ];
+    let field = prop_oneof![
+        Just("s"),
+        Just("code"),
+        Just("message"),
+        Just("access_token"),
+        Just("refresh_token"),
+        Just("data"),
+    ];
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..200),
+        "\\PC{0,100}".prop_map(String::into_bytes),
+        proptest::collection::vec((field, value), 0..6).prop_map(|fields| {
+            let body: Vec<String> = fields
+                .into_iter()
+                .map(|(k, v)| format!("\"{k}\":{v}"))
+                .collect();
+            format!("{{{}}}", body.join(",")).into_bytes()
+        }),
+    ]
+}
+
+fn status() -> impl Strategy<Value = u16> {
+    prop_oneof![
+        Just(200u16),
+        Just(400),
+        Just(401),
+        Just(403),
+        Just(404),
+        Just(429),
+        Just(500),
+        Just(503),
+        100u16..600
+    ]
+    .prop_filter("1xx and 204/304 have no body", |s| {
+        *s >= 200 && *s != 204 && *s != 304
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(96)))]
+
+    #[test]
+    fn any_answer_to_any_call_is_a_typed_outcome_without_secrets(
+        status in status(),
+        html in any::<bool>(),
+        body in body(),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let server = hostile_server().await;
+            *server.answer.lock().unwrap() = Answer {
+                status,
+                content_type: if html { "text/html" } else { "application/json" },
+                body,
+            };
+            let p = provider(&server.base);
+            let r = record();
+            let mut pending = SecretFields::new();
+            pending.insert("state", SecretString::from("st".to_string()));
+            let request = AuthorizationRequest {
+                key: r.key.clone(),
+                url: format!("{}/api/v3/generate-authcode", server.base),
+                expects: Expects::RedirectUrl,
+                instructions: String::new(),
+                expires_at: None,
+                pending,
+            };
+            let redirect = SecretString::from(
+                "http://127.0.0.1:9/callback?s=ok&code=200&auth_code=AUTHCODE-never-shown&state=st"
+                    .to_string(),
+            );
+            // Revoking a token the broker calls dead succeeds (nothing left
+            // to revoke), so only its errors are checked.
+            if let Err(e) = p.revoke(&r).await {
+                assert_no_secret(&e.to_string());
+                assert_no_secret(&format!("{e:?}"));
+            }
+            let outcomes = [
+                p.renew(&r).await.map(|_| ()),
+                p.probe(&r).await,
+                p.complete_authorization(&request, &redirect).await.map(|_| ()),
+            ];
+            for outcome in outcomes {
+                if let Err(e) = outcome {
+                    assert_no_secret(&e.to_string());
+                    assert_no_secret(&format!("{e:?}"));
+                    // Anything but a 2xx must not be mistaken for success of
+                    // a kind the manager would act on wrongly.
+                    prop_assert!(e.kind() != ErrorKind::Unavailable, "{e}");
+                } else {
+                    prop_assert!((200..300).contains(&status), "success from status {status}");
+                }
+            }
+            Ok(())
+        })?;
+    }
+}
