@@ -417,7 +417,9 @@ impl<P: Payload> TokenManager<P> {
             let mut st = lock(&self.inner.status);
             st.reauth = None;
             st.pending_auth = None;
-            st.take_recovery()
+            // New credentials from a person: failures of the old ones (and
+            // their retry gate) no longer apply.
+            st.succeeded()
         };
         self.emit(Event::Authorized {
             key: self.inner.key.clone(),
