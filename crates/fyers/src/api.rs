@@ -278,6 +278,11 @@ pub(crate) fn classify(
         Some(-16) | Some(-15) | Some(-8) if refresh => {
             Error::rejected(detail("refresh refused; log in again"))
         }
+        // The exchange sends no access token: "token invalid" there means
+        // the login was refused, not that a renewal could help.
+        Some(-16) | Some(-15) | Some(-8) if call == Call::ValidateAuthcode => {
+            Error::rejected(detail("login refused; log in again"))
+        }
         Some(-16) | Some(-15) | Some(-8) => Error::Inactive {
             reason: detail("access token invalid or expired"),
         },

@@ -256,3 +256,61 @@ proptest! {
         })?;
     }
 }
+
+fn claim() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("1780000000".to_string()),
+        Just("-1".to_string()),
+        Just("1e308".to_string()),
+        Just("1.5".to_string()),
+        Just("9223372036854775807".to_string()),
+        Just("18446744073709551616".to_string()),
+        Just("-9223372036854775808".to_string()),
+        Just("null".to_string()),
+        Just("\"1780000000\"".to_string()),
+        Just("[]".to_string()),
+        any::<i64>().prop_map(|n| n.to_string()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(512)))]
+
+    /// JWT payloads with odd `exp` claims: an expiry or a typed error.
+    #[test]
+    fn jwt_exp_claims_of_any_shape_are_read_or_refused(exp in claim(), extra in "\\PC{0,10}") {
+        use base64::Engine as _;
+        let payload = format!("{{\"exp\":{exp},\"x\":{}}}", serde_json::to_string(&extra).unwrap());
+        let token = format!(
+            "eyJhbGciOiJIUzI1NiJ9.{}.sig",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload)
+        );
+        match fyers::jwt::token_expiry(&token) {
+            Ok(fyers::jwt::TokenExpiry::At(t)) => {
+                prop_assert_eq!(Some(t.timestamp()), exp.parse::<i64>().ok());
+            }
+            Ok(fyers::jwt::TokenExpiry::NoExp) => prop_assert_eq!(exp.as_str(), "null"),
+            Ok(other) => prop_assert!(false, "a JWT with exp read as {:?}", other),
+            Err(e) => prop_assert!(!e.to_string().contains("sig")),
+        }
+    }
+
+    /// Whatever a person pastes as the redirect URL: a typed answer that never
+    /// repeats the auth code in an error.
+    #[test]
+    fn any_pasted_redirect_is_parsed_or_refused_without_echoing_it(
+        prefix in prop_oneof![Just(""), Just("http://127.0.0.1:9/callback?"), Just("?"), Just("x://")],
+        pairs in proptest::collection::vec(
+            (prop_oneof![Just("s"), Just("code"), Just("auth_code"), Just("state"), Just("message"), Just("")],
+             "[a-zA-Z0-9%&=?#. -]{0,12}"),
+            0..6,
+        ),
+    ) {
+        let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let input = format!("{prefix}{}&auth_code=AUTHCODE-never-shown", query.join("&"));
+        if let Err(e) = fyers::redirect::parse_redirect(&input) {
+            assert_no_secret(&e.to_string());
+            assert_no_secret(&format!("{e:?}"));
+        }
+    }
+}
