@@ -60,9 +60,13 @@ impl Metrics {
         self.counters.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Counts what an event says (failures by kind, store failures,
-    /// re-authorization requests).
+    /// Counts what an event says (renewal latency, failures by kind, store
+    /// failures, re-authorization requests).
     pub fn record(&self, event: &Event) {
+        if let Event::Renewed { took_ms, .. } = event {
+            self.observe_renewal(event.key(), Duration::from_millis(*took_ms));
+            return;
+        }
         let account = event.key().to_string();
         let mut c = self.counters();
         match event {
@@ -75,8 +79,8 @@ impl Metrics {
         }
     }
 
-    /// Records how long one renewal took (the control surface times the
-    /// renewals it triggers; call this for your own).
+    /// Records how long one renewal took (fed from `Renewed` events; call
+    /// it for renewals you time yourself).
     pub fn observe_renewal(&self, key: &AccountKey, took: Duration) {
         let secs = took.as_secs_f64();
         let mut c = self.counters();

@@ -27,6 +27,8 @@ pub enum Event {
         at: DateTime<Utc>,
         /// True when done by the configured schedule rather than need.
         scheduled: bool,
+        /// How long the broker call took, in milliseconds (wall time).
+        took_ms: u64,
     },
     /// A keep-alive call reset the idle timer.
     KeepAliveSent {
@@ -74,6 +76,8 @@ pub enum Event {
         error: String,
         /// When it will be tried again, if it will.
         retry_at: Option<DateTime<Utc>>,
+        /// How long the failed broker call took, in milliseconds (wall time).
+        took_ms: u64,
     },
     /// Saving to the token store failed; the record is kept in memory and retried.
     StoreFailure {
@@ -108,6 +112,21 @@ impl Event {
             | Event::RenewalFailed { key, .. }
             | Event::StoreFailure { key, .. }
             | Event::Recovered { key, .. } => key,
+        }
+    }
+
+    /// When it happened (on the manager's clock).
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            Event::Authorized { at, .. }
+            | Event::Renewed { at, .. }
+            | Event::KeepAliveSent { at, .. }
+            | Event::ExpiringSoon { at, .. }
+            | Event::Expired { at, .. }
+            | Event::ReauthorizationRequired { at, .. }
+            | Event::RenewalFailed { at, .. }
+            | Event::StoreFailure { at, .. }
+            | Event::Recovered { at, .. } => *at,
         }
     }
 

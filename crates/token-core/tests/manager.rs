@@ -102,21 +102,7 @@ fn drain(rx: &mut broadcast::Receiver<Event>) -> Vec<Event> {
 fn timeline(events: &[Event]) -> Vec<(String, DateTime<Utc>)> {
     events
         .iter()
-        .map(|e| {
-            let at = match e {
-                Event::Authorized { at, .. }
-                | Event::Renewed { at, .. }
-                | Event::KeepAliveSent { at, .. }
-                | Event::ExpiringSoon { at, .. }
-                | Event::Expired { at, .. }
-                | Event::ReauthorizationRequired { at, .. }
-                | Event::RenewalFailed { at, .. }
-                | Event::StoreFailure { at, .. }
-                | Event::Recovered { at, .. } => *at,
-                _ => unreachable!("new event kind"),
-            };
-            (e.name().to_string(), at)
-        })
+        .map(|e| (e.name().to_string(), e.at()))
         .collect()
 }
 

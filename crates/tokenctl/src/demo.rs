@@ -270,7 +270,7 @@ impl<W: Write> Demo<W> {
             }
         }
         for e in all {
-            let at = render::event_time(&e).unwrap_or_else(|| self.clock.now());
+            let at = e.at();
             let broker = e.key().broker().to_owned();
             self.line(at, &broker, &render::describe_event(&e))?;
         }

@@ -233,22 +233,6 @@ pub fn describe_event(e: &Event) -> String {
     }
 }
 
-/// The timestamp of an event.
-pub fn event_time(e: &Event) -> Option<DateTime<Utc>> {
-    match e {
-        Event::Authorized { at, .. }
-        | Event::Renewed { at, .. }
-        | Event::KeepAliveSent { at, .. }
-        | Event::ExpiringSoon { at, .. }
-        | Event::Expired { at, .. }
-        | Event::ReauthorizationRequired { at, .. }
-        | Event::RenewalFailed { at, .. }
-        | Event::StoreFailure { at, .. }
-        | Event::Recovered { at, .. } => Some(*at),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

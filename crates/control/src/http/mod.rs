@@ -12,7 +12,6 @@ mod ratelimit;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::request::Parts;
@@ -244,17 +243,10 @@ async fn run(
         Err(r) => return *r,
     };
     let results = futures::future::join_all(accounts.iter().map(|a| {
-        let metrics = state.metrics.clone();
         async move {
             let result = match action {
-                Action::Refresh => {
-                    let started = Instant::now();
-                    let r = a.renew_now().await;
-                    if r.is_ok() {
-                        metrics.observe_renewal(a.key(), started.elapsed());
-                    }
-                    r
-                }
+                // Latency is recorded from the `Renewed` event it emits.
+                Action::Refresh => a.renew_now().await,
                 Action::KeepAlive => a.keep_alive().await,
             };
             match result {

@@ -60,6 +60,13 @@ pub struct ManagerConfig {
     pub store_retry: RetryPolicy,
     /// Event channel capacity (slow subscribers miss the oldest events).
     pub event_capacity: usize,
+    /// How long a cross-process renewal lease lasts if its holder dies
+    /// (stores whose leases the OS releases, like `FileStore`, ignore it).
+    pub lease_ttl: std::time::Duration,
+    /// How long a renewal waits for another process's lease before giving
+    /// up for now (maintenance retries). Longer than `lease_ttl`, so a
+    /// crashed holder's lease runs out while we wait.
+    pub lease_wait: std::time::Duration,
 }
 
 impl Default for ManagerConfig {
@@ -74,6 +81,8 @@ impl Default for ManagerConfig {
                 jitter: 0.2,
             },
             event_capacity: 256,
+            lease_ttl: std::time::Duration::from_secs(30),
+            lease_wait: std::time::Duration::from_secs(35),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::{broadcast, watch};
@@ -16,11 +17,6 @@ use crate::health::{AccountHealth, HealthStatus};
 use crate::policy::TokenState;
 use crate::record::{Payload, Record, StoredRecord};
 use crate::store::TokenStoreExt;
-
-/// How long a cross-process renewal lease lasts if its holder dies.
-const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
-/// How long to wait for another process's renewal before giving up for now.
-const LEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Stops a spawned maintenance task.
 #[derive(Debug)]
@@ -212,7 +208,11 @@ impl<P: Payload> TokenManager<P> {
         let lease = match self
             .inner
             .store
-            .lease(&self.inner.key, LEASE_TTL, LEASE_WAIT)
+            .lease(
+                &self.inner.key,
+                self.inner.config.lease_ttl,
+                self.inner.config.lease_wait,
+            )
             .await
         {
             Ok(lease) => lease,
@@ -224,7 +224,8 @@ impl<P: Payload> TokenManager<P> {
                     return Ok(creds);
                 }
                 let e = Error::Store(e);
-                self.handle_failure(self.inner.clock.now(), &e, None).await;
+                self.handle_failure(self.inner.clock.now(), &e, None, StdDuration::ZERO)
+                    .await;
                 return Err(e);
             }
         };
@@ -276,7 +277,10 @@ impl<P: Payload> TokenManager<P> {
             self.raise_reauth("this broker cannot renew silently").await;
             return Err(Error::Unsupported("renew"));
         }
-        match self.inner.provider.renew(&record).await {
+        let started = std::time::Instant::now();
+        let outcome = self.inner.provider.renew(&record).await;
+        let took = started.elapsed();
+        match outcome {
             Ok(renewed) => {
                 let creds = self.persist_and_install(renewed).await;
                 let recovered = {
@@ -289,13 +293,9 @@ impl<P: Payload> TokenManager<P> {
                     key: self.inner.key.clone(),
                     at: now,
                     scheduled: mode == RenewMode::IfScheduleDue,
+                    took_ms: millis(took),
                 });
-                if recovered {
-                    self.emit(Event::Recovered {
-                        key: self.inner.key.clone(),
-                        at: now,
-                    });
-                }
+                self.emit_recovered(recovered, now);
                 Ok(creds)
             }
             Err(e) => {
@@ -303,6 +303,7 @@ impl<P: Payload> TokenManager<P> {
                     now,
                     &e,
                     record.meta.refresh_expires_at.or(record.meta.expires_at),
+                    took,
                 )
                 .await;
                 Err(e)
@@ -349,9 +350,17 @@ impl<P: Payload> TokenManager<P> {
         if !self.inner.provider.capabilities().probe {
             return self.renew_shared(RenewMode::KeepAlive).await.map(|_| ());
         }
-        match self.inner.provider.probe(&record).await {
+        let started = std::time::Instant::now();
+        let outcome = self.inner.provider.probe(&record).await;
+        let took = started.elapsed();
+        match outcome {
             Ok(()) => {
                 self.mark_used();
+                // Persist the activity so other processes sharing the store
+                // (a `tokenctl status`, another replica) see the token alive.
+                let mut used = (*record).clone();
+                used.meta.last_used = Some(now);
+                self.persist_and_install(used).await;
                 let recovered = {
                     let mut st = lock(&self.inner.status);
                     st.keepalives += 1;
@@ -361,19 +370,15 @@ impl<P: Payload> TokenManager<P> {
                     key: self.inner.key.clone(),
                     at: now,
                 });
-                if recovered {
-                    self.emit(Event::Recovered {
-                        key: self.inner.key.clone(),
-                        at: now,
-                    });
-                }
+                self.emit_recovered(recovered, now);
                 Ok(())
             }
             Err(e) if e.kind() == ErrorKind::Inactive => {
                 self.renew_shared(RenewMode::Always).await.map(|_| ())
             }
             Err(e) => {
-                self.handle_failure(now, &e, record.meta.expires_at).await;
+                self.handle_failure(now, &e, record.meta.expires_at, took)
+                    .await;
                 Err(e)
             }
         }
@@ -381,7 +386,13 @@ impl<P: Payload> TokenManager<P> {
 
     /// Transient: back off and retry. Rejection or misconfiguration: a person
     /// must act. Either way the still-valid credentials keep being served.
-    async fn handle_failure(&self, now: DateTime<Utc>, e: &Error, deadline: Option<DateTime<Utc>>) {
+    async fn handle_failure(
+        &self,
+        now: DateTime<Utc>,
+        e: &Error,
+        deadline: Option<DateTime<Utc>>,
+        took: StdDuration,
+    ) {
         tracing::warn!(account = %self.inner.key, kind = ?e.kind(), error = %e, "renewal failed");
         let retry_at = if e.is_retryable() {
             let mut st = lock(&self.inner.status);
@@ -410,6 +421,7 @@ impl<P: Payload> TokenManager<P> {
             kind: e.kind(),
             error: e.to_string(),
             retry_at,
+            took_ms: millis(took),
         });
         if !e.is_retryable() {
             self.raise_reauth_for(&format!("renewal refused: {e}"), true)
@@ -505,12 +517,7 @@ impl<P: Payload> TokenManager<P> {
         match self.inner.store.save(&record).await {
             Ok(()) => {
                 let recovered = lock(&self.inner.status).store_ok();
-                if recovered {
-                    self.emit(Event::Recovered {
-                        key: self.inner.key.clone(),
-                        at: now,
-                    });
-                }
+                self.emit_recovered(recovered, now);
             }
             Err(e) => self.store_failed(now, Error::Store(e), None),
         }
@@ -634,4 +641,8 @@ pub fn health_report(
     accounts: &[Arc<dyn ManagedAccount>],
 ) -> crate::health::HealthReport {
     crate::health::HealthReport::new(now, accounts.iter().map(|a| a.health()).collect())
+}
+
+fn millis(d: StdDuration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -425,12 +425,7 @@ impl<P: Payload> TokenManager<P> {
             key: self.inner.key.clone(),
             at: now,
         });
-        if recovered {
-            self.emit(Event::Recovered {
-                key: self.inner.key.clone(),
-                at: now,
-            });
-        }
+        self.emit_recovered(recovered, now);
         Ok(creds)
     }
 
@@ -486,6 +481,16 @@ impl<P: Payload> TokenManager<P> {
         lock(&self.inner.status).on_install();
         self.inner.changed.notify_one();
         creds
+    }
+
+    /// Emits `Recovered` when a troubled spell just ended.
+    fn emit_recovered(&self, recovered: bool, at: DateTime<Utc>) {
+        if recovered {
+            self.emit(Event::Recovered {
+                key: self.inner.key.clone(),
+                at,
+            });
+        }
     }
 
     fn emit(&self, event: Event) {
@@ -544,12 +549,7 @@ impl<P: Payload> TokenManager<P> {
             Ok(()) => {
                 let creds = self.install(record);
                 let recovered = lock(&self.inner.status).store_ok();
-                if recovered {
-                    self.emit(Event::Recovered {
-                        key: self.inner.key.clone(),
-                        at: now,
-                    });
-                }
+                self.emit_recovered(recovered, now);
                 creds
             }
             Err(e) => {
