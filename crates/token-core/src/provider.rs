@@ -46,7 +46,11 @@ pub enum Expects {
 
 /// An authorization in progress: what a person must do, plus the provider's
 /// private state for completing it (kept secret).
-#[derive(Debug, Clone)]
+///
+/// It serializes (with its secrets exposed, like a record) so a tool can
+/// finish a login in a later process: persist it privately, then hand it to
+/// [`TokenManager::resume_authorization`](crate::TokenManager::resume_authorization).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthorizationRequest {
     /// The account being authorized.
     pub key: AccountKey,

@@ -63,7 +63,7 @@ pub enum Command {
     /// Logs an account in: prints the URL to open, then reads the E*TRADE
     /// verifier or the FYERS redirect URL, and saves the token.
     #[command(
-        after_help = "Examples:\n  tokenctl login main                 # by label\n  tokenctl login etrade/sandbox/main  # by full key\n  echo H92GX | tokenctl login main    # verifier on stdin\n  tokenctl login desk --paste         # FYERS: paste the redirect URL instead of capturing it"
+        after_help = "Examples:\n  tokenctl login main                 # by label\n  tokenctl login etrade/sandbox/main  # by full key\n  echo H92GX | tokenctl login main    # verifier on stdin\n  tokenctl login desk --paste         # FYERS: paste the redirect URL instead of capturing it\n  tokenctl login main < /dev/null     # print the URL only; finish later with:\n  tokenctl login main --verifier H92GX"
     )]
     Login {
         /// The account: label, broker/label or broker/environment/label.
@@ -74,6 +74,10 @@ pub enum Command {
         /// How long to wait for the person, in seconds.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
+        /// Finish the login started by an earlier `tokenctl login` with this
+        /// E*TRADE verifier (or FYERS redirect URL) instead of waiting for it.
+        #[arg(long, value_name = "CODE")]
+        verifier: Option<String>,
     },
     /// Shows every account's token state; the exit code is the overall health.
     #[command(
@@ -209,10 +213,16 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             account,
             paste,
             timeout,
+            verifier,
         } => {
             let config = Config::load(cli.config.as_deref())?;
-            let acct = Account::build(config.find(&account)?, clock, Mode::Online)?;
-            login(&acct, paste, StdDuration::from_secs(timeout)).await?;
+            let cfg = config.find(&account)?;
+            let acct = Account::build(cfg, clock, Mode::Online)?;
+            let pending = PendingLogin::new(&cfg.store, &cfg.key);
+            match verifier {
+                Some(code) => finish_login(&acct, &pending, SecretString::from(code)).await?,
+                None => login(&acct, &pending, paste, StdDuration::from_secs(timeout)).await?,
+            }
             Ok(0)
         }
         Command::Renew { account } => {
@@ -313,11 +323,113 @@ async fn read_line() -> Option<String> {
     .filter(|l| !l.is_empty())
 }
 
-async fn login(acct: &Account, paste: bool, timeout: StdDuration) -> Result<(), CliError> {
+/// A login started by one `tokenctl login` and finished by a later
+/// `tokenctl login --verifier`: the pending request (it holds the request
+/// token secret) kept next to the token store, readable by its owner only.
+struct PendingLogin {
+    path: PathBuf,
+}
+
+impl PendingLogin {
+    fn new(store: &std::path::Path, key: &token_core::AccountKey) -> Self {
+        Self {
+            path: store.join(format!(".login-{}.json", key.file_stem())),
+        }
+    }
+
+    fn save(&self, req: &token_core::AuthorizationRequest) -> Result<(), CliError> {
+        let fail = |e: &dyn std::fmt::Display| {
+            CliError::Other(format!(
+                "cannot keep the pending login at {}: {e}",
+                self.path.display()
+            ))
+        };
+        if let Some(dir) = self.path.parent() {
+            let mut b = std::fs::DirBuilder::new();
+            b.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+            b.create(dir).map_err(|e| fail(&e))?;
+        }
+        let body = serde_json::to_vec(req).map_err(|e| fail(&e))?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&self.path).map_err(|e| fail(&e))?;
+        f.write_all(&body).map_err(|e| fail(&e))
+    }
+
+    fn load(&self, name: &str) -> Result<token_core::AuthorizationRequest, CliError> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CliError::Other(format!(
+                    "{name}: no login in progress; run `tokenctl login` without --verifier first"
+                )))
+            }
+            Err(e) => {
+                return Err(CliError::Other(format!(
+                    "cannot read the pending login at {}: {e}",
+                    self.path.display()
+                )))
+            }
+        };
+        serde_json::from_slice(&bytes).map_err(|e| {
+            CliError::Other(format!(
+                "the pending login at {} is unreadable (line {}); start the login again",
+                self.path.display(),
+                e.line()
+            ))
+        })
+    }
+
+    fn clear(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Completes a login started earlier with what the person brought back.
+async fn finish_login(
+    acct: &Account,
+    pending: &PendingLogin,
+    answer: SecretString,
+) -> Result<(), CliError> {
+    let m = acct.managed();
+    let name = m.key().to_string();
+    let req = pending.load(&name)?;
+    m.resume_authorization(req).map_err(token_err(&name))?;
+    progress("exchanging it for a token...");
+    match m.complete_authorization(&answer).await {
+        Ok(()) => {}
+        Err(token_core::Error::AuthorizationExpired { url }) => {
+            // The old request is dead; keep the fresh one for the next try.
+            if let Ok(fresh) = m.begin_authorization().await {
+                pending.save(&fresh)?;
+            }
+            return Err(CliError::Other(format!(
+                "{name}: that login request expired; open this URL and run `tokenctl login --verifier` again:\n\n  {url}\n"
+            )));
+        }
+        Err(e) => return Err(token_err(&name)(e)),
+    }
+    pending.clear();
+    println!("{name}: logged in; token saved");
+    print_one(acct)?;
+    Ok(())
+}
+
+async fn login(
+    acct: &Account,
+    pending: &PendingLogin,
+    paste: bool,
+    timeout: StdDuration,
+) -> Result<(), CliError> {
     let m = acct.managed();
     let name = m.key().to_string();
     progress(&format!("asking the broker to start a login for {name}..."));
     let req = m.begin_authorization().await.map_err(token_err(&name))?;
+    pending.save(&req)?;
     println!("{}\n\n  {}\n", req.instructions, req.url);
     std::io::stdout().flush()?;
     let answer: SecretString = match (req.expects, acct) {
@@ -355,14 +467,21 @@ async fn login(acct: &Account, paste: bool, timeout: StdDuration) -> Result<(), 
             wait_for_person(timeout, "the redirect URL").await?
         }
         (Expects::Verifier, _) => {
-            eprintln!("... type the verification code, then press Enter:");
-            wait_for_person(timeout, "the verification code").await?
+            eprintln!("... type the verification code, then press Enter (or finish later with `tokenctl login {name} --verifier CODE`):");
+            match tokio::time::timeout(timeout, read_line()).await {
+                Ok(Some(line)) => SecretString::from(line),
+                _ => {
+                    println!("login started; finish it with `tokenctl login {name} --verifier CODE` within the request's lifetime");
+                    return Ok(());
+                }
+            }
         }
     };
     progress("exchanging it for a token...");
     m.complete_authorization(&answer)
         .await
         .map_err(token_err(&name))?;
+    pending.clear();
     println!("{name}: logged in; token saved");
     print_one(acct)?;
     Ok(())

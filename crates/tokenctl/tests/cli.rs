@@ -531,7 +531,7 @@ fn help_on_every_command_shows_examples() {
     assert_eq!(o.status.code(), Some(3));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_with_listen_serves_the_control_endpoints_behind_the_bearer_token() {
     let env = SimEnv::start().await;
     let body = std::fs::read_to_string(&env.config).unwrap().replace(
@@ -627,4 +627,58 @@ fn listen_without_a_control_token_is_a_clear_error() {
         err.contains("need a [control] table with a bearer token"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etrade_login_can_be_finished_later_with_verifier() {
+    let env = SimEnv::start().await;
+    // Step 1: no verifier on stdin (closed): prints the URL and how to finish.
+    let o = env
+        .cmd(&["login", "etrade/main"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains("--verifier CODE"), "{out}");
+    let url = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.contains("/e/t/etws/authorize?"))
+        .expect("authorize URL printed")
+        .to_owned();
+    let pending = env
+        .dir
+        .path()
+        .join("tokens/.login-etrade.sandbox.main.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&pending).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode, 0o600,
+            "the pending login holds the request token secret"
+        );
+    }
+    // Step 2: the person approves in the browser; a later run finishes it.
+    let verifier = env
+        .running
+        .sim
+        .approve_etrade(&param(&url, "token"))
+        .unwrap();
+    let (code, out2, err2) = env.run(&["login", "etrade/main", "--verifier", &verifier]);
+    assert_eq!(code, 0, "{out2}\n{err2}");
+    assert!(
+        out2.contains("etrade/sandbox/main: logged in; token saved"),
+        "{out2}"
+    );
+    assert_eq!(env.running.sim.calls(Endpoint::EtradeRequestToken), 1);
+    assert_eq!(env.running.sim.calls(Endpoint::EtradeAccessToken), 1);
+    assert!(!pending.exists(), "the pending login is removed once used");
+    // Finishing again without a login in progress is a clear error.
+    let (code, _, err3) = env.run(&["login", "etrade/main", "--verifier", &verifier]);
+    assert_eq!(code, 3);
+    assert!(err3.contains("no login in progress"), "{err3}");
+    let all = format!("{out}\n{err}\n{out2}\n{err2}\n{err3}");
+    assert_no_secret(&env.secrets().await, &all);
 }

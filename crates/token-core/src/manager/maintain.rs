@@ -591,6 +591,11 @@ pub trait ManagedAccount: Send + Sync {
     async fn keep_alive(&self) -> Result<(), Error>;
     /// Start an interactive authorization.
     async fn begin_authorization(&self) -> Result<crate::provider::AuthorizationRequest, Error>;
+    /// Resume an authorization started by an earlier process.
+    fn resume_authorization(
+        &self,
+        request: crate::provider::AuthorizationRequest,
+    ) -> Result<(), Error>;
     /// Complete it with what the person brought back.
     async fn complete_authorization(&self, response: &secrecy::SecretString) -> Result<(), Error>;
     /// Revoke and forget the credentials.
@@ -621,6 +626,12 @@ impl<P: Payload> ManagedAccount for TokenManager<P> {
     }
     async fn begin_authorization(&self) -> Result<crate::provider::AuthorizationRequest, Error> {
         TokenManager::begin_authorization(self).await
+    }
+    fn resume_authorization(
+        &self,
+        request: crate::provider::AuthorizationRequest,
+    ) -> Result<(), Error> {
+        TokenManager::resume_authorization(self, request)
     }
     async fn complete_authorization(&self, response: &secrecy::SecretString) -> Result<(), Error> {
         TokenManager::complete_authorization(self, response)

@@ -358,6 +358,20 @@ impl<P: Payload> TokenManager<P> {
         self.keep_alive_inner().await
     }
 
+    /// Makes `request` (started by an earlier process and kept by the
+    /// caller) the pending authorization, so [`TokenManager::complete_authorization`]
+    /// finishes it. Fails with a configuration error for another account's request.
+    pub fn resume_authorization(&self, request: AuthorizationRequest) -> Result<(), Error> {
+        if request.key != self.inner.key {
+            return Err(Error::Config(format!(
+                "authorization request for {} cannot complete {}",
+                request.key, self.inner.key
+            )));
+        }
+        lock(&self.inner.status).pending_auth = Some(request);
+        Ok(())
+    }
+
     /// Starts (or reuses a still-valid pending) interactive authorization and
     /// returns what a person must do.
     pub async fn begin_authorization(&self) -> Result<AuthorizationRequest, Error> {
