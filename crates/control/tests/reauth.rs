@@ -3,13 +3,16 @@
 
 mod common;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use broker_sim::{BrokerSim, RunningSim, SimConfig};
 use chrono::{TimeZone, Utc};
 use common::*;
-use control::reauth::{reauthorize, ConsoleChannel, ReauthChannel, TelegramChannel};
+use control::reauth::{
+    reauthorize, ConsoleChannel, LoopbackChannel, ReauthChannel, ReauthError, ReauthPrompt,
+    TelegramChannel,
+};
 use control::telegram::TelegramBot;
 use control::{ControlConfig, NotifyConfig, SecretSource, Server, TelegramConfig};
 use secrecy::SecretString;
@@ -232,11 +235,11 @@ async fn a_stale_verifier_gets_a_fresh_url_and_the_fresh_one_works() {
     assert!(manager.token().is_ok());
 }
 
-#[tokio::test]
-async fn fyers_login_from_a_phone_with_the_redirect_url() {
-    // Monday 2026-03-02 10:00 IST.
+/// A FYERS account (no credentials yet) against broker-sim on a manual
+/// clock set to Monday 2026-03-02 10:00 IST.
+async fn fyers_setup(sim: SimConfig) -> (ManualClock, RunningSim, TokenManager<fyers::FyersCreds>) {
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 4, 30, 0).unwrap());
-    let running = BrokerSim::start_with_manual_clock(SimConfig::default(), clock.clone())
+    let running = BrokerSim::start_with_manual_clock(sim, clock.clone())
         .await
         .unwrap();
     let c = running.credentials();
@@ -256,6 +259,13 @@ async fn fyers_login_from_a_phone_with_the_redirect_url() {
         Arc::new(clock.clone()),
         fyers::default_manager_config(),
     );
+    (clock, running, manager)
+}
+
+#[tokio::test]
+async fn fyers_login_from_a_phone_with_the_redirect_url() {
+    let (clock, running, manager) = fyers_setup(SimConfig::default()).await;
+    let c = running.credentials();
     let phone = phone(vec![Arc::new(manager.clone())], &clock).await;
     manager.maintain().await;
     wait_for("the login URL", || phone.fake.count() >= 1).await;
@@ -349,4 +359,234 @@ async fn old_chat_messages_are_never_taken_as_an_answer() {
     assert_eq!(n.unwrap(), 1);
     assert!(acct.manager.token().is_ok());
     let _: &dyn ReauthChannel = &ConsoleChannel::new(&b""[..], Vec::new());
+}
+
+/// Waits until a message containing `needle` was sent to the chat.
+async fn wait_for_text(fake: &FakeTelegram, needle: &str) {
+    wait_for(needle, || fake.texts().iter().any(|t| t.contains(needle))).await;
+}
+
+#[tokio::test]
+async fn a_stale_fyers_redirect_gets_a_fresh_url_and_the_fresh_one_works() {
+    let (clock, running, manager) = fyers_setup(SimConfig::default()).await;
+    let c = running.credentials();
+    let phone = phone(vec![Arc::new(manager.clone())], &clock).await;
+    manager.maintain().await;
+    wait_for("the login URL", || phone.fake.count() >= 1).await;
+    let first = last_url(&phone.fake);
+    let old = running
+        .sim
+        .approve_fyers(
+            &c.fyers_client_id,
+            &c.fyers_redirect_uri,
+            &query(&first, "state"),
+        )
+        .unwrap();
+    // The person answers after the login request's lifetime (7 days).
+    clock.advance(chrono::Duration::days(7) + chrono::Duration::minutes(1));
+    phone.fake.incoming(CHAT, &old);
+    wait_for("the fresh URL", || phone.fake.count() >= 2).await;
+    let texts = phone.fake.texts();
+    assert!(
+        texts[1].starts_with("⌛ That login request had expired. Here is a fresh one."),
+        "{}",
+        texts[1]
+    );
+    assert!(texts[1].contains("reply with the full URL"), "{}", texts[1]);
+    let fresh = last_url(&phone.fake);
+    assert_ne!(
+        query(&fresh, "state"),
+        query(&first, "state"),
+        "a new login request"
+    );
+    assert_eq!(
+        running
+            .sim
+            .calls(broker_sim::Endpoint::FyersValidateAuthcode),
+        0,
+        "the stale answer never reached the broker"
+    );
+    assert!(manager.token().is_err());
+    assert!(texts.iter().all(|t| !t.contains(&old)), "never echoed");
+    let redirect = running
+        .sim
+        .approve_fyers(
+            &c.fyers_client_id,
+            &c.fyers_redirect_uri,
+            &query(&fresh, "state"),
+        )
+        .unwrap();
+    phone.fake.incoming(CHAT, &redirect);
+    wait_for_text(&phone.fake, "is authorized").await;
+    assert!(manager.token().is_ok());
+    assert!(!manager.health().reauthorization_required);
+}
+
+#[tokio::test]
+async fn an_expired_fyers_auth_code_is_explained_and_logging_in_again_works() {
+    let (clock, running, manager) = fyers_setup(SimConfig::default()).await;
+    let c = running.credentials();
+    let phone = phone(vec![Arc::new(manager.clone())], &clock).await;
+    manager.maintain().await;
+    wait_for("the login URL", || phone.fake.count() >= 1).await;
+    let login = last_url(&phone.fake);
+    let old = running
+        .sim
+        .approve_fyers(
+            &c.fyers_client_id,
+            &c.fyers_redirect_uri,
+            &query(&login, "state"),
+        )
+        .unwrap();
+    // The login request is still valid, but the auth code (8 h) is not.
+    clock.advance(chrono::Duration::hours(9));
+    phone.fake.incoming(CHAT, &old);
+    wait_for("the answer", || phone.fake.count() >= 2).await;
+    let texts = phone.fake.texts();
+    assert!(
+        texts[1].starts_with("❌ That answer was not accepted"),
+        "{}",
+        texts[1]
+    );
+    assert!(texts[1].contains("expired"), "{}", texts[1]);
+    assert!(texts[1].contains("log in again"), "{}", texts[1]);
+    assert!(texts.iter().all(|t| !t.contains(&old)), "never echoed");
+    let again = last_url(&phone.fake);
+    assert!(manager.token().is_err());
+    let redirect = running
+        .sim
+        .approve_fyers(
+            &c.fyers_client_id,
+            &c.fyers_redirect_uri,
+            &query(&again, "state"),
+        )
+        .unwrap();
+    phone.fake.incoming(CHAT, &redirect);
+    wait_for_text(&phone.fake, "is authorized").await;
+    assert!(manager.token().is_ok());
+    assert_eq!(
+        running
+            .sim
+            .calls(broker_sim::Endpoint::FyersValidateAuthcode),
+        2,
+        "the expired code and the new one"
+    );
+}
+
+/// A free loopback port: bind port 0, note it, let it go.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// What the loopback channel showed, and what the "browser" saw.
+#[derive(Default)]
+struct Browser {
+    shown: Mutex<Vec<String>>,
+    pages: Mutex<Vec<(String, String)>>,
+}
+
+impl Browser {
+    /// Records `text`; when it holds a URL, opens it like a browser would
+    /// (following the login page's redirect to the loopback listener).
+    fn show(self: &Arc<Self>, text: &str) {
+        lock(&self.shown).push(text.to_string());
+        let Some(url) = text.lines().find(|l| l.starts_with("http")) else {
+            return;
+        };
+        let (me, url) = (self.clone(), url.to_string());
+        tokio::spawn(async move {
+            let client = reqwest::Client::builder().no_proxy().build().unwrap();
+            let response = client.get(url).send().await.unwrap();
+            let landed = response.url().to_string();
+            let page = response.text().await.unwrap();
+            lock(&me.pages).push((landed, page));
+        });
+    }
+}
+
+#[tokio::test]
+async fn fyers_login_through_the_loopback_channel_with_a_browser() {
+    let redirect_uri = format!("http://127.0.0.1:{}/fyers/callback", free_port());
+    let (clock, running, manager) = fyers_setup(SimConfig {
+        fyers_redirect_uri: redirect_uri.clone(),
+        ..SimConfig::default()
+    })
+    .await;
+    let browser = Arc::new(Browser::default());
+    let channel = {
+        let b = browser.clone();
+        LoopbackChannel::new(&redirect_uri, Duration::from_secs(10), move |t| b.show(t))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("control");
+    std::fs::write(&token, "t").unwrap();
+    let config = ControlConfig {
+        listen: control::config::DEFAULT_LISTEN,
+        token: SecretSource::File(token),
+        auth_health: true,
+        auth_metrics: true,
+        rate_limit: Default::default(),
+    };
+    let server = Server::new(vec![Arc::new(manager.clone())], &config, Arc::new(clock))
+        .unwrap()
+        .with_reauth_channel(Arc::new(channel));
+    let _background = server.start();
+    manager.maintain().await; // no credentials: a person is needed
+    wait_for("the confirmation", || {
+        lock(&browser.shown)
+            .iter()
+            .any(|t| t.contains("✅ fyers/production/main is authorized"))
+    })
+    .await;
+    assert!(manager.token().is_ok(), "the token is live");
+    let health = manager.health();
+    assert!(!health.reauthorization_required);
+    assert_eq!(health.status, token_core::HealthStatus::Healthy);
+    let shown = lock(&browser.shown).clone();
+    assert!(
+        shown[0].contains("fyers/production/main needs a login"),
+        "{shown:#?}"
+    );
+    let pages = lock(&browser.pages).clone();
+    assert_eq!(pages.len(), 1, "{pages:#?}");
+    assert!(
+        pages[0].0.starts_with(&format!("{redirect_uri}?")),
+        "the browser was sent to the loopback redirect: {}",
+        pages[0].0
+    );
+    assert!(
+        pages[0].1.contains("You can close this tab"),
+        "{}",
+        pages[0].1
+    );
+    let sim = &running.sim;
+    assert_eq!(sim.calls(broker_sim::Endpoint::FyersGenerateAuthcode), 1);
+    assert_eq!(sim.calls(broker_sim::Endpoint::FyersValidateAuthcode), 1);
+}
+
+#[tokio::test]
+async fn the_loopback_channel_refuses_verifier_logins_and_times_out_alone() {
+    let clock = start_clock();
+    let acct = FakeAccount::new("a", &clock);
+    let redirect_uri = format!("http://127.0.0.1:{}/cb", free_port());
+    let channel = LoopbackChannel::new(&redirect_uri, Duration::from_millis(20), |_| {});
+    let err = reauthorize(&acct.manager, &channel, 1).await.unwrap_err();
+    assert!(
+        matches!(err, ReauthError::Unsupported(token_core::Expects::Verifier)),
+        "{err:?}"
+    );
+    let prompt = ReauthPrompt {
+        account: acct.manager.key().clone(),
+        url: "https://login.invalid/".into(),
+        expects: token_core::Expects::RedirectUrl,
+        instructions: String::new(),
+        expires_at: None,
+        note: None,
+    };
+    let err = channel.ask(&prompt).await.unwrap_err();
+    assert!(matches!(err, ReauthError::Timeout(_)), "{err:?}");
+    // The port is free again after the timeout: the next login can bind it.
+    let err = channel.ask(&prompt).await.unwrap_err();
+    assert!(matches!(err, ReauthError::Timeout(_)), "{err:?}");
 }
