@@ -94,6 +94,12 @@ pub struct NotifyConfig {
     /// How long one delivery may take before it is abandoned.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+    /// How long an account must stay healthy before "recovered" is sent
+    /// (default 120 s; 0 sends it at once). A problem that comes back
+    /// within this quiet period continues the same episode: no second
+    /// alert, no extra "recovered".
+    #[serde(default = "default_recovery_quiet_secs")]
+    pub recovery_quiet_secs: u64,
     /// Telegram Bot API.
     #[serde(default)]
     pub telegram: Option<TelegramConfig>,
@@ -114,6 +120,9 @@ fn default_alerts_per_hour() -> u32 {
 fn default_timeout_secs() -> u64 {
     10
 }
+fn default_recovery_quiet_secs() -> u64 {
+    120
+}
 
 impl Default for NotifyConfig {
     fn default() -> Self {
@@ -123,6 +132,7 @@ impl Default for NotifyConfig {
             burst: default_alert_burst(),
             per_hour: default_alerts_per_hour(),
             timeout_secs: default_timeout_secs(),
+            recovery_quiet_secs: default_recovery_quiet_secs(),
             telegram: None,
             webhook: None,
         }
@@ -133,6 +143,16 @@ impl NotifyConfig {
     /// [`NotifyConfig::timeout_secs`] as a duration.
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_secs.max(1))
+    }
+
+    /// [`NotifyConfig::recovery_quiet_secs`] as a duration.
+    ///
+    /// ```
+    /// let n: control::NotifyConfig = serde_json::from_str("{}").unwrap();
+    /// assert_eq!(n.recovery_quiet(), std::time::Duration::from_secs(120));
+    /// ```
+    pub fn recovery_quiet(&self) -> Duration {
+        Duration::from_secs(self.recovery_quiet_secs)
     }
 }
 

@@ -260,3 +260,182 @@ async fn a_dead_notifier_endpoint_does_not_stall_renewal_or_other_notifiers() {
     );
     wait_for("the live notifier's two messages", || fake.count() >= 2).await;
 }
+
+/// Keeps every alert it is given.
+#[derive(Debug, Default)]
+struct Recorder {
+    got: std::sync::Mutex<Vec<Alert>>,
+}
+
+#[async_trait::async_trait]
+impl Notifier for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+
+    async fn notify(&self, alert: &Alert) -> Result<(), control::notify::NotifyError> {
+        lock(&self.got).push(alert.clone());
+        Ok(())
+    }
+}
+
+impl Recorder {
+    fn kinds(&self) -> Vec<AlertKind> {
+        lock(&self.got).iter().map(|a| a.kind).collect()
+    }
+}
+
+/// An alerter feeding a [`Recorder`], with `quiet_secs` before "recovered".
+fn recorded(clock: &token_core::ManualClock, quiet_secs: u64) -> (Alerter, Arc<Recorder>) {
+    let recorder = Arc::new(Recorder::default());
+    let config = NotifyConfig {
+        recovery_quiet_secs: quiet_secs,
+        ..NotifyConfig::default()
+    };
+    let alerter = Alerter::new(vec![recorder.clone()], &config, Arc::new(clock.clone()));
+    (alerter, recorder)
+}
+
+fn key() -> token_core::AccountKey {
+    "fake/sandbox/a".parse().unwrap()
+}
+
+/// Three renewal failures in a row, now: one outage (the threshold is 3).
+fn outage(alerter: &Alerter, clock: &token_core::ManualClock) {
+    for _ in 0..3 {
+        alerter.handle(&token_core::Event::RenewalFailed {
+            key: key(),
+            at: clock.now(),
+            kind: token_core::ErrorKind::Transient,
+            error: "503 Service Unavailable".into(),
+            retry_at: None,
+            took_ms: 3,
+        });
+    }
+}
+
+fn recovery(alerter: &Alerter, clock: &token_core::ManualClock) {
+    alerter.handle(&token_core::Event::Recovered {
+        key: key(),
+        at: clock.now(),
+    });
+}
+
+/// Lets delivery tasks run, then reads what was delivered.
+async fn settled(recorder: &Recorder) -> Vec<AlertKind> {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    recorder.kinds()
+}
+
+#[tokio::test]
+async fn recovered_is_sent_only_after_the_quiet_period_on_the_clock() {
+    let clock = start_clock();
+    assert_eq!(NotifyConfig::default().recovery_quiet_secs, 120);
+    let (alerter, recorder) = recorded(&clock, NotifyConfig::default().recovery_quiet_secs);
+    outage(&alerter, &clock);
+    wait_for("the outage alert", || recorder.kinds().len() == 1).await;
+    let recovered_at = clock.now();
+    recovery(&alerter, &clock);
+    clock.wait_for_sleepers(1).await; // the quiet-period timer is armed
+    clock.advance(chrono::Duration::seconds(119));
+    assert_eq!(
+        settled(&recorder).await,
+        [AlertKind::RenewalFailures],
+        "still quiet after 1 min 59 s"
+    );
+    clock.advance(chrono::Duration::seconds(1));
+    wait_for("recovered", || recorder.kinds().len() == 2).await;
+    let got = lock(&recorder.got).clone();
+    assert_eq!(got[1].kind, AlertKind::Recovered);
+    assert_eq!(got[1].at, recovered_at, "dated when it recovered");
+    assert_eq!(got[1].resolves, [AlertKind::RenewalFailures]);
+    assert_eq!(clock.sleepers(), 0, "no timer left behind");
+}
+
+#[tokio::test]
+async fn a_problem_back_within_the_quiet_period_yields_no_second_alert_pair() {
+    let clock = start_clock();
+    let (alerter, recorder) = recorded(&clock, 120);
+    outage(&alerter, &clock);
+    // Flapping: healthy for a minute, failing again, healthy again, twice.
+    for _ in 0..2 {
+        recovery(&alerter, &clock);
+        clock.wait_for_sleepers(1).await;
+        clock.advance(chrono::Duration::seconds(60));
+        outage(&alerter, &clock);
+        wait_for("the pending recovered to be cancelled", || {
+            clock.sleepers() == 0
+        })
+        .await;
+        clock.advance(chrono::Duration::seconds(90)); // past the first deadline
+    }
+    assert_eq!(settled(&recorder).await, [AlertKind::RenewalFailures]);
+    recovery(&alerter, &clock);
+    clock.wait_for_sleepers(1).await;
+    clock.advance(chrono::Duration::minutes(2));
+    wait_for("recovered", || recorder.kinds().len() == 2).await;
+    assert_eq!(
+        settled(&recorder).await,
+        [AlertKind::RenewalFailures, AlertKind::Recovered],
+        "one alert and one recovered for the whole flapping spell"
+    );
+    // After a recovery that held, a new outage is a new episode.
+    clock.advance(chrono::Duration::hours(1));
+    outage(&alerter, &clock);
+    wait_for("the new outage alert", || recorder.kinds().len() == 3).await;
+    assert_eq!(recorder.kinds()[2], AlertKind::RenewalFailures);
+}
+
+#[tokio::test]
+async fn a_zero_quiet_period_sends_recovered_at_once() {
+    let clock = start_clock();
+    let (alerter, recorder) = recorded(&clock, 0);
+    outage(&alerter, &clock);
+    recovery(&alerter, &clock);
+    wait_for("recovered", || recorder.kinds().len() == 2).await;
+    assert_eq!(clock.sleepers(), 0, "no timer");
+    assert_eq!(
+        recorder.kinds(),
+        [AlertKind::RenewalFailures, AlertKind::Recovered]
+    );
+}
+
+#[tokio::test]
+async fn a_quiet_period_beyond_the_calendar_never_panics() {
+    let clock = start_clock();
+    let (alerter, recorder) = recorded(&clock, u64::MAX);
+    outage(&alerter, &clock);
+    recovery(&alerter, &clock);
+    clock.wait_for_sleepers(1).await;
+    clock.advance(chrono::Duration::days(365 * 100));
+    assert_eq!(settled(&recorder).await, [AlertKind::RenewalFailures]);
+}
+
+#[tokio::test]
+async fn a_login_that_fails_again_within_the_quiet_period_is_alerted_again() {
+    let clock = start_clock();
+    let (alerter, recorder) = recorded(&clock, 120);
+    let reauth = |at| token_core::Event::ReauthorizationRequired {
+        key: key(),
+        at,
+        reason: "token rejected".into(),
+        url: Some("https://fake.invalid/authorize?request=1".into()),
+    };
+    alerter.handle(&reauth(clock.now()));
+    // A person logs in; a minute later the broker rejects the new token.
+    alerter.handle(&token_core::Event::Authorized {
+        key: key(),
+        at: clock.now(),
+    });
+    clock.advance(chrono::Duration::seconds(60));
+    alerter.handle(&reauth(clock.now()));
+    wait_for("the second login alert", || recorder.kinds().len() == 2).await;
+    assert_eq!(
+        settled(&recorder).await,
+        [
+            AlertKind::ReauthorizationRequired,
+            AlertKind::ReauthorizationRequired
+        ],
+        "the person hears that their login did not hold; no recovered in between"
+    );
+}

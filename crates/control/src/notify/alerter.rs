@@ -3,12 +3,14 @@
 //! endpoint never holds up token upkeep (or the other notifiers).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use token_core::{AccountKey, Clock, Event};
 use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
 
 use super::{Alert, AlertKind, Notifier};
 use crate::config::NotifyConfig;
@@ -25,6 +27,54 @@ struct Episode {
     store: bool,
     consecutive: u32,
     warned_for: Option<DateTime<Utc>>,
+    /// A recovery waiting out the quiet period before "recovered" is sent.
+    recovering: Option<Recovering>,
+}
+
+#[derive(Debug)]
+struct Recovering {
+    /// Tells this recovery's timer from an older, cancelled one.
+    id: u64,
+    /// When the account recovered (the alert's time).
+    at: DateTime<Utc>,
+    /// A person logged in (rather than the broker coming back).
+    by_person: bool,
+    timer: Option<AbortHandle>,
+}
+
+impl Episode {
+    /// The problem is back: the pending "recovered" is not sent. Returns
+    /// the cancelled recovery's `by_person`.
+    fn relapse(&mut self) -> bool {
+        let Some(r) = self.recovering.take() else {
+            return false;
+        };
+        if let Some(t) = r.timer {
+            t.abort();
+        }
+        r.by_person
+    }
+
+    /// The alerts sent in this episode, which a recovery resolves.
+    fn sent(&self) -> Vec<AlertKind> {
+        [
+            (self.reauth, AlertKind::ReauthorizationRequired),
+            (self.failures, AlertKind::RenewalFailures),
+            (self.store, AlertKind::StoreFailure),
+        ]
+        .into_iter()
+        .filter_map(|(sent, kind)| sent.then_some(kind))
+        .collect()
+    }
+
+    /// Ends the episode (keeps the expiry warning, which has its own deadline).
+    fn close(&mut self) {
+        self.relapse();
+        *self = Episode {
+            warned_for: self.warned_for,
+            ..Episode::default()
+        };
+    }
 }
 
 #[derive(Debug)]
@@ -44,7 +94,11 @@ struct Sink {
 /// - One alert per problem per episode: a broker outage that fails renewals
 ///   for hours yields one "renewal failures" alert (after
 ///   `failure_threshold` in a row) and one "recovered".
-/// - "Recovered" only follows an alert that was sent.
+/// - "Recovered" only follows an alert that was sent, and only once the
+///   account stayed healthy for `recovery_quiet_secs` (on the injected
+///   clock): a problem that comes back within that quiet period continues
+///   the same episode, so a flapping account yields no second alert /
+///   "recovered" pair.
 /// - Each notifier has a token bucket (`burst`, `per_hour`); alerts beyond it
 ///   are dropped with a log line.
 /// - [`Alerter::handle`] never waits: alerts are queued to per-notifier tasks
@@ -61,6 +115,9 @@ struct Inner {
     per_sec: f64,
     sinks: Vec<Sink>,
     episodes: Mutex<HashMap<AccountKey, Episode>>,
+    quiet: chrono::Duration,
+    next_recovery: AtomicU64,
+    runtime: tokio::runtime::Handle,
 }
 
 impl std::fmt::Debug for Alerter {
@@ -73,7 +130,12 @@ impl std::fmt::Debug for Alerter {
 }
 
 impl Alerter {
-    /// Starts one delivery task per notifier on the current tokio runtime.
+    /// Starts one delivery task per notifier on the current tokio runtime
+    /// (quiet-period timers run there too).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
     pub fn new(
         notifiers: Vec<Arc<dyn Notifier>>,
         config: &NotifyConfig,
@@ -105,6 +167,10 @@ impl Alerter {
                 per_sec: f64::from(config.per_hour.max(1)) / 3600.0,
                 sinks,
                 episodes: Mutex::new(HashMap::new()),
+                quiet: chrono::Duration::from_std(config.recovery_quiet())
+                    .unwrap_or(chrono::Duration::MAX),
+                next_recovery: AtomicU64::new(0),
+                runtime: tokio::runtime::Handle::current(),
             }),
         }
     }
@@ -132,6 +198,18 @@ impl Alerter {
             deadline,
             resolves: Vec::new(),
         };
+        if matches!(
+            event,
+            Event::ReauthorizationRequired { .. }
+                | Event::RenewalFailed { .. }
+                | Event::StoreFailure { .. }
+        ) && ep.relapse()
+            && matches!(event, Event::ReauthorizationRequired { .. })
+        {
+            // A person just logged in and it already failed: they must be
+            // told again (with the new URL), not left believing it worked.
+            ep.reauth = false;
+        }
         match event {
             Event::ReauthorizationRequired {
                 at, reason, url, ..
@@ -192,28 +270,36 @@ impl Alerter {
                 ))
             }
             Event::Recovered { at, .. } | Event::Authorized { at, .. } => {
-                let resolves: Vec<AlertKind> = [
-                    (ep.reauth, AlertKind::ReauthorizationRequired),
-                    (ep.failures, AlertKind::RenewalFailures),
-                    (ep.store, AlertKind::StoreFailure),
-                ]
-                .into_iter()
-                .filter_map(|(sent, kind)| sent.then_some(kind))
-                .collect();
-                *ep = Episode {
-                    warned_for: ep.warned_for,
-                    ..Episode::default()
-                };
-                (!resolves.is_empty()).then(|| Alert {
-                    resolves,
-                    ..alert(
-                        AlertKind::Recovered,
-                        *at,
-                        "recovered: tokens are live again".into(),
-                        None,
-                        None,
-                    )
-                })
+                ep.consecutive = 0;
+                if ep.recovering.is_some() {
+                    // Already waiting out the quiet period (e.g. `Authorized`
+                    // then `Recovered` for the same login).
+                    return None;
+                }
+                let resolves = ep.sent();
+                if resolves.is_empty() || self.inner.quiet <= chrono::Duration::zero() {
+                    ep.close();
+                    return (!resolves.is_empty()).then(|| recovered(event.key(), *at, resolves));
+                }
+                let id = self.inner.next_recovery.fetch_add(1, Ordering::Relaxed);
+                ep.recovering = Some(Recovering {
+                    id,
+                    at: *at,
+                    by_person: matches!(event, Event::Authorized { .. }),
+                    timer: None,
+                });
+                let timer = self.inner.runtime.spawn(quiet_period(
+                    Arc::downgrade(&self.inner),
+                    event.key().clone(),
+                    id,
+                    // A quiet period too long for the calendar never ends.
+                    at.checked_add_signed(self.inner.quiet)
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC),
+                ));
+                if let Some(r) = ep.recovering.as_mut() {
+                    r.timer = Some(timer.abort_handle());
+                }
+                None
             }
             Event::Renewed { .. } | Event::KeepAliveSent { .. } => {
                 ep.consecutive = 0;
@@ -221,6 +307,29 @@ impl Alerter {
             }
             _ => None,
         }
+    }
+
+    /// The quiet period after recovery `id` of `key` ended: sends
+    /// "recovered" unless the problem came back meanwhile.
+    fn quiet_period_over(&self, key: &AccountKey, id: u64) {
+        let alert = {
+            let mut episodes = self
+                .inner
+                .episodes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let Some(ep) = episodes.get_mut(key) else {
+                return;
+            };
+            let Some(at) = ep.recovering.as_ref().filter(|r| r.id == id).map(|r| r.at) else {
+                return;
+            };
+            let resolves = ep.sent();
+            ep.recovering = None;
+            ep.close();
+            recovered(key, at, resolves)
+        };
+        self.dispatch(alert);
     }
 
     fn dispatch(&self, alert: Alert) {
@@ -253,6 +362,30 @@ impl Alerter {
                 tracing::warn!(notifier = sink.notifier.name(), account = %alert.account, "alert queue full; alert dropped");
             }
         }
+    }
+}
+
+fn recovered(key: &AccountKey, at: DateTime<Utc>, resolves: Vec<AlertKind>) -> Alert {
+    Alert {
+        account: key.clone(),
+        kind: AlertKind::Recovered,
+        at,
+        message: "recovered: tokens are live again".into(),
+        url: None,
+        deadline: None,
+        resolves,
+    }
+}
+
+/// Waits on the injected clock until `deadline`, then ends the quiet
+/// period. Holds the alerter weakly: a dropped alerter sends nothing.
+async fn quiet_period(inner: Weak<Inner>, key: AccountKey, id: u64, deadline: DateTime<Utc>) {
+    let Some(clock) = inner.upgrade().map(|i| i.clock.clone()) else {
+        return;
+    };
+    clock.sleep_until(deadline).await;
+    if let Some(inner) = inner.upgrade() {
+        Alerter { inner }.quiet_period_over(&key, id);
     }
 }
 
