@@ -60,6 +60,9 @@ pub struct ManagerConfig {
     pub store_retry: RetryPolicy,
     /// Event channel capacity (slow subscribers miss the oldest events).
     pub event_capacity: usize,
+    /// While a person must log in, look in the store this often for
+    /// credentials another process (e.g. `tokenctl login`) saved.
+    pub reauth_poll: Duration,
     /// How long a cross-process renewal lease lasts if its holder dies
     /// (stores whose leases the OS releases, like `FileStore`, ignore it).
     pub lease_ttl: std::time::Duration,
@@ -81,8 +84,11 @@ impl Default for ManagerConfig {
                 jitter: 0.2,
             },
             event_capacity: 256,
-            lease_ttl: std::time::Duration::from_secs(30),
-            lease_wait: std::time::Duration::from_secs(35),
+            reauth_poll: Duration::seconds(30),
+            // Above a slow renewal's worst case (two 30 s HTTP attempts plus
+            // the save), so a lease cannot run out under a live holder.
+            lease_ttl: std::time::Duration::from_secs(120),
+            lease_wait: std::time::Duration::from_secs(125),
         }
     }
 }

@@ -111,6 +111,9 @@ impl<P: Payload> TokenManager<P> {
             (st.retry_at.is_some_and(|r| now < r), st.reauth.is_some())
         };
         match ev.state {
+            TokenState::Expired if self.reload_if_newer().await.unwrap_or(false) => {
+                // A person logged in from another process: use that.
+            }
             TokenState::Expired => {
                 let first =
                     !std::mem::replace(&mut lock(&self.inner.status).expired_reported, true);
@@ -191,6 +194,10 @@ impl<P: Payload> TokenManager<P> {
                 }
             }
         }
+        if lock(&self.inner.status).reauth.is_some() {
+            // Another process may save a person's login: look now and then.
+            candidates.push(now + self.inner.config.reauth_poll);
+        }
         let next = candidates.into_iter().filter(|t| *t > now).min();
         next.or_else(|| {
             // Something is due right now but could not act (e.g. backoff gate
@@ -218,10 +225,13 @@ impl<P: Payload> TokenManager<P> {
             Ok(lease) => lease,
             Err(e) => {
                 // Someone else is renewing (or the store is down): use what
-                // they saved if it is usable, otherwise retry later.
+                // they saved if it meets the need, otherwise retry later.
                 self.adopt_newer_from_store().await;
-                if let Ok(creds) = self.peek() {
-                    return Ok(creds);
+                let now = self.inner.clock.now();
+                if let Some(record) = self.current_record() {
+                    if !self.renewal_needed(mode, &record, now) {
+                        return Ok(record);
+                    }
                 }
                 let e = Error::Store(e);
                 self.handle_failure(self.inner.clock.now(), &e, None, StdDuration::ZERO)
@@ -236,6 +246,22 @@ impl<P: Payload> TokenManager<P> {
             }
         }
         result
+    }
+
+    /// Whether `mode` still calls for asking the broker, given the record
+    /// held now (possibly just adopted from another process).
+    fn renewal_needed(&self, mode: RenewMode, record: &Record<P>, now: DateTime<Utc>) -> bool {
+        let state = self
+            .inner
+            .policy
+            .evaluate(&self.meta_with_use(record), now)
+            .state;
+        match mode {
+            RenewMode::IfNeeded => !state.is_usable(),
+            RenewMode::KeepAlive => state != TokenState::Fresh,
+            RenewMode::IfScheduleDue => !state.is_usable() || self.schedule_due(record, now),
+            RenewMode::Always => true,
+        }
     }
 
     async fn renew_locked(&self, mode: RenewMode) -> Result<Credentials<P>, Error> {
@@ -255,13 +281,7 @@ impl<P: Payload> TokenManager<P> {
             self.raise_reauth("credentials expired").await;
             return Err(crate::error::Unavailable::Expired.into());
         }
-        let needed = match mode {
-            RenewMode::IfNeeded => !state.is_usable(),
-            RenewMode::KeepAlive => state != TokenState::Fresh,
-            RenewMode::IfScheduleDue => !state.is_usable() || self.schedule_due(&record, now),
-            RenewMode::Always => true,
-        };
-        if !needed {
+        if !self.renewal_needed(mode, &record, now) {
             return Ok(record);
         }
         let refused = lock(&self.inner.status)
@@ -313,13 +333,23 @@ impl<P: Payload> TokenManager<P> {
 
     /// Another process sharing the store may have renewed already: use its
     /// record when it is newer than ours.
+    /// (The caller holds the renewal lock.)
     async fn adopt_newer_from_store(&self) {
-        let _ = self.reload_if_newer().await;
+        let _ = self.reload_newer_locked().await;
     }
 
     /// Re-reads the store and adopts its record when it is newer than the
-    /// held one (another process renewed it). Returns whether it did.
+    /// held one (another process renewed it or a person logged in there).
+    /// Returns whether it did.
     pub async fn reload_if_newer(&self) -> Result<bool, Error> {
+        let _guard = self.inner.renewal_lock.lock().await;
+        self.reload_newer_locked().await
+    }
+
+    async fn reload_newer_locked(&self) -> Result<bool, Error> {
+        if lock(&self.inner.status).revoked {
+            return Ok(false);
+        }
         let Some(stored) = self.inner.store.load_typed::<P>(&self.inner.key).await? else {
             return Ok(false);
         };
@@ -336,7 +366,7 @@ impl<P: Payload> TokenManager<P> {
             None => true,
         };
         if newer && lock(&self.inner.status).unsaved.is_none() {
-            self.install(stored);
+            self.adopt(stored);
             return Ok(true);
         }
         Ok(false)
@@ -357,10 +387,17 @@ impl<P: Payload> TokenManager<P> {
             Ok(()) => {
                 self.mark_used();
                 // Persist the activity so other processes sharing the store
-                // (a `tokenctl status`, another replica) see the token alive.
-                let mut used = (*record).clone();
-                used.meta.last_used = Some(now);
-                self.persist_and_install(used).await;
+                // (a `tokenctl status`, another replica) see the token alive;
+                // only if these are still the credentials in use (a login or
+                // renewal may have replaced them while the probe ran).
+                {
+                    let _guard = self.inner.renewal_lock.lock().await;
+                    if self.is_current(&record) {
+                        let mut used = (*record).clone();
+                        used.meta.last_used = Some(now);
+                        self.persist_and_install(used).await;
+                    }
+                }
                 let recovered = {
                     let mut st = lock(&self.inner.status);
                     st.keepalives += 1;
@@ -377,8 +414,12 @@ impl<P: Payload> TokenManager<P> {
                 self.renew_shared(RenewMode::Always).await.map(|_| ())
             }
             Err(e) => {
-                self.handle_failure(now, &e, record.meta.expires_at, took)
-                    .await;
+                // A failure of credentials already replaced says nothing
+                // about the new ones.
+                if self.is_current(&record) {
+                    self.handle_failure(now, &e, record.meta.expires_at, took)
+                        .await;
+                }
                 Err(e)
             }
         }
@@ -506,6 +547,9 @@ impl<P: Payload> TokenManager<P> {
     }
 
     async fn retry_save(&self, now: DateTime<Utc>) {
+        // Under the lock: no newer record can be saved (and then overwritten
+        // by this older one) while the retry runs.
+        let _guard = self.inner.renewal_lock.lock().await;
         let pending = {
             let st = lock(&self.inner.status);
             match (&st.unsaved, st.save_retry_at) {

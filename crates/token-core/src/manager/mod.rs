@@ -156,7 +156,7 @@ struct Inner<P: Payload> {
     last_used_ms: AtomicI64,
     /// Serializes renewals (maintenance vs. callers); the shared future dedups callers.
     renewal_lock: tokio::sync::Mutex<()>,
-    inflight: Mutex<Option<SharedRenewal<P>>>,
+    inflight: Mutex<Option<(SharedRenewal<P>, RenewMode)>>,
     /// Created on first subscription: accounts nobody listens to cost no
     /// event buffer (it matters with thousands of accounts).
     events: std::sync::OnceLock<broadcast::Sender<Event>>,
@@ -277,9 +277,13 @@ impl<P: Payload> TokenManager<P> {
     /// Loads the account's record from the store, replacing what is held.
     /// Returns whether one was found.
     pub async fn load(&self) -> Result<bool, Error> {
+        let _guard = self.inner.renewal_lock.lock().await;
+        if lock(&self.inner.status).revoked {
+            return Ok(false);
+        }
         match self.inner.store.load_typed::<P>(&self.inner.key).await? {
             Some(record) => {
-                self.install(record);
+                self.adopt(record);
                 Ok(true)
             }
             None => Ok(false),
@@ -299,7 +303,16 @@ impl<P: Payload> TokenManager<P> {
         match self.token() {
             Ok(creds) => Ok(creds.to_arc()),
             Err(Unavailable::Idle) => self.renew_shared(RenewMode::IfNeeded).await,
-            Err(other) => Err(other.into()),
+            Err(other) => {
+                // Another process (a `tokenctl login`) may have stored new
+                // credentials since: look before asking for a person.
+                if self.reload_if_newer().await.unwrap_or(false) {
+                    if let Ok(creds) = self.token() {
+                        return Ok(creds.to_arc());
+                    }
+                }
+                Err(other.into())
+            }
         }
     }
 
@@ -425,16 +438,13 @@ impl<P: Payload> TokenManager<P> {
     /// Saves and installs credentials obtained by a person (or by a test),
     /// clearing any "re-authorization required" state.
     pub async fn install_authorized(&self, record: Record<P>) -> Result<Credentials<P>, Error> {
+        // Serialized with renewals, keep-alives and save retries, so none of
+        // them can put the old credentials back over these.
+        let _guard = self.inner.renewal_lock.lock().await;
+        lock(&self.inner.status).revoked = false;
         let creds = self.persist_and_install(record).await;
         let now = self.inner.clock.now();
-        let recovered = {
-            let mut st = lock(&self.inner.status);
-            st.reauth = None;
-            st.pending_auth = None;
-            // New credentials from a person: failures of the old ones (and
-            // their retry gate) no longer apply.
-            st.succeeded()
-        };
+        let recovered = lock(&self.inner.status).new_credentials();
         self.emit(Event::Authorized {
             key: self.inner.key.clone(),
             at: now,
@@ -445,15 +455,24 @@ impl<P: Payload> TokenManager<P> {
 
     /// Revokes the credentials at the broker and deletes them from the store.
     pub async fn revoke(&self) -> Result<(), Error> {
+        let _guard = self.inner.renewal_lock.lock().await;
         if let Some(record) = self.current_record() {
             match self.inner.provider.revoke(&record).await {
                 Ok(()) | Err(Error::Unsupported(_)) => {}
                 Err(e) => return Err(e),
             }
         }
+        // Dead at the broker: never hand out, re-save or reload these again,
+        // even if deleting them from the store fails.
         self.inner.current.store(None);
-        self.inner.store.delete(&self.inner.key).await?;
+        {
+            let mut st = lock(&self.inner.status);
+            st.revoked = true;
+            st.unsaved = None;
+            st.save_retry_at = None;
+        }
         self.inner.changed.notify_one();
+        self.inner.store.delete(&self.inner.key).await?;
         Ok(())
     }
 
@@ -469,6 +488,12 @@ impl<P: Payload> TokenManager<P> {
 
     // ----- internals shared by the submodules -----
 
+    /// Whether `record` is still the held snapshot (not replaced since).
+    fn is_current(&self, record: &Credentials<P>) -> bool {
+        self.current_record()
+            .is_some_and(|current| Arc::ptr_eq(&current, record))
+    }
+
     fn current_record(&self) -> Option<Credentials<P>> {
         self.inner.current.load().as_ref().map(|s| s.record.clone())
     }
@@ -483,6 +508,18 @@ impl<P: Payload> TokenManager<P> {
             }
         }
         meta
+    }
+
+    /// Installs a record found in the store (loaded at start, or newer than
+    /// ours: another process logged in or renewed). Credentials someone else
+    /// produced work, so our failures and "re-authorization required" for the
+    /// old ones no longer apply.
+    fn adopt(&self, record: Record<P>) -> Credentials<P> {
+        let creds = self.install(record);
+        let now = self.inner.clock.now();
+        let recovered = lock(&self.inner.status).new_credentials();
+        self.emit_recovered(recovered, now);
+        creds
     }
 
     fn install(&self, record: Record<P>) -> Credentials<P> {
@@ -517,10 +554,24 @@ impl<P: Payload> TokenManager<P> {
 
     /// Single flight: the first caller spawns the renewal, everyone awaits it.
     async fn renew_shared(&self, mode: RenewMode) -> Result<Credentials<P>, Error> {
-        let fut = {
+        // A caller that needs the broker to be asked (`Always`) does not
+        // settle for a flight that may decide not to ask; it waits for that
+        // flight, then starts its own (bounded: at most one extra wait).
+        for _ in 0..2 {
+            let (fut, joined) = self.join_or_start(mode);
+            if joined == mode || mode != RenewMode::Always {
+                return fut.await;
+            }
+            let _ = fut.await;
+        }
+        self.join_or_start(mode).0.await
+    }
+
+    fn join_or_start(&self, mode: RenewMode) -> (SharedRenewal<P>, RenewMode) {
+        {
             let mut slot = lock(&self.inner.inflight);
             match slot.as_ref() {
-                Some(f) => f.clone(),
+                Some((f, joined)) => (f.clone(), *joined),
                 None => {
                     let this = self.clone();
                     let task = tokio::spawn(async move {
@@ -535,12 +586,11 @@ impl<P: Payload> TokenManager<P> {
                     }
                     .boxed()
                     .shared();
-                    *slot = Some(fut.clone());
-                    fut
+                    *slot = Some((fut.clone(), mode));
+                    (fut, mode)
                 }
             }
-        };
-        fut.await
+        }
     }
 
     /// Saves then installs; a failed save keeps the record in memory, reports

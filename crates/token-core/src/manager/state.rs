@@ -82,6 +82,9 @@ pub(super) struct Status {
     pub(super) renewals: u64,
     pub(super) keepalives: u64,
     pub(super) next_action_at: Option<DateTime<Utc>>,
+    /// Revoked at the broker: do not reload from the store until new
+    /// credentials are authorized.
+    pub(super) revoked: bool,
 }
 
 impl Status {
@@ -97,6 +100,15 @@ impl Status {
             message: error.to_string(),
             at,
         });
+    }
+
+    /// New working credentials (a login, or a newer record from another
+    /// process): the old ones' failures, retry gate and re-authorization
+    /// request no longer apply. True if that ends a troubled spell.
+    pub(super) fn new_credentials(&mut self) -> bool {
+        self.reauth = None;
+        self.pending_auth = None;
+        self.succeeded()
     }
 
     /// A renewal or keep-alive succeeded; true if that ends a troubled spell.

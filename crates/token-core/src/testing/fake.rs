@@ -64,7 +64,7 @@ impl FakeProvider {
         self
     }
 
-    /// Each renewal takes this long (real time; keep it to a few ms).
+    /// Each renewal and probe takes this long (real time; keep it to a few ms).
     pub fn with_delay(mut self, delay: StdDuration) -> Self {
         self.delay = delay;
         self
@@ -168,6 +168,9 @@ impl TokenProvider<FakeCreds> for FakeProvider {
 
     async fn probe(&self, _record: &Record<FakeCreds>) -> Result<(), Error> {
         self.probes.fetch_add(1, Ordering::SeqCst);
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
         match lock(&self.probe_script).pop_front() {
             Some(e) => Err(e),
             None => Ok(()),
