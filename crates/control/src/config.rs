@@ -185,12 +185,25 @@ fn default_poll_secs() -> u64 {
     25
 }
 
-/// The `[notify.webhook]` table.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// The `[notify.webhook]` table. Its `Debug` shows only the URL's origin
+/// (webhook URLs often embed a secret).
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// Where to POST alerts.
     pub url: String,
     /// The HMAC-SHA256 key; the signature goes in `X-Signature-256`.
     pub secret: SecretSource,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = url::Url::parse(&self.url)
+            .map(|u| crate::notify::redacted_url(&u))
+            .unwrap_or_else(|_| "[unparsable]".into());
+        f.debug_struct("WebhookConfig")
+            .field("url", &url)
+            .field("secret", &self.secret)
+            .finish()
+    }
 }

@@ -76,6 +76,9 @@ struct Envelope<T> {
     description: Option<String>,
 }
 
+/// The largest Bot API answer read (a full `getUpdates` page is far less).
+pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
 #[derive(Deserialize)]
 struct Sent {
     message_id: i64,
@@ -146,7 +149,7 @@ impl TelegramBot {
             .await
             .map_err(NotifyError::transport)?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(NotifyError::transport)?;
+        let bytes = read_bounded(response, MAX_ANSWER_BYTES).await?;
         let envelope: Envelope<T> = serde_json::from_slice(&bytes).map_err(|_| {
             if status.is_success() {
                 NotifyError::Protocol(format!("{method}: not a Bot API answer"))
@@ -195,8 +198,30 @@ impl TelegramBot {
         if let Some(offset) = offset {
             body["offset"] = offset.into();
         }
-        self.call("getUpdates", body, self.timeout + poll).await
+        self.call("getUpdates", body, self.timeout.saturating_add(poll))
+            .await
     }
+}
+
+/// Reads a body of at most `limit` bytes; a longer one is refused as soon
+/// as it exceeds the limit, so a broken or hostile endpoint cannot fill
+/// memory.
+async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, NotifyError> {
+    let too_large = || NotifyError::Protocol(format!("answer larger than {limit} bytes"));
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(NotifyError::transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 #[cfg(test)]

@@ -439,3 +439,100 @@ async fn a_login_that_fails_again_within_the_quiet_period_is_alerted_again() {
         "the person hears that their login did not hold; no recovered in between"
     );
 }
+
+#[tokio::test]
+async fn webhook_urls_are_shown_by_origin_only() {
+    let secret_url = "https://hooks.example.com/services/T0001/B0002/xoxSECRETpath?token=QSECRET";
+    let hook = WebhookNotifier::new(
+        secret_url,
+        SecretString::from("k".to_string()),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let config = control::WebhookConfig {
+        url: secret_url.into(),
+        secret: control::SecretSource::Env("WEBHOOK_KEY".into()),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, "value").unwrap();
+        control::SecretSource::File(p)
+    };
+    let server = control::Server::new(
+        vec![],
+        &control::ControlConfig {
+            listen: control::config::DEFAULT_LISTEN,
+            token: file("control"),
+            auth_health: true,
+            auth_metrics: true,
+            rate_limit: Default::default(),
+        },
+        Arc::new(start_clock()),
+    )
+    .unwrap()
+    .with_notify(&NotifyConfig {
+        webhook: Some(control::WebhookConfig {
+            url: secret_url.into(),
+            secret: file("hmac"),
+        }),
+        ..NotifyConfig::default()
+    })
+    .unwrap();
+    for printed in [
+        format!("{hook:?}"),
+        format!("{config:?}"),
+        format!("{server:?}"),
+    ] {
+        assert!(printed.contains("https://hooks.example.com/…"), "{printed}");
+        assert!(!printed.contains("SECRET"), "{printed}");
+        assert!(!printed.contains("T0001"), "{printed}");
+    }
+}
+
+#[tokio::test]
+async fn an_endless_bot_api_answer_is_refused_not_buffered() {
+    use axum::body::{Body, Bytes};
+    use futures::StreamExt;
+    let app = axum::Router::new().fallback(|| async {
+        let chunk = Bytes::from(vec![b' '; 64 * 1024]);
+        let endless = futures::stream::repeat(chunk).map(Ok::<_, std::convert::Infallible>);
+        Body::from_stream(endless)
+    });
+    let base = format!("http://{}", serve(app).await);
+    let err = TelegramNotifier::new(bot(&base), CHAT)
+        .notify(&reauth_alert(&start_clock()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "unexpected answer: answer larger than {} bytes",
+            control::telegram::MAX_ANSWER_BYTES
+        )
+    );
+}
+
+#[tokio::test]
+async fn huge_timeouts_and_poll_times_from_the_config_do_not_panic() {
+    let (fake, base) = FakeTelegram::start().await;
+    let forever = Duration::from_secs(u64::MAX);
+    let bot = TelegramBot::new(&base, SecretString::from(BOT_TOKEN.to_string()), forever).unwrap();
+    fake.incoming(CHAT, "hello");
+    let updates = bot.get_updates(None, forever).await.unwrap();
+    assert_eq!(updates.len(), 1);
+    // The alerter's per-delivery timeout too.
+    let clock = start_clock();
+    let alerter = alerter_for(
+        vec![Arc::new(TelegramNotifier::new(bot, CHAT))],
+        &clock,
+        u64::MAX,
+    );
+    alerter.handle(&token_core::Event::ReauthorizationRequired {
+        key: key(),
+        at: clock.now(),
+        reason: "expired".into(),
+        url: None,
+    });
+    wait_for("the alert", || fake.count() == 1).await;
+}

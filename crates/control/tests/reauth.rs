@@ -590,3 +590,23 @@ async fn the_loopback_channel_refuses_verifier_logins_and_times_out_alone() {
     let err = channel.ask(&prompt).await.unwrap_err();
     assert!(matches!(err, ReauthError::Timeout(_)), "{err:?}");
 }
+
+#[test]
+fn a_prompt_says_until_which_day_its_url_is_valid() {
+    let prompt = ReauthPrompt {
+        account: "fyers/production/main".parse().unwrap(),
+        url: "https://api-t1.fyers.in/api/v3/generate-authcode?state=s".into(),
+        expects: token_core::Expects::RedirectUrl,
+        instructions: String::new(),
+        // A FYERS login URL lives 7 days.
+        expires_at: Some(Utc.with_ymd_and_hms(2026, 3, 9, 4, 30, 0).unwrap()),
+        note: None,
+    };
+    assert!(
+        prompt
+            .text()
+            .ends_with("(valid until 2026-03-09 04:30 UTC)"),
+        "{}",
+        prompt.text()
+    );
+}

@@ -17,6 +17,7 @@ use token_core::AccountKey;
 pub use self::log::LogNotifier;
 pub use alerter::Alerter;
 pub use telegram::TelegramNotifier;
+pub(crate) use webhook::redacted as redacted_url;
 pub use webhook::{sign, WebhookNotifier, SIGNATURE_HEADER};
 
 /// What an alert is about.

@@ -46,9 +46,19 @@ pub struct WebhookNotifier {
 impl std::fmt::Debug for WebhookNotifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookNotifier")
-            .field("url", &self.url.as_str())
+            .field("url", &redacted(&self.url))
             .finish_non_exhaustive()
     }
+}
+
+/// `scheme://host[:port]/…`: webhook URLs often carry a secret in their
+/// path or query (Slack, Discord, `?token=`), so only the origin is shown.
+pub(crate) fn redacted(url: &Url) -> String {
+    let mut out = url.origin().ascii_serialization();
+    if url.path() != "/" || url.query().is_some() {
+        out.push_str("/…");
+    }
+    out
 }
 
 impl WebhookNotifier {

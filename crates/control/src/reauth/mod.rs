@@ -71,7 +71,11 @@ impl ReauthPrompt {
             self.account, self.url
         ));
         if let Some(at) = self.expires_at {
-            text.push_str(&format!(" (valid until {} UTC)", at.format("%H:%M")));
+            // With the date: a FYERS login URL stays valid for days.
+            text.push_str(&format!(
+                " (valid until {} UTC)",
+                at.format("%Y-%m-%d %H:%M")
+            ));
         }
         text
     }
