@@ -83,7 +83,7 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Overrides the lease TTL the manager asks for (60 s): how long other
+    /// Overrides the lease TTL the manager asks for (`ManagerConfig::lease_ttl`, 120 s by default): how long other
     /// replicas wait before taking over from a holder that died. Keep it
     /// longer than one renewal takes, or two replicas may renew at once.
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {

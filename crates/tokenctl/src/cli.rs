@@ -408,7 +408,7 @@ async fn finish_login(
                 pending.save(&fresh)?;
             }
             return Err(CliError::Other(format!(
-                "{name}: that login request expired; open this URL and run `tokenctl login --verifier` again:\n\n  {url}\n"
+                "{name}: that login request expired; open this URL and run `tokenctl login {name} --verifier CODE` again:\n\n  {url}\n"
             )));
         }
         Err(e) => return Err(token_err(&name)(e)),
@@ -663,6 +663,10 @@ fn control_settings(
     })?;
     if let Some(addr) = listen {
         control.listen = addr;
+    }
+    // Read the bearer token now, so a missing one fails before any work.
+    if let Err(e) = control.token.read() {
+        return Err(CliError::Other(format!("{path}: [control] token: {e}")));
     }
     let notify = match config.notify.clone() {
         Some(raw) => Some(raw.try_into().map_err(|e: toml::de::Error| {
