@@ -23,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+pub mod canned;
 mod clock;
 pub mod config;
 mod control;

@@ -11,9 +11,10 @@
 //! `HOSTILE_CASES=<n>` runs longer campaigns, and the fuzz target
 //! `etrade_response` in `fuzz/` covers the parsers under libFuzzer.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use broker_sim::canned::{CannedAnswer as Answer, CannedServer};
 use chrono::{TimeZone, Utc};
 use etrade::{
     is_rate_limit_body, parse_oauth_problem, EtradeConfig, EtradeCredentials, EtradeProvider,
@@ -23,7 +24,6 @@ use token_core::{
     AccountKey, AuthorizationRequest, Environment, Expects, ManualClock, Metadata, Record,
     SecretFields, TokenProvider,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CONSUMER_SECRET: &str = "CONSUMERSECRET-never-shown";
 const TOKEN: &str = "TOKEN-never-shown";
@@ -123,71 +123,8 @@ fn status(g: &mut Gen) -> u16 {
     common[g.below(common.len())]
 }
 
-/// What the server answers next.
-#[derive(Debug, Clone)]
-struct Answer {
-    status: u16,
-    content_type: &'static str,
-    body: Vec<u8>,
-}
-
-/// A loopback HTTP/1.1 server answering every request with the current
-/// [`Answer`] and closing the connection.
-struct Hostile {
-    base: String,
-    answer: Arc<Mutex<Answer>>,
-}
-
-async fn hostile_server() -> Hostile {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let answer = Arc::new(Mutex::new(Answer {
-        status: 200,
-        content_type: "application/json",
-        body: b"{}".to_vec(),
-    }));
-    let shared = answer.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let a = shared.lock().unwrap().clone();
-            tokio::spawn(async move {
-                // Read the request head and any body (best effort).
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                    if let Some(end) = find(&buf, b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                        let len = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if buf.len() >= end + 4 + len {
-                            break;
-                        }
-                    }
-                }
-                let head = format!(
-                    "HTTP/1.1 {} X\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    a.status,
-                    a.content_type,
-                    a.body.len()
-                );
-                let _ = sock.write_all(head.as_bytes()).await;
-                let _ = sock.write_all(&a.body).await;
-                let _ = sock.shutdown().await;
-            });
-        }
-    });
-    Hostile { base, answer }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+async fn hostile_server() -> CannedServer {
+    CannedServer::start().await.expect("loopback server")
 }
 
 fn provider(base: &str) -> EtradeProvider {
@@ -228,7 +165,7 @@ fn assert_no_secret(text: &str) {
 #[tokio::test]
 async fn any_answer_to_any_call_is_a_typed_outcome_without_secrets() {
     let server = hostile_server().await;
-    let p = provider(&server.base);
+    let p = provider(server.base_url());
     let r = record();
     let mut pending = SecretFields::new();
     pending.insert("request_token", SecretString::from("REQTOKEN".to_string()));
@@ -238,7 +175,7 @@ async fn any_answer_to_any_call_is_a_typed_outcome_without_secrets() {
     );
     let request = AuthorizationRequest {
         key: r.key.clone(),
-        url: format!("{}/e/t/etws/authorize", server.base),
+        url: format!("{}/e/t/etws/authorize", server.base_url()),
         expects: Expects::Verifier,
         instructions: String::new(),
         expires_at: None,
@@ -247,16 +184,16 @@ async fn any_answer_to_any_call_is_a_typed_outcome_without_secrets() {
     let mut g = Gen(0x9E37_79B9_7F4A_7C15);
     let mut successes = 0;
     for case in 0..cases() {
-        let answer = Answer {
-            status: status(&mut g),
-            content_type: if g.below(2) == 0 {
+        let answer = Answer::new(
+            status(&mut g),
+            if g.below(2) == 0 {
                 "text/html"
             } else {
                 "application/json"
             },
-            body: body(&mut g),
-        };
-        *server.answer.lock().unwrap() = answer.clone();
+            body(&mut g),
+        );
+        server.set(answer.clone());
         // Revoking a token the broker calls dead succeeds (nothing left to
         // revoke), so only its errors are checked.
         if let Err(e) = p.revoke(&r).await {

@@ -8,9 +8,10 @@
 //! `PROPTEST_CASES=<n>` runs longer campaigns (the fuzz target
 //! `fyers_response` in `fuzz/` does the same under libFuzzer).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use broker_sim::canned::{CannedAnswer as Answer, CannedServer};
 use chrono::{TimeZone, Utc};
 use fyers::{FyersConfig, FyersCreds, FyersProvider};
 use proptest::prelude::*;
@@ -19,7 +20,6 @@ use token_core::{
     AccountKey, AuthorizationRequest, Environment, ErrorKind, Expects, ManualClock, Metadata,
     Record, SecretFields, TokenProvider,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SECRET_KEY: &str = "SECRETKEY-never-shown-7731";
 const PIN: &str = "4321";
@@ -33,71 +33,8 @@ fn cases(n: u32) -> u32 {
         .unwrap_or(n)
 }
 
-/// What the server answers next.
-#[derive(Debug, Clone)]
-struct Answer {
-    status: u16,
-    content_type: &'static str,
-    body: Vec<u8>,
-}
-
-/// A loopback HTTP/1.1 server answering every request with the current
-/// [`Answer`] and closing the connection.
-struct Hostile {
-    base: String,
-    answer: Arc<Mutex<Answer>>,
-}
-
-async fn hostile_server() -> Hostile {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let answer = Arc::new(Mutex::new(Answer {
-        status: 200,
-        content_type: "application/json",
-        body: b"{}".to_vec(),
-    }));
-    let shared = answer.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let a = shared.lock().unwrap().clone();
-            tokio::spawn(async move {
-                // Read the request head and any body (best effort).
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                    if let Some(end) = find(&buf, b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                        let len = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if buf.len() >= end + 4 + len {
-                            break;
-                        }
-                    }
-                }
-                let head = format!(
-                    "HTTP/1.1 {} X\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    a.status,
-                    a.content_type,
-                    a.body.len()
-                );
-                let _ = sock.write_all(head.as_bytes()).await;
-                let _ = sock.write_all(&a.body).await;
-                let _ = sock.shutdown().await;
-            });
-        }
-    });
-    Hostile { base, answer }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+async fn hostile_server() -> CannedServer {
+    CannedServer::start().await.expect("loopback server")
 }
 
 fn provider(base: &str) -> FyersProvider {
@@ -209,18 +146,18 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let server = hostile_server().await;
-            *server.answer.lock().unwrap() = Answer {
+            server.set(Answer::new(
                 status,
-                content_type: if html { "text/html" } else { "application/json" },
+                if html { "text/html" } else { "application/json" },
                 body,
-            };
-            let p = provider(&server.base);
+            ));
+            let p = provider(server.base_url());
             let r = record();
             let mut pending = SecretFields::new();
             pending.insert("state", SecretString::from("st".to_string()));
             let request = AuthorizationRequest {
                 key: r.key.clone(),
-                url: format!("{}/api/v3/generate-authcode", server.base),
+                url: format!("{}/api/v3/generate-authcode", server.base_url()),
                 expects: Expects::RedirectUrl,
                 instructions: String::new(),
                 expires_at: None,

@@ -136,6 +136,20 @@ impl<P: Payload> Record<P> {
     }
 }
 
+/// Parses stored JSON (a record file, a Redis value, `.env` metadata),
+/// checking `schema_version` before the full structure so a newer format is
+/// reported as such rather than as corruption. Errors never echo content.
+pub fn parse_versioned<T: DeserializeOwned>(location: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    #[derive(Deserialize)]
+    struct Version {
+        schema_version: u32,
+    }
+    let v: Version =
+        serde_json::from_slice(bytes).map_err(|e| StoreError::corrupt_json(location, &e))?;
+    check_version(location, v.schema_version)?;
+    serde_json::from_slice(bytes).map_err(|e| StoreError::corrupt_json(location, &e))
+}
+
 /// Fails with [`StoreError::UnsupportedVersion`] unless `found` is [`SCHEMA_VERSION`].
 pub fn check_version(location: &str, found: u32) -> Result<(), StoreError> {
     if found == SCHEMA_VERSION {

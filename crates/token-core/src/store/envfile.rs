@@ -14,7 +14,9 @@ use super::fsutil;
 use super::TokenStore;
 use crate::error::StoreError;
 use crate::key::AccountKey;
-use crate::record::{check_version, Metadata, Record, SecretFields, StoredRecord, SCHEMA_VERSION};
+use crate::record::{
+    check_version, parse_versioned, Metadata, Record, SecretFields, StoredRecord, SCHEMA_VERSION,
+};
 
 /// Which variables hold an account's fields and metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,14 +176,7 @@ impl EnvFileStore {
     }
 
     fn parse_meta(location: &str, raw: &str) -> Result<EnvMeta, StoreError> {
-        #[derive(Deserialize)]
-        struct Version {
-            schema_version: u32,
-        }
-        let v: Version =
-            serde_json::from_str(raw).map_err(|e| StoreError::corrupt_json(location, &e))?;
-        check_version(location, v.schema_version)?;
-        serde_json::from_str(raw).map_err(|e| StoreError::corrupt_json(location, &e))
+        parse_versioned(location, raw.as_bytes())
     }
 
     fn extract(

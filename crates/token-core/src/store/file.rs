@@ -50,17 +50,8 @@ impl FileStore {
     }
 }
 
-/// Parses a record file, checking the version before the full structure so a
-/// newer format is reported as such rather than as corruption.
 fn parse(location: &str, bytes: &[u8]) -> Result<StoredRecord, StoreError> {
-    #[derive(serde::Deserialize)]
-    struct Version {
-        schema_version: u32,
-    }
-    let v: Version =
-        serde_json::from_slice(bytes).map_err(|e| StoreError::corrupt_json(location, &e))?;
-    check_version(location, v.schema_version)?;
-    serde_json::from_slice(bytes).map_err(|e| StoreError::corrupt_json(location, &e))
+    crate::record::parse_versioned(location, bytes)
 }
 
 #[async_trait]
