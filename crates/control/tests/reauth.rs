@@ -11,7 +11,7 @@ use chrono::{TimeZone, Utc};
 use common::*;
 use control::reauth::{
     reauthorize, ConsoleChannel, LoopbackChannel, ReauthChannel, ReauthError, ReauthPrompt,
-    TelegramChannel,
+    Reauthorizer, TelegramChannel,
 };
 use control::telegram::TelegramBot;
 use control::{ControlConfig, NotifyConfig, SecretSource, Server, TelegramConfig};
@@ -609,4 +609,54 @@ fn a_prompt_says_until_which_day_its_url_is_valid() {
         "{}",
         prompt.text()
     );
+}
+
+/// Fails the first conversation (the person never answered), then answers.
+struct AnswersSecondTime {
+    asks: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl ReauthChannel for AnswersSecondTime {
+    async fn ask(&self, _prompt: &ReauthPrompt) -> Result<SecretString, ReauthError> {
+        let n = self.asks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n == 0 {
+            Err(ReauthError::Timeout(Duration::from_secs(1800)))
+        } else {
+            Ok(SecretString::from("CODE".to_string()))
+        }
+    }
+    async fn tell(
+        &self,
+        _account: &token_core::AccountKey,
+        _message: &str,
+    ) -> Result<(), ReauthError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_unanswered_conversation_is_asked_again_while_a_person_is_needed() {
+    let clock = start_clock();
+    let acct = FakeAccount::new("a", &clock);
+    acct.manager.maintain().await; // no credentials: a person must log in
+    assert!(acct.manager.health().reauthorization_required);
+    let channel = Arc::new(AnswersSecondTime {
+        asks: std::sync::atomic::AtomicU32::new(0),
+    });
+    let (_handle, task) = Reauthorizer::spawn_with_retry(
+        &[acct.erased()],
+        channel.clone(),
+        3,
+        Duration::from_millis(5),
+    );
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while acct.manager.token().is_err() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .expect("logged in on the second conversation");
+    assert_eq!(channel.asks.load(std::sync::atomic::Ordering::SeqCst), 2);
+    task.abort();
 }

@@ -170,9 +170,13 @@ async fn say(channel: &dyn ReauthChannel, key: &AccountKey, message: &str) {
     }
 }
 
+/// How long after an unfinished conversation the person is asked again.
+pub const REAUTH_RETRY: Duration = Duration::from_secs(300);
+
 /// Runs [`reauthorize`] for every account that raises
 /// `ReauthorizationRequired` (and every account that already needs it at
-/// start), one conversation at a time.
+/// start), one conversation at a time; asks again later while the account
+/// still needs a person.
 #[derive(Clone)]
 pub struct Reauthorizer {
     tx: mpsc::UnboundedSender<AccountKey>,
@@ -192,7 +196,21 @@ impl Reauthorizer {
         channel: Arc<dyn ReauthChannel>,
         max_attempts: u32,
     ) -> (Self, tokio::task::JoinHandle<()>) {
+        Self::spawn_with_retry(accounts, channel, max_attempts, REAUTH_RETRY)
+    }
+
+    /// Like [`Reauthorizer::spawn`], asking again `retry_after` a
+    /// conversation ended without a login (no answer in time, the channel or
+    /// the broker failed) while the account still needs a person.
+    pub fn spawn_with_retry(
+        accounts: &[Arc<dyn ManagedAccount>],
+        channel: Arc<dyn ReauthChannel>,
+        max_attempts: u32,
+        retry_after: Duration,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::unbounded_channel::<AccountKey>();
+        // Weak, so the worker still ends when every handle is dropped.
+        let retry_tx = tx.downgrade();
         let by_key: HashMap<AccountKey, Arc<dyn ManagedAccount>> = accounts
             .iter()
             .map(|a| (a.key().clone(), a.clone()))
@@ -216,7 +234,14 @@ impl Reauthorizer {
                         tracing::info!(account = %key, answers = n, "re-authorized by a person")
                     }
                     Err(e) => {
-                        tracing::warn!(account = %key, error = %e, "re-authorization did not finish")
+                        tracing::warn!(account = %key, error = %e, "re-authorization did not finish; asking again in {retry_after:?}");
+                        let retry = retry_tx.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(retry_after).await;
+                            if let Some(tx) = retry.upgrade() {
+                                let _ = tx.send(key);
+                            }
+                        });
                     }
                 }
             }
