@@ -286,6 +286,21 @@ fn raw(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Raw {
     }
 }
 
+/// The start of every signed endpoint: counters and injected faults, then
+/// the OAuth 1.0a signature check (the broker's error shape on failure).
+async fn signed(
+    sim: &BrokerSim,
+    conn: &Conn,
+    endpoint: Endpoint,
+    raw: &Raw,
+    signer: Signer,
+) -> Result<Verified, Response> {
+    if let Some(r) = sim.before(endpoint, conn).await {
+        return Err(r);
+    }
+    sim.verify(raw, signer).map_err(|p| sim.etrade_fail(p))
+}
+
 /// `GET /oauth/request_token`.
 pub(crate) async fn request_token(
     (State(sim), ConnectInfo(conn)): Ctx,
@@ -294,12 +309,18 @@ pub(crate) async fn request_token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(r) = sim.before(Endpoint::EtradeRequestToken, &conn).await {
-        return r;
-    }
-    let v = match sim.verify(&raw(method, uri, headers, body), Signer::ConsumerOnly) {
+    let raw = raw(method, uri, headers, body);
+    let v = match signed(
+        &sim,
+        &conn,
+        Endpoint::EtradeRequestToken,
+        &raw,
+        Signer::ConsumerOnly,
+    )
+    .await
+    {
         Ok(v) => v,
-        Err(p) => return sim.etrade_fail(p),
+        Err(r) => return r,
     };
     match v.oauth.get("oauth_callback").map(String::as_str) {
         Some("oob") => {}
@@ -370,12 +391,18 @@ pub(crate) async fn access_token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(r) = sim.before(Endpoint::EtradeAccessToken, &conn).await {
-        return r;
-    }
-    let v = match sim.verify(&raw(method, uri, headers, body), Signer::RequestToken) {
+    let raw = raw(method, uri, headers, body);
+    let v = match signed(
+        &sim,
+        &conn,
+        Endpoint::EtradeAccessToken,
+        &raw,
+        Signer::RequestToken,
+    )
+    .await
+    {
         Ok(v) => v,
-        Err(p) => return sim.etrade_fail(p),
+        Err(r) => return r,
     };
     let Some(verifier) = v.oauth.get("oauth_verifier") else {
         return sim.etrade_fail(EtradeProblem::ParameterAbsent("oauth_verifier".into()));
@@ -451,12 +478,18 @@ pub(crate) async fn renew(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(r) = sim.before(Endpoint::EtradeRenew, &conn).await {
-        return r;
-    }
-    let v = match sim.verify(&raw(method, uri, headers, body), Signer::AccessToken) {
+    let raw = raw(method, uri, headers, body);
+    let v = match signed(
+        &sim,
+        &conn,
+        Endpoint::EtradeRenew,
+        &raw,
+        Signer::AccessToken,
+    )
+    .await
+    {
         Ok(v) => v,
-        Err(p) => return sim.etrade_fail(p),
+        Err(r) => return r,
     };
     let config = sim.config();
     match sim.use_access_token(v.token.as_deref().unwrap_or(""), &config, true) {
@@ -477,12 +510,18 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(r) = sim.before(Endpoint::EtradeRevoke, &conn).await {
-        return r;
-    }
-    let v = match sim.verify(&raw(method, uri, headers, body), Signer::AccessToken) {
+    let raw = raw(method, uri, headers, body);
+    let v = match signed(
+        &sim,
+        &conn,
+        Endpoint::EtradeRevoke,
+        &raw,
+        Signer::AccessToken,
+    )
+    .await
+    {
         Ok(v) => v,
-        Err(p) => return sim.etrade_fail(p),
+        Err(r) => return r,
     };
     let token = v.token.unwrap_or_default();
     let mut state = lock(&sim.inner.etrade);
@@ -508,12 +547,9 @@ async fn api_call(
     raw: Raw,
     body: impl FnOnce(&BrokerSim) -> Response,
 ) -> Response {
-    if let Some(r) = sim.before(endpoint, conn).await {
-        return r;
-    }
-    let v = match sim.verify(&raw, Signer::AccessToken) {
+    let v = match signed(sim, conn, endpoint, &raw, Signer::AccessToken).await {
         Ok(v) => v,
-        Err(p) => return sim.etrade_fail(p),
+        Err(r) => return r,
     };
     let config = sim.config();
     if !sim.within_rate_limit(&config.etrade_consumer_key) {

@@ -99,26 +99,8 @@ impl FyersState {
     }
 
     fn issue_access(&mut self, config: &SimConfig, now: DateTime<Utc>) -> String {
-        let iat = now.timestamp();
         let exp = ist_0600_after_days(now, 1);
-        let claims = json!({
-            "iss": "api.fyers.in",
-            "iat": iat,
-            "exp": exp.timestamp(),
-            "nbf": iat,
-            "aud": ["d:1", "d:2", "x:0", "x:1", "x:2"],
-            "sub": "access_token",
-            "at_hash": format!("gAAAAA{}", random_hex(24)),
-            "display_name": "",
-            "oms": "K1",
-            "hsm_key": random_hex(12),
-            "isDdpiEnabled": "N",
-            "isMtfEnabled": "N",
-            "fy_id": config.fyers_fy_id,
-            "appType": 100,
-            "poa_flag": "N"
-        });
-        let t = jwt::encode(&claims, config.fyers_jwt_key.as_bytes());
+        let t = mint_token(config, now, exp, "access_token");
         self.access_tokens.insert(
             t.clone(),
             Issued {
@@ -130,26 +112,8 @@ impl FyersState {
     }
 
     fn issue_refresh(&mut self, config: &SimConfig, now: DateTime<Utc>) -> String {
-        let iat = now.timestamp();
         let exp = ist_0600_after_days(now, config.fyers_refresh_token_days);
-        let claims = json!({
-            "iss": "api.fyers.in",
-            "iat": iat,
-            "exp": exp.timestamp(),
-            "nbf": iat,
-            "aud": ["d:1", "d:2", "x:0", "x:1", "x:2"],
-            "sub": "refresh_token",
-            "at_hash": format!("gAAAAA{}", random_hex(24)),
-            "display_name": "",
-            "oms": "K1",
-            "hsm_key": random_hex(12),
-            "isDdpiEnabled": "N",
-            "isMtfEnabled": "N",
-            "fy_id": config.fyers_fy_id,
-            "appType": 100,
-            "poa_flag": "N"
-        });
-        let t = jwt::encode(&claims, config.fyers_jwt_key.as_bytes());
+        let t = mint_token(config, now, exp, "refresh_token");
         self.refresh_tokens.insert(
             t.clone(),
             Issued {
@@ -159,6 +123,30 @@ impl FyersState {
         );
         t
     }
+}
+
+/// An HS256 JWT with the claims the real access and refresh tokens carry;
+/// `sub` says which one it is.
+fn mint_token(config: &SimConfig, now: DateTime<Utc>, exp: DateTime<Utc>, sub: &str) -> String {
+    let iat = now.timestamp();
+    let claims = json!({
+        "iss": "api.fyers.in",
+        "iat": iat,
+        "exp": exp.timestamp(),
+        "nbf": iat,
+        "aud": ["d:1", "d:2", "x:0", "x:1", "x:2"],
+        "sub": sub,
+        "at_hash": format!("gAAAAA{}", random_hex(24)),
+        "display_name": "",
+        "oms": "K1",
+        "hsm_key": random_hex(12),
+        "isDdpiEnabled": "N",
+        "isMtfEnabled": "N",
+        "fy_id": config.fyers_fy_id,
+        "appType": 100,
+        "poa_flag": "N"
+    });
+    jwt::encode(&claims, config.fyers_jwt_key.as_bytes())
 }
 
 /// `{redirect_uri}?s=ok&code=200&auth_code=...&state=...`.
