@@ -1,15 +1,13 @@
 //! The manager's contract, against the counting fake provider and a manual clock.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use secrecy::{ExposeSecret, SecretString};
 use token_core::policy::{DailyCutoff, EarliestOf, ExplicitExpiry, IdleTimeout};
-use token_core::testing::{FakeCreds, FakeProvider};
+use token_core::testing::{FakeCreds, FakeProvider, FaultyStore};
 use token_core::*;
 use tokio::sync::broadcast;
 
@@ -424,45 +422,12 @@ async fn failing_renewal_keeps_serving_the_valid_token() {
     assert_eq!(h.status, HealthStatus::Degraded);
 }
 
-/// A store whose saves fail while `failures` is above zero.
-#[derive(Debug)]
-struct FlakyStore {
-    inner: MemoryStore,
-    failures: AtomicU32,
-}
-
-#[async_trait]
-impl TokenStore for FlakyStore {
-    async fn load(&self, key: &AccountKey) -> Result<Option<StoredRecord>, StoreError> {
-        self.inner.load(key).await
-    }
-    async fn save(&self, record: &StoredRecord) -> Result<(), StoreError> {
-        if self
-            .failures
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(StoreError::Backend("disk full".into()));
-        }
-        self.inner.save(record).await
-    }
-    async fn delete(&self, key: &AccountKey) -> Result<bool, StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn list(&self) -> Result<Vec<AccountKey>, StoreError> {
-        self.inner.list().await
-    }
-}
-
 #[tokio::test]
 async fn failing_store_keeps_the_new_record_and_reports_it() {
     let start = et(2026, 3, 2, 9, 0);
     let clock = ManualClock::new(start);
     let provider = Arc::new(FakeProvider::new(Arc::new(clock.clone())).remint_on_renew());
-    let store = Arc::new(FlakyStore {
-        inner: MemoryStore::new(),
-        failures: AtomicU32::new(0),
-    });
+    let store = Arc::new(FaultyStore::new());
     let manager = TokenManager::new(
         key(),
         provider.clone(),
@@ -478,14 +443,14 @@ async fn failing_store_keeps_the_new_record_and_reports_it() {
         .unwrap();
     clock.advance(Duration::hours(3));
 
-    store.failures.store(2, Ordering::SeqCst);
+    store.fail_saves(2);
     let creds = manager.ensure_fresh().await.unwrap();
     assert_eq!(
         creds.payload.token.expose_secret(),
         "tok-1",
         "new record handed out from memory"
     );
-    let stored = store.inner.load(&key()).await.unwrap().unwrap();
+    let stored = store.inner().load(&key()).await.unwrap().unwrap();
     assert_eq!(
         stored.payload.get("token").unwrap().expose_secret(),
         "tok-0"
@@ -496,7 +461,7 @@ async fn failing_store_keeps_the_new_record_and_reports_it() {
 
     // Maintenance retries the save until the store accepts it.
     run_until(&manager, &clock, clock.now() + Duration::minutes(1)).await;
-    let stored = store.inner.load(&key()).await.unwrap().unwrap();
+    let stored = store.inner().load(&key()).await.unwrap().unwrap();
     assert_eq!(
         stored.payload.get("token").unwrap().expose_secret(),
         "tok-1"
@@ -725,43 +690,14 @@ async fn managers_sharing_a_file_store_renew_once() {
     assert!(a.token().is_ok() && b.token().is_ok());
 }
 
-/// A shared store that announces every save, like Redis pub/sub would.
-#[derive(Debug)]
-struct AnnouncingStore {
-    inner: MemoryStore,
-    tx: broadcast::Sender<AccountKey>,
-}
-
-#[async_trait]
-impl TokenStore for AnnouncingStore {
-    async fn load(&self, key: &AccountKey) -> Result<Option<StoredRecord>, StoreError> {
-        self.inner.load(key).await
-    }
-    async fn save(&self, record: &StoredRecord) -> Result<(), StoreError> {
-        self.inner.save(record).await?;
-        let _ = self.tx.send(record.key.clone());
-        Ok(())
-    }
-    async fn delete(&self, key: &AccountKey) -> Result<bool, StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn list(&self) -> Result<Vec<AccountKey>, StoreError> {
-        self.inner.list().await
-    }
-    fn changes(&self) -> Option<broadcast::Receiver<AccountKey>> {
-        Some(self.tx.subscribe())
-    }
-}
-
 #[tokio::test]
 async fn replicas_pick_up_a_renewal_announced_by_the_store() {
     let start = et(2026, 3, 2, 9, 0);
     let clock = ManualClock::new(start);
     let provider = Arc::new(FakeProvider::new(Arc::new(clock.clone())).remint_on_renew());
-    let store = Arc::new(AnnouncingStore {
-        inner: MemoryStore::new(),
-        tx: broadcast::channel(16).0,
-    });
+    // A shared store that announces every save, like Redis pub/sub would.
+    let store = Arc::new(FaultyStore::new());
+    store.announce_changes();
     let make = || {
         TokenManager::new(
             key(),

@@ -1,16 +1,14 @@
 //! Credentials written by one path (login, renewal, keep-alive, save retry,
 //! revoke, another process) are never overwritten by an older one.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use secrecy::ExposeSecret;
 use token_core::policy::{DailyCutoff, EarliestOf, IdleTimeout};
-use token_core::testing::{FakeCreds, FakeProvider};
+use token_core::testing::{FakeCreds, FakeProvider, FaultyStore};
 use token_core::*;
 
 fn key() -> AccountKey {
@@ -61,58 +59,6 @@ async fn stored_token(store: &dyn TokenStore) -> String {
     rec.payload.get("token").unwrap().expose_secret().to_owned()
 }
 
-/// A store with slow saves, failing saves or deletes, or a busy lease, on demand.
-#[derive(Debug, Default)]
-struct TestStore {
-    inner: MemoryStore,
-    save_failures: AtomicU32,
-    slow_saves: AtomicBool,
-    fail_delete: AtomicBool,
-    lease_busy: AtomicBool,
-}
-
-#[async_trait]
-impl TokenStore for TestStore {
-    async fn load(&self, key: &AccountKey) -> Result<Option<StoredRecord>, StoreError> {
-        self.inner.load(key).await
-    }
-    async fn save(&self, record: &StoredRecord) -> Result<(), StoreError> {
-        if self.slow_saves.load(Ordering::SeqCst) {
-            tokio::time::sleep(StdDuration::from_millis(50)).await;
-        }
-        if self
-            .save_failures
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(StoreError::Backend("disk full".into()));
-        }
-        self.inner.save(record).await
-    }
-    async fn delete(&self, key: &AccountKey) -> Result<bool, StoreError> {
-        if self.fail_delete.load(Ordering::SeqCst) {
-            return Err(StoreError::Backend("read-only file system".into()));
-        }
-        self.inner.delete(key).await
-    }
-    async fn list(&self) -> Result<Vec<AccountKey>, StoreError> {
-        self.inner.list().await
-    }
-    async fn lease(
-        &self,
-        key: &AccountKey,
-        _ttl: StdDuration,
-        _wait: StdDuration,
-    ) -> Result<Option<Box<dyn Lease>>, StoreError> {
-        if self.lease_busy.load(Ordering::SeqCst) {
-            return Err(StoreError::LeaseBusy {
-                key: key.to_string(),
-            });
-        }
-        Ok(None)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keepalive_finishing_after_a_login_does_not_restore_the_old_credentials() {
     let clock = ManualClock::new(t0());
@@ -160,13 +106,13 @@ async fn a_renewal_in_flight_does_not_overwrite_a_login() {
 async fn a_save_retry_never_overwrites_a_newer_saved_record() {
     let clock = ManualClock::new(t0());
     let provider = Arc::new(FakeProvider::new(Arc::new(clock.clone())).remint_on_renew());
-    let store = Arc::new(TestStore::default());
+    let store = Arc::new(FaultyStore::new());
     let m = manager(&clock, &provider, store.clone());
     m.install_authorized(provider.issue(&key())).await.unwrap(); // tok-0
-    store.save_failures.store(1, Ordering::SeqCst);
+    store.fail_saves(1);
     m.renew_now().await.unwrap(); // tok-1, unsaved
     assert!(m.health().unsaved);
-    store.slow_saves.store(true, Ordering::SeqCst);
+    store.slow_saves(Some(StdDuration::from_millis(50)));
     clock.advance(Duration::minutes(1)); // the retry is due
     let retrying = tokio::spawn({
         let m = m.clone();
@@ -279,10 +225,10 @@ async fn adopting_newer_credentials_ends_a_rejection() {
 async fn revoked_credentials_never_come_back() {
     let clock = ManualClock::new(t0());
     let provider = Arc::new(FakeProvider::new(Arc::new(clock.clone())));
-    let store = Arc::new(TestStore::default());
+    let store = Arc::new(FaultyStore::new());
     let m = manager(&clock, &provider, store.clone());
     m.install_authorized(provider.issue(&key())).await.unwrap();
-    store.fail_delete.store(true, Ordering::SeqCst);
+    store.fail_deletes(true);
     assert!(m.revoke().await.is_err(), "the failed delete is reported");
     assert_eq!(m.token().unwrap_err(), Unavailable::NoToken);
     m.maintain().await;
@@ -315,10 +261,10 @@ async fn a_forced_renewal_does_not_settle_for_a_flight_that_skipped_the_broker()
 async fn a_busy_lease_fails_a_forced_renewal_and_schedules_a_retry() {
     let clock = ManualClock::new(t0());
     let provider = Arc::new(FakeProvider::new(Arc::new(clock.clone())));
-    let store = Arc::new(TestStore::default());
+    let store = Arc::new(FaultyStore::new());
     let m = manager(&clock, &provider, store.clone());
     m.install_authorized(provider.issue(&key())).await.unwrap();
-    store.lease_busy.store(true, Ordering::SeqCst);
+    store.lease_busy(true);
     assert!(matches!(
         m.renew_now().await,
         Err(Error::Store(StoreError::LeaseBusy { .. }))

@@ -1,9 +1,12 @@
 //! Test utilities for this crate, adapters and users' own bots (feature
-//! `testing`): a scriptable [`FakeProvider`] that counts calls, and the store
-//! conformance suite every [`TokenStore`](crate::TokenStore) must pass.
+//! `testing`): a scriptable [`FakeProvider`] that counts calls, a
+//! [`FaultyStore`] that fails on demand, and the store conformance suite
+//! every [`TokenStore`](crate::TokenStore) must pass.
 
 mod conformance;
 mod fake;
+mod store;
 
 pub use conformance::store_conformance;
 pub use fake::{FakeCreds, FakeProvider};
+pub use store::FaultyStore;
