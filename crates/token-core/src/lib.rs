@@ -14,6 +14,7 @@ pub mod events;
 pub mod health;
 pub mod key;
 pub mod manager;
+pub mod net;
 pub mod policy;
 pub mod provider;
 pub mod record;
