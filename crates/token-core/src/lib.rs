@@ -18,6 +18,8 @@ pub mod net;
 pub mod policy;
 pub mod provider;
 pub mod record;
+pub mod retry;
+pub mod retry_after;
 pub mod schedule;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]

@@ -1,12 +1,15 @@
 //! Test utilities for this crate, adapters and users' own bots (feature
 //! `testing`): a scriptable [`FakeProvider`] that counts calls, a
 //! [`FaultyStore`] that fails on demand, and the store conformance suite
-//! every [`TokenStore`](crate::TokenStore) must pass.
+//! every [`TokenStore`](crate::TokenStore) must pass, and [`utc`] for
+//! writing instants in tests.
 
 mod conformance;
 mod fake;
 mod store;
+mod time;
 
 pub use conformance::store_conformance;
 pub use fake::{FakeCreds, FakeProvider};
 pub use store::FaultyStore;
+pub use time::utc;
