@@ -1,26 +1,32 @@
 //! A small client for the trading engine's own E*TRADE calls: takes the
 //! token from the manager, signs, sends, records the use for idle tracking,
-//! and handles the 401s:
+//! and handles the 401s through core's renew-once rule
+//! ([`token_core::retry::call_renewing_once`]):
 //!
-//! - `token_expired` / `token_rejected` before midnight ET: renew once
-//!   (single flight, shared with every other caller) and retry once. If the
-//!   renewal is refused, the manager raises "re-authorization required".
-//! - after midnight, or the renewal refused: [`EtradeError::ReauthorizationRequired`].
-//! - `timestamp_refused`: clock offset corrected, retried once (in the transport).
+//! - `token_expired` / `token_rejected`, or a 401 naming no `oauth_problem`
+//!   (legacy `Invalid access token used`, XML error bodies), before midnight
+//!   ET: renew once (single flight, shared with every other caller) and retry
+//!   once. If the renewal is refused, the manager raises "re-authorization
+//!   required"; if the retried call is refused again (a renew that answered
+//!   200 without reviving the token), the manager is told and no further
+//!   renewal is sent.
+//! - after midnight ([`crate::policy`] decides), or the renewal refused:
+//!   [`EtradeError::ReauthorizationRequired`].
+//! - `timestamp_refused`: clock offset corrected from a plausible window,
+//!   retried once (in the transport).
 //! - `signature_invalid`, `consumer_key_rejected`: typed errors saying what to fix.
 //! - 5xx, timeouts, the rate-limit page: transient.
 
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
+use token_core::retry::{call_renewing_once, Attempt};
 use token_core::{Error, TokenManager, Unavailable};
 use url::Url;
 
 use crate::config::EtradeConfig;
 use crate::error::EtradeError;
 use crate::payload::EtradeCredentials;
-use crate::policy::next_midnight_new_york;
-use crate::problem::OAuthProblem;
 use crate::provider::EtradeProvider;
 use crate::signer::OAuthExtras;
 use crate::transport::ApiResponse;
@@ -60,57 +66,35 @@ impl EtradeClient {
         url: Url,
         form_body: Option<String>,
     ) -> Result<ApiResponse, EtradeError> {
-        let mut renewed = false;
-        loop {
-            let creds = self.manager.ensure_fresh().await.map_err(token_error)?;
-            let reply = self
+        let (method, url, body) = (&method, &url, form_body.as_deref());
+        call_renewing_once(&self.manager, |creds| async move {
+            let sent = self
                 .provider
                 .transport()
                 .send(
-                    &method,
-                    &url,
-                    form_body.as_deref(),
+                    method,
+                    url,
+                    body,
                     Some((&creds.payload).into()),
                     OAuthExtras::default(),
                 )
-                .await?;
-            if reply.status != StatusCode::UNAUTHORIZED {
-                self.manager.mark_used();
-                return Ok(reply);
-            }
-            let problem = reply.oauth_problem();
-            let now = self.provider.clock().now();
-            let before_cutoff = now < next_midnight_new_york(creds.meta.issued_at);
-            match problem {
-                Some(p @ (OAuthProblem::TokenExpired | OAuthProblem::TokenRejected)) => {
-                    if !before_cutoff {
-                        return Err(EtradeError::ReauthorizationRequired {
-                            reason: format!("oauth_problem={p} after midnight America/New_York"),
-                        });
+                .await;
+            match sent {
+                Ok(reply) if reply.status == StatusCode::UNAUTHORIZED => {
+                    match self.provider.use_failure(&reply, creds.meta.issued_at) {
+                        Error::Inactive { reason } => Attempt::Inactive(reason),
+                        other => Attempt::Done(Err(token_error(other))),
                     }
-                    if renewed {
-                        let reason = format!("oauth_problem={p} even after a renewal");
-                        self.manager.report_rejection(&reason).await;
-                        return Err(EtradeError::ReauthorizationRequired { reason });
-                    }
-                    renewed = true;
-                    // One renewal shared by every caller that hit this 401
-                    // with the same credentials; none if already replaced.
-                    self.manager
-                        .renew_if_current(&creds)
-                        .await
-                        .map_err(token_error)?;
                 }
-                Some(p) => {
-                    return Err(EtradeError::Protocol(format!("HTTP 401 oauth_problem={p}")))
-                }
-                None => {
-                    return Err(EtradeError::Protocol(
-                        "HTTP 401 without an oauth_problem".into(),
-                    ))
-                }
+                other => Attempt::Done(other),
             }
-        }
+        })
+        .await
+        .map_err(|e| match e {
+            // The manager's errors, in this client's terms.
+            EtradeError::Token(e) => token_error(e),
+            other => other,
+        })
     }
 }
 
@@ -124,6 +108,7 @@ fn token_error(e: Error) -> EtradeError {
             reason: "no access token: log in first".into(),
         },
         Error::Config(m) => EtradeError::Config(m),
+        Error::Protocol(m) => EtradeError::Protocol(m),
         Error::Transient {
             message,
             retry_after,

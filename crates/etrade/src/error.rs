@@ -32,7 +32,7 @@ pub enum EtradeError {
         reason: String,
     },
     /// `timestamp_refused` even after correcting the clock offset.
-    #[error("E*TRADE refused our timestamp (oauth_problem=timestamp_refused) even after correcting the clock offset; check the system clock")]
+    #[error("E*TRADE refused our timestamp (oauth_problem=timestamp_refused) and no plausible clock correction helped; check the system clock (an implausible acceptable window is the broker's trouble: retry later)")]
     TimestampRefused,
     /// Network trouble, timeouts, HTTP 5xx, `nonce_used`: try again later.
     #[error("transient failure talking to E*TRADE: {message}")]
@@ -73,9 +73,11 @@ impl EtradeError {
         }
     }
 
-    /// Worth retrying later without human help.
+    /// Worth retrying later without human help: exactly when the
+    /// [`token_core::Error`] it converts into says so (so store trouble
+    /// counts as transient here as it does in the core).
     pub fn is_transient(&self) -> bool {
-        self.kind() == ErrorKind::Transient
+        Error::from(self.clone()).is_transient()
     }
 
     pub(crate) fn transient(message: impl Into<String>) -> Self {
@@ -135,6 +137,31 @@ mod tests {
         for e in cases {
             let kind = e.kind();
             assert_eq!(Error::from(e).kind(), kind);
+        }
+    }
+
+    #[test]
+    fn transience_is_the_cores_verdict() {
+        let store = Error::Store(token_core::StoreError::Backend("redis down".into()));
+        assert!(store.is_transient());
+        assert!(EtradeError::Token(store).is_transient());
+        let cases = [
+            EtradeError::SignatureInvalid,
+            EtradeError::TimestampRefused,
+            EtradeError::RateLimited,
+            EtradeError::transient("503"),
+            EtradeError::Protocol("x".into()),
+            EtradeError::Inactive {
+                problem: "token_expired".into(),
+            },
+            EtradeError::Token(Error::rejected("token_rejected")),
+        ];
+        for e in cases {
+            assert_eq!(
+                e.is_transient(),
+                Error::from(e.clone()).is_transient(),
+                "{e:?}"
+            );
         }
     }
 

@@ -44,12 +44,14 @@
 mod client;
 mod config;
 mod error;
+mod key_age;
 mod payload;
 mod policy;
 mod problem;
 mod provider;
 mod signer;
 mod transport;
+mod verifier;
 
 pub use client::EtradeClient;
 pub use config::{
@@ -57,10 +59,12 @@ pub use config::{
     SANDBOX_API_URL,
 };
 pub use error::EtradeError;
+pub use key_age::{key_age_warning, KeyAgeWarning, KEY_LIFETIME_MONTHS, KEY_WARNING_LEAD_DAYS};
 pub use payload::EtradeCredentials;
 pub use policy::{
     default_policy, next_midnight_new_york, PolicyConfig, DEFAULT_KEEPALIVE_MARGIN, IDLE_TIMEOUT,
 };
+pub use problem::unauthorized_reason;
 pub use problem::{is_rate_limit_body, parse_oauth_problem, OAuthProblem};
 pub use provider::{EtradeProvider, REQUEST_TOKEN_LIFETIME};
 pub use signer::Signer;

@@ -9,8 +9,8 @@
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use chrono_tz::America::New_York;
-use token_core::policy::{DailyCutoff, EarliestOf, IdleTimeout};
-use token_core::Schedule;
+use token_core::policy::{DailyCutoff, EarliestOf, ExpiryPolicy, IdleTimeout};
+use token_core::Metadata;
 
 /// E*TRADE's idle timeout.
 pub const IDLE_TIMEOUT: Duration = Duration::hours(2);
@@ -40,7 +40,7 @@ impl PolicyConfig {
     /// The policy: earliest of midnight New York and the idle timeout.
     pub fn build(self) -> EarliestOf {
         EarliestOf::new()
-            .with(DailyCutoff::new(NaiveTime::MIN, New_York))
+            .with(midnight_new_york())
             .with(IdleTimeout::new(self.idle_timeout, self.keepalive_margin))
     }
 }
@@ -63,23 +63,45 @@ pub fn default_policy() -> EarliestOf {
     PolicyConfig::default().build()
 }
 
+/// E*TRADE's hard expiry rule, the one source for the policy, the provider
+/// and the client: a token dies at the next 00:00 America/New_York.
+fn midnight_new_york() -> DailyCutoff {
+    DailyCutoff::new(NaiveTime::MIN, New_York)
+}
+
 /// The next 00:00 America/New_York strictly after `t`: when a token issued
-/// at `t` dies whatever happens (DST-aware).
+/// at `t` dies whatever happens (DST-aware). Read from the policy's cutoff.
 pub fn next_midnight_new_york(t: DateTime<Utc>) -> DateTime<Utc> {
-    Schedule::daily(NaiveTime::MIN, New_York)
-        .next_after(t)
+    midnight_new_york()
+        .limits(&Metadata::issued(t))
+        .expires_at
         .unwrap_or(t + Duration::hours(24))
+}
+
+/// Whether a token issued at `issued_at` is past its midnight at `now`: no
+/// renewal can revive it, only a person logging in.
+pub(crate) fn past_midnight(issued_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now >= next_midnight_new_york(issued_at)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-    use token_core::policy::{ExpiryPolicy, TokenState};
-    use token_core::Metadata;
+    use token_core::policy::TokenState;
+    use token_core::testing::utc;
 
-    fn utc(y: i32, m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, m, d, h, mi, 0).unwrap()
+    #[test]
+    fn a_token_is_past_midnight_from_the_first_instant_of_the_new_day() {
+        let issued = utc(2026, 6, 1, 13, 0); // 09:00 EDT
+        assert!(!past_midnight(issued, utc(2026, 6, 2, 3, 59)));
+        assert!(past_midnight(issued, utc(2026, 6, 2, 4, 0)));
+        // The same instant the policy calls expired.
+        assert_eq!(
+            default_policy()
+                .evaluate(&Metadata::issued(issued), utc(2026, 6, 2, 4, 0))
+                .state,
+            TokenState::Expired
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Reading E*TRADE's error answers: `oauth_problem=...` in a JSON body
 //! (`{"Error":{"message":"oauth_problem=token_expired"}}`) or in a Tomcat
-//! HTML page (`HTTP Status 401 - oauth_problem=token_rejected`), and the
-//! HTML rate-limit page (HTTP 400).
+//! HTML page (`HTTP Status 401 - oauth_problem=token_rejected`), the 401s
+//! without one (the legacy `Invalid access token used`, XML
+//! `<Error><code>…</code><message>…</message></Error>`), and the HTML
+//! rate-limit page (HTTP 400).
 
 use std::fmt;
 
@@ -87,6 +89,32 @@ fn parse_window(params: &str) -> Option<(i64, i64)> {
     Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
 }
 
+/// Words for a 401 that names no `oauth_problem`, for errors and logs:
+/// the XML error code and the legacy "Invalid access token used" when
+/// present, never other body text (it may echo request data).
+///
+/// ```
+/// use etrade::unauthorized_reason;
+/// let xml = "<Error><code>10033</code><message>Invalid access token used</message></Error>";
+/// assert_eq!(unauthorized_reason(xml), "HTTP 401 error code 10033: invalid access token used");
+/// assert_eq!(unauthorized_reason("Invalid access token used"), "HTTP 401: invalid access token used");
+/// assert_eq!(unauthorized_reason("{}"), "HTTP 401 without an oauth_problem");
+/// ```
+pub fn unauthorized_reason(body: &str) -> String {
+    let code = body
+        .split_once("<code>")
+        .and_then(|(_, rest)| rest.split_once("</code>"))
+        .map(|(code, _)| code.trim())
+        .filter(|c| !c.is_empty() && c.len() <= 12 && c.bytes().all(|b| b.is_ascii_digit()));
+    let legacy = body.to_ascii_lowercase().contains("invalid access token");
+    match (code, legacy) {
+        (Some(c), true) => format!("HTTP 401 error code {c}: invalid access token used"),
+        (Some(c), false) => format!("HTTP 401 error code {c}"),
+        (None, true) => "HTTP 401: invalid access token used".into(),
+        (None, false) => "HTTP 401 without an oauth_problem".into(),
+    }
+}
+
 /// True for E*TRADE's rate-limit answer ("Number of requests exceeded the rate limit set").
 pub fn is_rate_limit_body(body: &str) -> bool {
     body.to_ascii_lowercase()
@@ -140,6 +168,18 @@ mod tests {
             Some(OAuthProblem::Other("parameter_absent".into()))
         );
         assert_eq!(parse_oauth_problem("Internal Server Error"), None);
+    }
+
+    #[test]
+    fn xml_error_bodies_are_read_like_json_ones() {
+        let xml = "<?xml version=\"1.0\"?><Error><code>401</code><message>oauth_problem=token_expired</message></Error>";
+        assert_eq!(parse_oauth_problem(xml), Some(OAuthProblem::TokenExpired));
+        let secretish =
+            "<Error><code>abc S3cr3t-Zq9vKx</code><message>S3cr3t-Zq9vKx</message></Error>";
+        assert_eq!(
+            unauthorized_reason(secretish),
+            "HTTP 401 without an oauth_problem"
+        );
     }
 
     #[test]

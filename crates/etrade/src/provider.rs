@@ -17,10 +17,11 @@ use url::Url;
 
 use crate::config::EtradeConfig;
 use crate::payload::EtradeCredentials;
-use crate::policy::next_midnight_new_york;
-use crate::problem::OAuthProblem;
-use crate::signer::{OAuthExtras, Signer, TokenRef};
+use crate::policy::{next_midnight_new_york, past_midnight};
+use crate::problem::{unauthorized_reason, OAuthProblem};
+use crate::signer::{OAuthExtras, Signer, TokenPair};
 use crate::transport::{ApiResponse, Transport};
+use crate::verifier::verifier_from;
 
 /// How long E*TRADE keeps a request token (5 minutes).
 pub const REQUEST_TOKEN_LIFETIME: Duration = Duration::minutes(5);
@@ -104,10 +105,6 @@ impl EtradeProvider {
         &self.transport
     }
 
-    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
-    }
-
     fn oauth_url(&self, path: &str) -> Result<Url, Error> {
         EtradeConfig::join(self.config.oauth_base_url(), path)
     }
@@ -124,7 +121,7 @@ impl EtradeProvider {
     async fn get(
         &self,
         url: &Url,
-        token: Option<TokenRef<'_>>,
+        token: Option<TokenPair<'_>>,
         extras: OAuthExtras<'_>,
     ) -> Result<ApiResponse, Error> {
         Ok(self
@@ -133,29 +130,46 @@ impl EtradeProvider {
             .await?)
     }
 
+    /// What a refused data call made with a token issued at `issued_at`
+    /// means: [`Error::Inactive`] when a renewal may revive it (before
+    /// midnight ET), [`Error::Rejected`] when only a person can.
+    pub(crate) fn use_failure(&self, reply: &ApiResponse, issued_at: DateTime<Utc>) -> Error {
+        self.failure(reply, Op::Use, Some(issued_at))
+    }
+
     /// Turns a non-success answer into a typed error.
     fn failure(&self, reply: &ApiResponse, op: Op, issued_at: Option<DateTime<Utc>>) -> Error {
         let now = self.clock.now();
-        let before_cutoff = issued_at.is_some_and(|t| now < next_midnight_new_york(t));
-        match reply.oauth_problem() {
-            Some(p @ (OAuthProblem::TokenExpired | OAuthProblem::TokenRejected)) => match op {
+        let before_cutoff = issued_at.is_some_and(|t| !past_midnight(t, now));
+        // A 401 without an `oauth_problem` (the legacy "Invalid access token
+        // used", an XML `<Error>` body) is a token refusal too: a renewal
+        // tells whether it was inactivity; never a protocol error that
+        // would leave the account without a renewal or a login request.
+        let token_problem = match reply.oauth_problem() {
+            None if reply.status == StatusCode::UNAUTHORIZED => {
+                Some(unauthorized_reason(&reply.text()))
+            }
+            Some(p @ (OAuthProblem::TokenExpired | OAuthProblem::TokenRejected)) => {
+                Some(format!("oauth_problem={p}"))
+            }
+            _ => None,
+        };
+        if let Some(p) = token_problem {
+            return match op {
                 Op::AccessToken => Error::rejected(format!(
-                    "oauth_problem={p}: the request token expired or the verifier is wrong; start the login again"
+                    "{p}: the request token expired or the verifier is wrong; start the login again"
                 )),
                 Op::Renew => Error::rejected(format!(
-                    "oauth_problem={p}: renew cannot revive this token (past midnight ET, revoked or unknown)"
+                    "{p}: renew cannot revive this token (past midnight ET, revoked or unknown)"
                 )),
                 // Which problem an idle token gets is undocumented: before
                 // midnight both may be inactivity, and a renewal will tell.
-                Op::Use if before_cutoff => Error::Inactive {
-                    reason: format!("oauth_problem={p}"),
-                },
-                Op::Use => Error::rejected(format!("oauth_problem={p} after midnight ET")),
-            },
+                Op::Use if before_cutoff => Error::Inactive { reason: p },
+                Op::Use => Error::rejected(format!("{p} after midnight ET")),
+            };
+        }
+        match reply.oauth_problem() {
             Some(p) => Error::Protocol(format!("HTTP 401 oauth_problem={p}")),
-            None if reply.status == StatusCode::UNAUTHORIZED => {
-                Error::Protocol("HTTP 401 without an oauth_problem".into())
-            }
             None if reply.is_html() && reply.status.is_success() => {
                 Error::transient("E*TRADE answered with an HTML page (maintenance?)")
             }
@@ -226,7 +240,7 @@ impl TokenProvider<EtradeCredentials> for EtradeProvider {
             key: key.clone(),
             url,
             expects: Expects::Verifier,
-            instructions: "Open the URL, log in to E*TRADE, accept, then enter the verification code shown (about 5 characters).".into(),
+            instructions: "Open the URL, log in to E*TRADE and accept, then enter the verification code shown, or paste the whole URL the browser was sent to if it carries oauth_verifier.".into(),
             expires_at: Some(now + REQUEST_TOKEN_LIFETIME),
             pending,
         })
@@ -237,10 +251,8 @@ impl TokenProvider<EtradeCredentials> for EtradeProvider {
         request: &AuthorizationRequest,
         response: &SecretString,
     ) -> Result<Record<EtradeCredentials>, Error> {
-        let verifier = response.expose_secret().trim();
-        if verifier.is_empty() {
-            return Err(Error::Config("the verification code is empty".into()));
-        }
+        let verifier = verifier_from(response)?;
+        let verifier = verifier.expose_secret();
         let (Some(token), Some(secret)) = (
             request.pending.get(PENDING_TOKEN),
             request.pending.get(PENDING_SECRET),
@@ -250,7 +262,7 @@ impl TokenProvider<EtradeCredentials> for EtradeProvider {
             ));
         };
         let url = self.oauth_url("/oauth/access_token")?;
-        let token_ref = TokenRef {
+        let pair = TokenPair {
             token: token.expose_secret(),
             secret: secret.expose_secret(),
         };
@@ -258,7 +270,7 @@ impl TokenProvider<EtradeCredentials> for EtradeProvider {
             callback: None,
             verifier: Some(verifier),
         };
-        let reply = self.get(&url, Some(token_ref), extras).await?;
+        let reply = self.get(&url, Some(pair), extras).await?;
         if !reply.status.is_success() {
             return Err(self.failure(&reply, Op::AccessToken, None));
         }
@@ -278,7 +290,7 @@ impl TokenProvider<EtradeCredentials> for EtradeProvider {
         record: &Record<EtradeCredentials>,
     ) -> Result<Record<EtradeCredentials>, Error> {
         let now = self.clock.now();
-        if now >= next_midnight_new_york(record.meta.issued_at) {
+        if past_midnight(record.meta.issued_at, now) {
             // A renew cannot outlive midnight ET: do not even ask.
             return Err(Error::rejected(
                 "the access token expired at midnight America/New_York",

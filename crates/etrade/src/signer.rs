@@ -31,6 +31,14 @@ fn encode(s: &str) -> String {
     utf8_percent_encode(s, RFC3986).to_string()
 }
 
+/// The widest `oauth_acceptable_timestamps` window the signer corrects its
+/// clock from (about an hour; E*TRADE's own is 10 minutes).
+pub const MAX_ACCEPTABLE_WINDOW_SECS: i64 = 60 * 60;
+
+/// The largest clock correction the signer accepts (about a day): a bigger
+/// one says more about the answer than about our clock.
+pub const MAX_CLOCK_CORRECTION_SECS: i64 = 24 * 60 * 60;
+
 /// Signs E*TRADE requests for one consumer key.
 ///
 /// Cheap to share (`Arc`); the clock offset is atomic.
@@ -74,16 +82,18 @@ pub(crate) struct OAuthExtras<'a> {
     pub(crate) verifier: Option<&'a str>,
 }
 
-/// A token pair to sign with (request token or access token).
+/// The OAuth token and token secret a request is signed with: the request
+/// token during login, the access token after. (Not the manager's
+/// [`token_core::TokenRef`], which borrows stored credentials.)
 #[derive(Clone, Copy)]
-pub(crate) struct TokenRef<'a> {
+pub(crate) struct TokenPair<'a> {
     pub(crate) token: &'a str,
     pub(crate) secret: &'a str,
 }
 
-impl<'a> From<&'a EtradeCredentials> for TokenRef<'a> {
+impl<'a> From<&'a EtradeCredentials> for TokenPair<'a> {
     fn from(c: &'a EtradeCredentials) -> Self {
-        TokenRef {
+        TokenPair {
             token: c.oauth_token.expose_secret(),
             secret: c.oauth_token_secret.expose_secret(),
         }
@@ -126,6 +136,31 @@ impl Signer {
         self.offset_secs.store(secs, Ordering::Relaxed);
     }
 
+    /// Whether an `oauth_acceptable_timestamps=FROM-TO` window is one to
+    /// correct the clock from: ordered, at most [`MAX_ACCEPTABLE_WINDOW_SECS`]
+    /// wide, and its middle within [`MAX_CLOCK_CORRECTION_SECS`] of the local
+    /// clock. During an outage E*TRADE sent `1636665132-16366687` (a
+    /// truncated bound): its midpoint is 26 years off, and signing with that
+    /// would fail every request until restart.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use chrono::{TimeZone, Utc};
+    /// # use token_core::ManualClock;
+    /// # let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2021, 11, 11, 21, 12, 12).unwrap()));
+    /// let signer = etrade::Signer::with_clock("ck", "cs".to_string().into(), clock);
+    /// let now = signer.timestamp();
+    /// assert!(signer.plausible_window(now + 300, now + 900));
+    /// assert!(!signer.plausible_window(1_636_665_132, 16_366_687));
+    /// ```
+    pub fn plausible_window(&self, acceptable_from: i64, acceptable_to: i64) -> bool {
+        let width = acceptable_to.saturating_sub(acceptable_from);
+        let middle = acceptable_from / 2 + acceptable_to / 2;
+        let local = self.clock.now().timestamp();
+        (0..=MAX_ACCEPTABLE_WINDOW_SECS).contains(&width)
+            && middle.saturating_sub(local).saturating_abs() <= MAX_CLOCK_CORRECTION_SECS
+    }
+
     /// Adjusts the correction so our timestamps land in the middle of the
     /// window E*TRADE said it accepts. Returns the new offset.
     pub fn correct_clock(&self, acceptable_from: i64, acceptable_to: i64) -> i64 {
@@ -134,6 +169,11 @@ impl Signer {
         let offset = server_now - self.clock.now().timestamp();
         self.set_clock_offset_secs(offset);
         offset
+    }
+
+    /// The local clock, without the correction.
+    pub(crate) fn local_now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     /// The `oauth_timestamp` value a request signed now carries.
@@ -169,7 +209,7 @@ impl Signer {
         method: &str,
         url: &Url,
         form_body: Option<&str>,
-        token: Option<TokenRef<'_>>,
+        token: Option<TokenPair<'_>>,
         extras: OAuthExtras<'_>,
     ) -> Result<String, Error> {
         let params = Params::collect(url, form_body)?;
@@ -316,7 +356,7 @@ mod tests {
                 "POST",
                 &url,
                 Some(form),
-                Some(TokenRef {
+                Some(TokenPair {
                     token: "kkk9d7dh3k39sjv7",
                     secret: "dh893hdasih9",
                 }),
@@ -356,6 +396,22 @@ mod tests {
         let offset = s.correct_clock(t + 1000 - 300, t + 1000 + 300);
         assert_eq!(offset, 1000);
         assert_eq!(s.timestamp(), t + 1000);
+    }
+
+    #[test]
+    fn only_ordered_narrow_windows_near_the_local_clock_are_accepted() {
+        let s = signer();
+        let t = s.timestamp();
+        assert!(s.plausible_window(t - 300, t + 300));
+        assert!(s.plausible_window(t + 20 * 3600, t + 20 * 3600 + 600));
+        // The outage answer (pyetrade issue 55): a truncated upper bound.
+        assert!(!s.plausible_window(1_636_665_132, 16_366_687));
+        // Reversed, too wide, or more than a day away.
+        assert!(!s.plausible_window(t + 300, t - 300));
+        assert!(!s.plausible_window(t - 3 * 3600, t + 3 * 3600));
+        assert!(!s.plausible_window(t + 2 * 86_400, t + 2 * 86_400 + 600));
+        assert!(!s.plausible_window(i64::MIN, i64::MAX));
+        assert!(!s.plausible_window(1, 2));
     }
 
     #[test]

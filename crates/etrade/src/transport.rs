@@ -3,7 +3,8 @@
 //!
 //! Handled here: network failures, timeouts, 5xx and 429 (transient), the
 //! HTTP 400 rate-limit page, `timestamp_refused` (correct the clock offset
-//! from the acceptable window and retry once), `signature_invalid` and
+//! from the acceptable window and retry once, but only from a plausible
+//! window: see [`Signer::plausible_window`]), `signature_invalid` and
 //! `consumer_key_rejected` (typed, not retried), `nonce_used` (transient).
 //! Token problems (`token_expired`, `token_rejected`) are left to the caller,
 //! which knows whether the token is idle or past midnight.
@@ -11,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use url::Url;
@@ -18,7 +20,7 @@ use url::Url;
 use crate::config::EtradeConfig;
 use crate::error::EtradeError;
 use crate::problem::{is_rate_limit_body, parse_oauth_problem, OAuthProblem};
-use crate::signer::{OAuthExtras, Signer, TokenRef};
+use crate::signer::{OAuthExtras, Signer, TokenPair};
 
 /// A response as received.
 #[derive(Debug, Clone)]
@@ -93,7 +95,7 @@ impl Transport {
         method: &Method,
         url: &Url,
         form_body: Option<&str>,
-        token: Option<TokenRef<'_>>,
+        token: Option<TokenPair<'_>>,
         extras: OAuthExtras<'_>,
     ) -> Result<ApiResponse, EtradeError> {
         let mut corrected = false;
@@ -104,6 +106,18 @@ impl Transport {
             let reply = self.send_signed(method, url, form_body, header).await?;
             match reply.oauth_problem() {
                 Some(OAuthProblem::TimestampRefused { acceptable }) => {
+                    if let Some((from, to)) = acceptable {
+                        if !self.signer.plausible_window(from, to) {
+                            // Keep signing with the clock we have: a broken
+                            // window is the broker's trouble, and transient.
+                            tracing::warn!(
+                                acceptable_from = from,
+                                acceptable_to = to,
+                                "E*TRADE refused our timestamp with an implausible window; not correcting the clock"
+                            );
+                            return Err(EtradeError::TimestampRefused);
+                        }
+                    }
                     if let (Some((from, to)), false) = (acceptable, corrected) {
                         let offset = self.signer.correct_clock(from, to);
                         tracing::warn!(
@@ -158,7 +172,7 @@ impl Transport {
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             return Err(EtradeError::Transient {
                 message: format!("E*TRADE answered HTTP {}", status.as_u16()),
-                retry_after: retry_after(&reply.headers),
+                retry_after: retry_after(&reply.headers, self.signer.local_now()),
             });
         }
         if status == StatusCode::BAD_REQUEST && is_rate_limit_body(&reply.text()) {
@@ -168,12 +182,9 @@ impl Transport {
     }
 }
 
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    let value = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    token_core::retry_after::retry_after(value(RETRY_AFTER.as_str()), None, now)
 }
 
 /// Network errors say what failed, never the URL's query (it may carry
