@@ -14,9 +14,15 @@ use reqwest::{Client, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use token_core::Error;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use token_core::{Clock, Error};
 
 use crate::config::{is_loopback, FyersConfig};
+
+/// The `version` header value the official SDK sends on every call.
+pub(crate) const API_VERSION: &str = "3";
 
 /// Which FYERS call a response came from; it changes what a code means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +71,8 @@ impl From<Error> for Failure {
 pub(crate) struct Api {
     http: Client,
     config: FyersConfig,
+    /// For `Retry-After` HTTP-dates.
+    clock: Arc<dyn Clock>,
 }
 
 /// Builds the `Authorization` value `client_id:access_token`.
@@ -73,10 +81,14 @@ pub(crate) fn auth_value(client_id: &str, access_token: &SecretString) -> Secret
 }
 
 impl Api {
-    pub(crate) fn new(config: FyersConfig) -> Result<Self, Error> {
+    pub(crate) fn new(config: FyersConfig, clock: Arc<dyn Clock>) -> Result<Self, Error> {
         config.validate()?;
         let base = config.base()?;
+        // The official SDK (fyers-apiv3) sends `version: 3` on every call.
+        let mut headers = HeaderMap::new();
+        headers.insert("version", HeaderValue::from_static(API_VERSION));
         let mut builder = Client::builder()
+            .default_headers(headers)
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
@@ -88,7 +100,11 @@ impl Api {
         let http = builder
             .build()
             .map_err(|e| Error::Config(format!("cannot build HTTP client: {e}")))?;
-        Ok(Self { http, config })
+        Ok(Self {
+            http,
+            config,
+            clock,
+        })
     }
 
     pub(crate) fn config(&self) -> &FyersConfig {
@@ -145,7 +161,7 @@ impl Api {
                 short_reqwest(&e)
             )))
         })?;
-        classify(call, status, &headers, &bytes, sent)
+        classify(call, status, &headers, &bytes, sent, self.clock.now())
     }
 }
 
@@ -167,16 +183,15 @@ fn transport_error(call: Call, e: &reqwest::Error) -> Error {
     Error::transient(format!("{}: {}", call.path(), short_reqwest(e)))
 }
 
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+/// The wait FYERS asks for: `X-Retry-After-Ms` (more precise) or
+/// `Retry-After`, read by core's one parser.
+fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    token_core::retry_after::retry_after(value(RETRY_AFTER.as_str()), value(RETRY_AFTER_MS), now)
 }
+
+/// FYERS's millisecond companion of `Retry-After` on 429 answers.
+const RETRY_AFTER_MS: &str = "x-retry-after-ms";
 
 /// The broker's message, if safe to repeat: short, printable, and free of
 /// anything we sent.
@@ -198,6 +213,7 @@ pub(crate) fn classify(
     headers: &HeaderMap,
     body: &[u8],
     sent: &[&SecretString],
+    now: DateTime<Utc>,
 ) -> Result<Value, Failure> {
     let what = call.path();
     let parsed: Option<Value> = serde_json::from_slice(body).ok().filter(Value::is_object);
@@ -208,14 +224,14 @@ pub(crate) fn classify(
     if status == StatusCode::TOO_MANY_REQUESTS || code == Some(-429) {
         return Err(Error::Transient {
             message: format!("{what}: rate limited by FYERS (HTTP {})", status.as_u16()),
-            retry_after: retry_after(headers),
+            retry_after: retry_after(headers, now),
         }
         .into());
     }
     if status.is_server_error() {
         return Err(Error::Transient {
             message: format!("{what}: FYERS server error (HTTP {})", status.as_u16()),
-            retry_after: retry_after(headers),
+            retry_after: retry_after(headers, now),
         }
         .into());
     }
@@ -237,10 +253,8 @@ pub(crate) fn classify(
                 },
                 status.as_u16()
             )),
-            401 | 403 => Error::rejected(format!(
-                "{what}: HTTP {} without a FYERS body",
-                status.as_u16()
-            )),
+            401 => Error::rejected(format!("{what}: HTTP 401 without a FYERS body")),
+            403 => permission_error(what),
             404 => Error::Config(format!("{what}: HTTP 404: check base_url")),
             408 => Error::transient(format!("{what}: HTTP 408")),
             s => Error::Protocol(format!("{what}: HTTP {s} with a non-JSON body")),
@@ -272,23 +286,27 @@ pub(crate) fn classify(
         Some(-501) => Error::rejected(detail(
             "refresh token invalid or expired, or refresh no longer allowed; log in again",
         )),
-        Some(-16) if refresh => Error::rejected(detail(
-            "refresh refused: wrong PIN or account not authenticated",
+        // Only a message naming the PIN is a PIN verdict; -16 alone is
+        // FYERS's generic "could not authenticate".
+        _ if refresh && pin_named => Error::rejected(detail(
+            "refresh refused: FYERS says the PIN is wrong; fix the PIN (it is not sent again: repeated wrong PINs can lock the account)",
         )),
-        Some(-16) | Some(-15) | Some(-8) if refresh => {
-            Error::rejected(detail("refresh refused; log in again"))
-        }
+        Some(-17 | -16 | -15 | -8) if refresh => Error::rejected(detail(
+            "refresh refused (expired or invalid refresh token, or refresh no longer offered); log in again",
+        )),
         // The exchange sends no access token: "token invalid" there means
         // the login was refused, not that a renewal could help.
-        Some(-16) | Some(-15) | Some(-8) if call == Call::ValidateAuthcode => {
+        Some(-17 | -16 | -15 | -8) if call == Call::ValidateAuthcode => {
             Error::rejected(detail("login refused; log in again"))
         }
-        Some(-16) | Some(-15) | Some(-8) => Error::Inactive {
+        // -17 "invalid or expired token" comes with 401 or 400: either way
+        // the access token is dead and a refresh may revive it.
+        Some(-17 | -16 | -15 | -8) => Error::Inactive {
             reason: detail("access token invalid or expired"),
         },
-        _ if refresh && pin_named => Error::rejected(detail("refresh refused: PIN")),
         _ => match status.as_u16() {
-            401 | 403 => Error::rejected(detail("not authorized")),
+            401 => Error::rejected(detail("not authorized")),
+            403 => permission_error(what),
             404 => Error::Config(detail("not found: check base_url")),
             408 => Error::transient(detail("request timeout")),
             200..=299 => Error::Protocol(detail("unexpected answer")),
@@ -296,9 +314,18 @@ pub(crate) fn classify(
         },
     };
     Err(Failure {
-        pin_suspect: refresh && (code == Some(-16) || pin_named),
+        pin_suspect: refresh && pin_named,
         error,
     })
+}
+
+/// HTTP 403 is FYERS's "permission error": the app lacks a permission the
+/// call needs. A configuration problem a login cannot fix.
+fn permission_error(what: &str) -> Error {
+    Error::Config(format!(
+        "{what}: HTTP 403 permission error: the FYERS app lacks a permission this call needs; \
+         enable it for this app (client_id) in the FYERS API dashboard; logging in again will not help"
+    ))
 }
 
 /// A required string field of a success body, as a secret.
@@ -334,6 +361,7 @@ mod tests {
             &HeaderMap::new(),
             body.as_bytes(),
             &[&secret],
+            Utc::now(),
         )
     }
 
@@ -394,10 +422,62 @@ mod tests {
     }
 
     #[test]
+    fn minus_17_on_the_profile_is_an_inactive_token_with_401_or_400() {
+        let body = r#"{"s":"error","code":-17,"message":"Invalid or expired token"}"#;
+        assert_eq!(kind(Call::Profile, 401, body), ErrorKind::Inactive);
+        assert_eq!(kind(Call::Profile, 400, body), ErrorKind::Inactive);
+        assert_eq!(
+            kind(Call::ValidateRefreshToken, 400, body),
+            ErrorKind::Rejected
+        );
+    }
+
+    #[test]
+    fn http_403_is_a_permission_problem_not_a_login() {
+        let body = r#"{"s":"error","code":-99,"message":"permission error"}"#;
+        for (status, body) in [(403, body), (403, "<html>Forbidden</html>"), (403, "")] {
+            let e = run(Call::Profile, status, body).unwrap_err().error;
+            assert_eq!(e.kind(), ErrorKind::Config, "{body}: {e}");
+            assert!(e.to_string().contains("permission"), "{e}");
+        }
+    }
+
+    #[test]
+    fn minus_16_alone_is_not_a_pin_verdict() {
+        let body = r#"{"s":"error","code":-16,"message":"Could not authenticate the user"}"#;
+        let f = run(Call::ValidateRefreshToken, 401, body).unwrap_err();
+        assert!(!f.pin_suspect);
+        assert_eq!(f.error.kind(), ErrorKind::Rejected);
+        assert!(!f.error.to_string().contains("PIN"), "{}", f.error);
+        let body = r#"{"s":"error","code":-16,"message":"Invalid PIN"}"#;
+        let f = run(Call::ValidateRefreshToken, 400, body).unwrap_err();
+        assert!(f.pin_suspect);
+        assert!(f.error.to_string().contains("PIN"), "{}", f.error);
+    }
+
+    #[test]
+    fn both_retry_after_headers_are_read() {
+        let now = token_core::testing::utc(2026, 3, 6, 4, 0);
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(7)));
+        h.insert(RETRY_AFTER_MS, HeaderValue::from_static("2500"));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_millis(2500)));
+    }
+
+    #[test]
     fn retry_after_is_kept() {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        let f = classify(Call::Profile, StatusCode::TOO_MANY_REQUESTS, &h, b"{}", &[]).unwrap_err();
+        let f = classify(
+            Call::Profile,
+            StatusCode::TOO_MANY_REQUESTS,
+            &h,
+            b"{}",
+            &[],
+            Utc::now(),
+        )
+        .unwrap_err();
         assert!(matches!(
             f.error,
             Error::Transient { retry_after: Some(d), .. } if d == Duration::from_secs(7)

@@ -1,15 +1,18 @@
 //! When FYERS tokens end, and the default policy and schedule built on that.
 //!
 //! The access token's and refresh token's own `exp` claims win. When a token
-//! is not a JWT, the access token ends at 06:00 Asia/Kolkata on the calendar
-//! day after issue (seen on every real token), and the refresh token at 06:00
-//! IST a configurable number of days after issue (15 by default).
+//! is not a JWT, the access token ends at **the next 06:00 Asia/Kolkata after
+//! issue** (seen on every real token: one issued 00:42 IST expired 06:00 the
+//! same day, one issued 14:20 IST at 06:00 the next day), the same rule as
+//! [`default_policy`]'s daily cutoff; the refresh token ends at 06:00 IST a
+//! configurable number of days after the issue date (15 by default:
+//! 2026-08-15 14:20 IST -> 2026-08-30 06:00 IST in a field report).
 
 use chrono::{DateTime, Days, Duration, NaiveTime, Utc};
 use chrono_tz::Asia::Kolkata;
 use secrecy::{ExposeSecret, SecretString};
 
-use token_core::policy::{DailyCutoff, EarliestOf, ExplicitExpiry};
+use token_core::policy::{DailyCutoff, EarliestOf, ExpiryPolicy, ExplicitExpiry};
 use token_core::schedule::resolve_local;
 use token_core::{Error, ManagerConfig, Metadata, Schedule};
 
@@ -36,15 +39,34 @@ pub fn ist_0600_after(t: DateTime<Utc>, days: u32) -> DateTime<Utc> {
     resolve_local(Kolkata, date.and_time(cutoff_time()))
 }
 
+/// The first 06:00 Asia/Kolkata strictly after `t`: when an access token
+/// issued at `t` ends (the default policy's daily cutoff, read from it).
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use fyers::expiry::next_0600_ist;
+/// // 2024-07-20 00:42 IST -> 06:00 IST the same day.
+/// let t = Utc.with_ymd_and_hms(2024, 7, 19, 19, 12, 0).unwrap();
+/// assert_eq!(next_0600_ist(t), Utc.with_ymd_and_hms(2024, 7, 20, 0, 30, 0).unwrap());
+/// ```
+pub fn next_0600_ist(t: DateTime<Utc>) -> DateTime<Utc> {
+    daily_cutoff()
+        .limits(&Metadata::issued(t))
+        .expires_at
+        .unwrap_or_else(|| ist_0600_after(t, 1))
+}
+
+fn daily_cutoff() -> DailyCutoff {
+    DailyCutoff::new(cutoff_time(), Kolkata)
+}
+
 /// The default expiry policy: the JWT `exp` stored in the record, capped by
 /// the 06:00 Asia/Kolkata daily cutoff.
 ///
 /// Past the access expiry the token is `Idle` (renewable) while the refresh
 /// token lives, and `Expired` after.
 pub fn default_policy() -> EarliestOf {
-    EarliestOf::new()
-        .with(ExplicitExpiry)
-        .with(DailyCutoff::new(cutoff_time(), Kolkata))
+    EarliestOf::new().with(ExplicitExpiry).with(daily_cutoff())
 }
 
 /// The default refresh schedule: 08:45 Asia/Kolkata, Monday to Friday
@@ -92,11 +114,11 @@ pub fn metadata_for(
     Ok(meta)
 }
 
-/// The access token's end: its `exp`, or the next-day 06:00 IST rule.
+/// The access token's end: its `exp`, or the next 06:00 IST after `now`.
 pub fn access_expiry(now: DateTime<Utc>, token: &SecretString) -> Result<DateTime<Utc>, Error> {
     match token_expiry(token.expose_secret()) {
         Ok(TokenExpiry::At(t)) => Ok(t),
-        Ok(TokenExpiry::NoExp | TokenExpiry::Opaque) => Ok(ist_0600_after(now, 1)),
+        Ok(TokenExpiry::NoExp | TokenExpiry::Opaque) => Ok(next_0600_ist(now)),
         Err(e) => Err(Error::Protocol(format!("access token: {e}"))),
     }
 }
@@ -119,12 +141,8 @@ mod tests {
     use super::*;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
-    use chrono::TimeZone;
-    use token_core::policy::{ExpiryPolicy, TokenState};
-
-    fn utc(y: i32, m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, m, d, h, mi, 0).unwrap()
-    }
+    use token_core::policy::TokenState;
+    use token_core::testing::utc;
 
     fn jwt_with_exp(exp: DateTime<Utc>) -> SecretString {
         let p = URL_SAFE_NO_PAD.encode(format!(r#"{{"exp":{}}}"#, exp.timestamp()));
@@ -132,17 +150,55 @@ mod tests {
     }
 
     #[test]
-    fn opaque_access_token_expires_at_0600_ist_next_calendar_day() {
+    fn opaque_access_token_expires_at_the_next_0600_ist() {
         // Issued 2026-03-06 23:30 IST (18:00 UTC) -> 2026-03-07 06:00 IST.
         let now = utc(2026, 3, 6, 18, 0);
         let t = access_expiry(now, &SecretString::from("opaque")).unwrap();
         assert_eq!(t, utc(2026, 3, 7, 0, 30));
-        // Issued 00:30 IST on the 7th (19:00 UTC on the 6th) -> 06:00 IST on the 8th.
+        // Issued 00:30 IST on the 7th (19:00 UTC on the 6th) -> 06:00 IST the
+        // same day, not the 8th.
         let now = utc(2026, 3, 6, 19, 0);
         assert_eq!(
             access_expiry(now, &SecretString::from("opaque")).unwrap(),
-            utc(2026, 3, 8, 0, 30)
+            utc(2026, 3, 7, 0, 30)
         );
+    }
+
+    #[test]
+    fn field_reports_of_real_tokens_hold() {
+        // 2024-07-20 00:42 IST -> 2024-07-20 06:00 IST (about 5 hours).
+        assert_eq!(
+            next_0600_ist(utc(2024, 7, 19, 19, 12)),
+            utc(2024, 7, 20, 0, 30)
+        );
+        // 2026-08-15 14:20 IST -> 2026-08-16 06:00 IST.
+        assert_eq!(
+            next_0600_ist(utc(2026, 8, 15, 8, 50)),
+            utc(2026, 8, 16, 0, 30)
+        );
+        // Exactly 06:00 IST -> the next day's 06:00.
+        assert_eq!(
+            next_0600_ist(utc(2026, 8, 16, 0, 30)),
+            utc(2026, 8, 17, 0, 30)
+        );
+        // The refresh token: 15 days ending 06:00 IST.
+        let refresh = refresh_expiry(utc(2026, 8, 15, 8, 50), &SecretString::from("opaque"), 15);
+        assert_eq!(refresh.unwrap(), utc(2026, 8, 30, 0, 30));
+    }
+
+    #[test]
+    fn the_fallback_and_the_policy_agree() {
+        let p = default_policy();
+        for issued in [
+            utc(2026, 3, 6, 19, 0),
+            utc(2026, 3, 6, 4, 0),
+            utc(2026, 3, 7, 0, 29),
+        ] {
+            let mut meta = Metadata::issued(issued);
+            let by_policy = p.evaluate(&meta, issued).expires_at;
+            meta.expires_at = Some(access_expiry(issued, &SecretString::from("opaque")).unwrap());
+            assert_eq!(p.evaluate(&meta, issued).expires_at, by_policy, "{issued}");
+        }
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub mod env;
 pub mod expiry;
 pub mod jwt;
 pub mod listener;
+pub mod probe_limit;
 mod provider;
 pub mod redirect;
 

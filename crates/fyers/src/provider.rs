@@ -9,7 +9,6 @@ use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use token_core::{
     serde_secret, AccountKey, AuthorizationRequest, Capabilities, Clock, Error, Expects, Record,
@@ -19,6 +18,7 @@ use token_core::{
 use crate::api::{auth_value, optional_secret, secret_field, Api, Call, Failure};
 use crate::config::FyersConfig;
 use crate::expiry::{metadata_for, refresh_expiry};
+use crate::probe_limit::ProbeLimiter;
 use crate::redirect::{parse_redirect, Redirect};
 
 /// FYERS credentials as stored: the access token and, when FYERS gave one,
@@ -61,23 +61,25 @@ const STATE_FIELD: &str = "state";
 
 /// Talks to FYERS API v3 for one app.
 ///
-/// Refresh safety: a refresh refused in a way a wrong PIN causes is never
-/// sent again with the same PIN (repeated wrong PINs can lock the account);
-/// fix it with [`FyersProvider::set_pin`]. A refresh token FYERS refused is
-/// not sent again either. Both answer [`Error::Rejected`] at once.
+/// Refresh safety: every refused refresh (a wrong PIN, a refused or expired
+/// refresh token, refresh no longer offered) is an [`Error::Rejected`], and
+/// the [`token_core::TokenManager`] never sends refused credentials again
+/// until a person logs in or [`token_core::TokenManager::clear_rejection`]
+/// is called (after fixing the PIN with [`FyersProvider::set_pin`]): repeated
+/// wrong PINs can lock the account. The manager is the one rejection memory;
+/// this provider only remembers, for display, whether the last refusal named
+/// the PIN ([`FyersProvider::pin_refused`]).
+///
+/// Probes (`/profile`) share a per-app budget ([`ProbeLimiter::for_app`]) so
+/// keep-alive traffic stays far inside FYERS's per-app rate limits.
 #[derive(Debug)]
 pub struct FyersProvider {
     api: Api,
     clock: Arc<dyn Clock>,
     pin: Mutex<SecretString>,
     pin_refused: AtomicBool,
-    /// SHA-256 of the last refresh token FYERS refused (never the token).
-    refused_refresh: Mutex<Option<[u8; 32]>>,
     refresh_calls: AtomicU64,
-}
-
-fn fingerprint(s: &SecretString) -> [u8; 32] {
-    Sha256::digest(s.expose_secret().as_bytes()).into()
+    probe_limiter: Arc<ProbeLimiter>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -89,13 +91,14 @@ impl FyersProvider {
     /// [`Error::Config`] on a bad base URL (HTTPS required off loopback).
     pub fn new(config: FyersConfig, clock: Arc<dyn Clock>) -> Result<Self, Error> {
         let pin = config.pin.clone();
+        let probe_limiter = ProbeLimiter::for_app(&config.base_url, &config.client_id);
         Ok(Self {
-            api: Api::new(config)?,
+            api: Api::new(config, clock.clone())?,
             clock,
             pin: Mutex::new(pin),
             pin_refused: AtomicBool::new(false),
-            refused_refresh: Mutex::new(None),
             refresh_calls: AtomicU64::new(0),
+            probe_limiter,
         })
     }
 
@@ -114,15 +117,24 @@ impl FyersProvider {
         record.payload.authorization(self.client_id())
     }
 
-    /// Replaces the PIN and allows refreshes again after a PIN refusal.
+    /// Replaces the PIN. After a PIN refusal, also tell the manager
+    /// ([`token_core::TokenManager::clear_rejection`]) so it refreshes again.
     pub fn set_pin(&self, pin: SecretString) {
         *lock(&self.pin) = pin;
         self.pin_refused.store(false, Ordering::SeqCst);
     }
 
-    /// True after FYERS refused a refresh in a way a wrong PIN causes.
+    /// True when FYERS's last refusal of a refresh named the PIN (until
+    /// [`FyersProvider::set_pin`] or a successful refresh). Informational:
+    /// the manager is what stops the PIN being sent again.
     pub fn pin_refused(&self) -> bool {
         self.pin_refused.load(Ordering::SeqCst)
+    }
+
+    /// The per-app probe budget this provider shares with every other
+    /// provider of the same app in the process.
+    pub fn probe_limiter(&self) -> &Arc<ProbeLimiter> {
+        &self.probe_limiter
     }
 
     /// Refresh requests actually sent to FYERS by this provider.
@@ -175,12 +187,10 @@ impl FyersProvider {
         ))
     }
 
-    fn refused(&self, failure: &Failure, refresh: &SecretString) {
+    fn refused(&self, failure: &Failure) {
         if failure.pin_suspect {
             self.pin_refused.store(true, Ordering::SeqCst);
-            tracing::error!("FYERS refused the refresh PIN; refresh disabled until set_pin");
-        } else if matches!(failure.error, Error::Rejected { .. }) {
-            *lock(&self.refused_refresh) = Some(fingerprint(refresh));
+            tracing::error!("FYERS refused the refresh PIN: fix the PIN; it is not sent again");
         }
     }
 }
@@ -253,16 +263,6 @@ impl TokenProvider<FyersCreds> for FyersProvider {
         let Some(refresh) = record.payload.refresh_token.as_ref() else {
             return Err(Error::rejected("no refresh token: log in again"));
         };
-        if self.pin_refused() {
-            return Err(Error::rejected(
-                "FYERS refused the PIN earlier; not retrying (it could lock the account): fix the PIN",
-            ));
-        }
-        if *lock(&self.refused_refresh) == Some(fingerprint(refresh)) {
-            return Err(Error::rejected(
-                "FYERS refused this refresh token earlier: log in again",
-            ));
-        }
         let pin = lock(&self.pin).clone();
         let body = json!({
             "grant_type": "refresh_token",
@@ -278,10 +278,11 @@ impl TokenProvider<FyersCreds> for FyersProvider {
         {
             Ok(v) => v,
             Err(failure) => {
-                self.refused(&failure, refresh);
+                self.refused(&failure);
                 return Err(failure.error);
             }
         };
+        self.pin_refused.store(false, Ordering::SeqCst);
         let now = self.clock.now();
         let access = secret_field(&v, Call::ValidateRefreshToken, "access_token")?;
         let rotated = optional_secret(&v, "refresh_token")
@@ -320,6 +321,7 @@ impl TokenProvider<FyersCreds> for FyersProvider {
     }
 
     async fn probe(&self, record: &Record<FyersCreds>) -> Result<(), Error> {
+        self.probe_limiter.acquire().await;
         // The body holds personal data: it is checked for "s":"ok" and dropped.
         match self
             .api
