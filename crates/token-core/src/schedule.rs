@@ -241,12 +241,9 @@ pub fn resolve_local(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::utc;
     use chrono_tz::America::New_York;
     use chrono_tz::Asia::Kolkata;
-
-    fn utc(y: i32, m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, m, d, h, mi, 0).unwrap()
-    }
 
     #[test]
     fn weekday_schedule_skips_weekend() {

@@ -4,10 +4,7 @@ use chrono_tz::Asia::Kolkata;
 use proptest::prelude::*;
 
 use super::*;
-
-fn utc(y: i32, m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, m, d, h, mi, 0).unwrap()
-}
+use crate::testing::utc;
 
 fn etrade() -> EarliestOf {
     EarliestOf::new()
