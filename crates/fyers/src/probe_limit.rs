@@ -23,6 +23,9 @@ pub const PROBES_PER_SECOND: usize = 5;
 /// bot's own calls keep most of it.
 pub const PROBES_PER_MINUTE: usize = 60;
 
+/// Limiters by (base URL, client_id).
+type Apps = HashMap<(String, String), Arc<ProbeLimiter>>;
+
 const SECOND: Duration = Duration::from_secs(1);
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -49,8 +52,7 @@ impl ProbeLimiter {
     /// The process-wide limiter of one app on one FYERS host: every provider
     /// built for the same `client_id` and base URL gets the same one.
     pub fn for_app(base_url: &str, client_id: &str) -> Arc<ProbeLimiter> {
-        static APPS: OnceLock<Mutex<HashMap<(String, String), Arc<ProbeLimiter>>>> =
-            OnceLock::new();
+        static APPS: OnceLock<Mutex<Apps>> = OnceLock::new();
         let apps = APPS.get_or_init(Default::default);
         let mut apps = apps.lock().unwrap_or_else(PoisonError::into_inner);
         apps.entry((base_url.to_owned(), client_id.to_owned()))
