@@ -68,6 +68,7 @@ pub use problem::unauthorized_reason;
 pub use problem::{is_rate_limit_body, parse_oauth_problem, OAuthProblem};
 pub use provider::{EtradeProvider, REQUEST_TOKEN_LIFETIME};
 pub use signer::Signer;
+pub use signer::{MAX_ACCEPTABLE_WINDOW_SECS, MAX_CLOCK_CORRECTION_SECS};
 pub use transport::ApiResponse;
 
 /// The broker name in account keys: `etrade`.
