@@ -49,7 +49,7 @@ pub enum Attempt<T, E> {
 /// # use token_core::{*, policy::*, testing::*};
 /// use token_core::retry::{call_renewing_once, Attempt};
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Error> {
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap());
 /// # let key = AccountKey::new("demo", Environment::Sandbox, "main")?;
 /// # let provider = Arc::new(FakeProvider::new(Arc::new(clock.clone())));
