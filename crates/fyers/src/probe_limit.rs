@@ -11,7 +11,7 @@
 //! pause.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -24,7 +24,7 @@ pub const PROBES_PER_SECOND: usize = 5;
 pub const PROBES_PER_MINUTE: usize = 60;
 
 /// Limiters by (base URL, client_id).
-type Apps = HashMap<(String, String), Arc<ProbeLimiter>>;
+type Apps = HashMap<(String, String), Weak<ProbeLimiter>>;
 
 const SECOND: Duration = Duration::from_secs(1);
 const MINUTE: Duration = Duration::from_secs(60);
@@ -50,14 +50,23 @@ impl ProbeLimiter {
     }
 
     /// The process-wide limiter of one app on one FYERS host: every provider
-    /// built for the same `client_id` and base URL gets the same one.
+    /// built for the same `client_id` and base URL gets the same one (while
+    /// any of them lives; the registry holds no limiter nobody uses).
     pub fn for_app(base_url: &str, client_id: &str) -> Arc<ProbeLimiter> {
         static APPS: OnceLock<Mutex<Apps>> = OnceLock::new();
         let apps = APPS.get_or_init(Default::default);
         let mut apps = apps.lock().unwrap_or_else(PoisonError::into_inner);
-        apps.entry((base_url.to_owned(), client_id.to_owned()))
-            .or_insert_with(|| Arc::new(ProbeLimiter::new(PROBES_PER_SECOND, PROBES_PER_MINUTE)))
-            .clone()
+        let key = (
+            base_url.trim_end_matches('/').to_ascii_lowercase(),
+            client_id.trim().to_owned(),
+        );
+        if let Some(shared) = apps.get(&key).and_then(Weak::upgrade) {
+            return shared;
+        }
+        apps.retain(|_, limiter| limiter.strong_count() > 0);
+        let limiter = Arc::new(ProbeLimiter::new(PROBES_PER_SECOND, PROBES_PER_MINUTE));
+        apps.insert(key, Arc::downgrade(&limiter));
+        limiter
     }
 
     /// Waits until a probe may start within the budget, and counts it.
@@ -179,9 +188,16 @@ mod tests {
     fn accounts_of_one_app_share_one_budget() {
         let a = ProbeLimiter::for_app("https://api-t1.fyers.in/api/v3", "SHARED-100");
         let b = ProbeLimiter::for_app("https://api-t1.fyers.in/api/v3", "SHARED-100");
+        let c = ProbeLimiter::for_app("https://API-t1.fyers.in/api/v3/", "SHARED-100");
         let other = ProbeLimiter::for_app("https://api-t1.fyers.in/api/v3", "OTHER-100");
         assert!(Arc::ptr_eq(&a, &b));
+        assert!(Arc::ptr_eq(&a, &c), "the same host spelled differently");
         assert!(!Arc::ptr_eq(&a, &other));
+        // Once nobody uses it, a new one starts with a fresh budget.
+        a.try_start(Instant::now()).unwrap();
+        drop((a, b, c));
+        let fresh = ProbeLimiter::for_app("https://api-t1.fyers.in/api/v3", "SHARED-100");
+        assert!(fresh.recent.lock().unwrap().is_empty());
     }
 
     #[tokio::test(start_paused = true)]
