@@ -11,19 +11,13 @@
 //! `HOSTILE_CASES=<n>` runs longer campaigns, and the fuzz target
 //! `etrade_response` in `fuzz/` covers the parsers under libFuzzer.
 
-use std::sync::Arc;
-use std::time::Duration as StdDuration;
+mod common;
 
 use broker_sim::canned::{CannedAnswer as Answer, CannedServer};
-use chrono::{TimeZone, Utc};
-use etrade::{
-    is_rate_limit_body, parse_oauth_problem, EtradeConfig, EtradeCredentials, EtradeProvider,
-};
+use common::{offline_provider, offline_record};
+use etrade::{is_rate_limit_body, parse_oauth_problem, EtradeCredentials, EtradeProvider};
 use secrecy::SecretString;
-use token_core::{
-    AccountKey, AuthorizationRequest, Environment, Expects, ManualClock, Metadata, Record,
-    SecretFields, TokenProvider,
-};
+use token_core::{AuthorizationRequest, Expects, Record, SecretFields, TokenProvider};
 
 const CONSUMER_SECRET: &str = "CONSUMERSECRET-never-shown";
 const TOKEN: &str = "TOKEN-never-shown";
@@ -128,24 +122,11 @@ async fn hostile_server() -> CannedServer {
 }
 
 fn provider(base: &str) -> EtradeProvider {
-    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 6, 14, 30, 0).unwrap());
-    let config = EtradeConfig::new(
-        Environment::Sandbox,
-        "consumer-key",
-        SecretString::from(CONSUMER_SECRET),
-    )
-    .with_base_url(base)
-    .unwrap()
-    .with_timeout(StdDuration::from_secs(5));
-    EtradeProvider::with_clock(config, Arc::new(clock)).unwrap()
+    offline_provider(base, CONSUMER_SECRET)
 }
 
 fn record() -> Record<EtradeCredentials> {
-    Record::new(
-        AccountKey::new("etrade", Environment::Sandbox, "main").unwrap(),
-        Metadata::issued(Utc.with_ymd_and_hms(2026, 3, 6, 14, 0, 0).unwrap()),
-        EtradeCredentials::new(SecretString::from(TOKEN), SecretString::from(TOKEN_SECRET)),
-    )
+    offline_record(TOKEN, TOKEN_SECRET)
 }
 
 fn assert_no_secret(text: &str) {

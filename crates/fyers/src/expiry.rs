@@ -166,21 +166,17 @@ mod tests {
 
     #[test]
     fn field_reports_of_real_tokens_hold() {
-        // 2024-07-20 00:42 IST -> 2024-07-20 06:00 IST (about 5 hours).
-        assert_eq!(
-            next_0600_ist(utc(2024, 7, 19, 19, 12)),
-            utc(2024, 7, 20, 0, 30)
-        );
-        // 2026-08-15 14:20 IST -> 2026-08-16 06:00 IST.
-        assert_eq!(
-            next_0600_ist(utc(2026, 8, 15, 8, 50)),
-            utc(2026, 8, 16, 0, 30)
-        );
-        // Exactly 06:00 IST -> the next day's 06:00.
-        assert_eq!(
-            next_0600_ist(utc(2026, 8, 16, 0, 30)),
-            utc(2026, 8, 17, 0, 30)
-        );
+        let cases = [
+            // 2024-07-20 00:42 IST -> 06:00 IST the same day (about 5 hours).
+            (utc(2024, 7, 19, 19, 12), utc(2024, 7, 20, 0, 30)),
+            // 2026-08-15 14:20 IST -> 2026-08-16 06:00 IST.
+            (utc(2026, 8, 15, 8, 50), utc(2026, 8, 16, 0, 30)),
+            // Exactly 06:00 IST -> the next day's 06:00.
+            (utc(2026, 8, 16, 0, 30), utc(2026, 8, 17, 0, 30)),
+        ];
+        for (issued, ends) in cases {
+            assert_eq!(next_0600_ist(issued), ends, "issued {issued}");
+        }
         // The refresh token: 15 days ending 06:00 IST.
         let refresh = refresh_expiry(utc(2026, 8, 15, 8, 50), &SecretString::from("opaque"), 15);
         assert_eq!(refresh.unwrap(), utc(2026, 8, 30, 0, 30));

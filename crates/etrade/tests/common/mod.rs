@@ -9,7 +9,8 @@ use broker_sim::{BrokerSim, RunningSim, SimConfig};
 use chrono::{DateTime, TimeZone, Utc};
 use etrade::{EtradeClient, EtradeConfig, EtradeCredentials, EtradeProvider};
 use token_core::{
-    Clock, Environment, Event, ManagerConfig, ManualClock, MemoryStore, TokenManager, TokenStore,
+    AccountKey, Clock, Environment, Event, ManagerConfig, ManualClock, MemoryStore, Metadata,
+    Record, TokenManager, TokenStore,
 };
 use tokio::sync::broadcast;
 
@@ -147,6 +148,37 @@ impl Env {
             .get("/v1/market/quote/AAPL,MSFT.json?detailFlag=ALL&requireEarningsDate=true")
             .await
     }
+}
+
+/// Whether a person was asked to log in, with a URL to open.
+pub fn asks_for_login(events: &[Event]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, Event::ReauthorizationRequired { url: Some(_), .. }))
+}
+
+/// A provider for a server that is not broker-sim (e.g. a `CannedServer`),
+/// on a manual clock at 2026-03-06 14:30 UTC.
+pub fn offline_provider(base: &str, consumer_secret: &str) -> EtradeProvider {
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 6, 14, 30, 0).unwrap());
+    let config = EtradeConfig::new(
+        Environment::Sandbox,
+        "consumer-key",
+        consumer_secret.to_string().into(),
+    )
+    .with_base_url(base)
+    .expect("loopback URL is allowed")
+    .with_timeout(StdDuration::from_secs(5));
+    EtradeProvider::with_clock(config, Arc::new(clock)).expect("provider")
+}
+
+/// A record issued half an hour before [`offline_provider`]'s clock.
+pub fn offline_record(token: &str, token_secret: &str) -> Record<EtradeCredentials> {
+    Record::new(
+        AccountKey::new("etrade", Environment::Sandbox, "main").expect("valid key"),
+        Metadata::issued(Utc.with_ymd_and_hms(2026, 3, 6, 14, 0, 0).unwrap()),
+        EtradeCredentials::new(token.to_string().into(), token_secret.to_string().into()),
+    )
 }
 
 pub fn names(events: &[Event]) -> Vec<&'static str> {
