@@ -20,13 +20,14 @@ use crate::server::Conn;
 use crate::BrokerSim;
 
 /// Shared path of the signed data endpoints: signature, rate limit, token
-/// state, then `doc` in the format the request asked for.
+/// state, then `doc` in the format the request asked for (or, when `doc`
+/// fails, an HTTP 400 with its message).
 async fn api_call(
     sim: &BrokerSim,
     conn: &Conn,
     endpoint: Endpoint,
     raw: Raw,
-    doc: impl FnOnce(&BrokerSim) -> Result<Value, Response>,
+    doc: impl FnOnce(&BrokerSim) -> Result<Value, &'static str>,
 ) -> Response {
     let v = match signed(sim, conn, endpoint, &raw, Signer::AccessToken).await {
         Ok(v) => v,
@@ -39,7 +40,9 @@ async fn api_call(
     match sim.use_access_token(v.token.as_deref().unwrap_or(""), &config, false) {
         Use::Ok => match doc(sim) {
             Ok(doc) => Format::of(raw.uri.path(), &raw.headers).render(&doc),
-            Err(r) => r,
+            Err(message) => {
+                etrade_error(config.etrade_error_style, StatusCode::BAD_REQUEST, message)
+            }
         },
         Use::Fail(p) if config.etrade_legacy_token_errors && is_dead_token(&p) => {
             etrade_legacy_invalid_token(config.etrade_error_style)
@@ -97,11 +100,7 @@ pub(crate) async fn quote(
     api_call(&sim, &conn, Endpoint::EtradeQuote, raw, move |sim| {
         let list: Vec<&str> = symbols.split(',').filter(|s| !s.is_empty()).collect();
         if list.is_empty() || list.len() > 25 {
-            return Err(etrade_error(
-                sim.config().etrade_error_style,
-                StatusCode::BAD_REQUEST,
-                "Invalid symbol list",
-            ));
+            return Err("Invalid symbol list");
         }
         let now = sim.now();
         let data: Vec<_> = list

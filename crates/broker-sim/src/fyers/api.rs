@@ -12,30 +12,44 @@ use crate::faults::Endpoint;
 use crate::responses::{fyers_answer, fyers_rate_limited};
 use crate::{jwt, lock, BrokerSim};
 
+/// Why an `Authorization` header was refused.
+enum Refused {
+    /// Missing, foreign or malformed: 401 with this code.
+    Code(i32),
+    /// Expired, revoked or unknown: `fyers_answers.dead_token`.
+    Dead,
+}
+
 impl BrokerSim {
-    /// Checks `Authorization: client_id:access_token`; returns the token,
-    /// or the answer for a missing, foreign, malformed or dead one (dead:
-    /// `fyers_answers.dead_token`).
-    fn fyers_auth(&self, headers: &HeaderMap) -> Result<String, Response> {
+    /// The answer for a refused `Authorization` header.
+    fn refusal(&self, r: Refused) -> Response {
+        match r {
+            Refused::Code(code) => unauthorized(code),
+            Refused::Dead => fyers_answer(&self.config().fyers_answers.dead_token),
+        }
+    }
+
+    /// Checks `Authorization: client_id:access_token`; returns the token.
+    fn fyers_auth(&self, headers: &HeaderMap) -> Result<String, Refused> {
         let config = self.config();
         let value = headers
             .get(header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok())
             .unwrap_or("");
         let Some((client_id, token)) = value.split_once(':') else {
-            return Err(unauthorized(-16));
+            return Err(Refused::Code(-16));
         };
         if client_id != config.fyers_client_id {
-            return Err(unauthorized(-16));
+            return Err(Refused::Code(-16));
         }
         if jwt::decode(token, config.fyers_jwt_key.as_bytes()).is_err() {
-            return Err(unauthorized(-15));
+            return Err(Refused::Code(-15));
         }
         let now = self.now();
         let state = lock(&self.inner.fyers);
         match state.access_tokens.get(token) {
             Some(t) if !t.revoked && now < t.exp => Ok(token.to_owned()),
-            _ => Err(fyers_answer(&config.fyers_answers.dead_token)),
+            _ => Err(Refused::Dead),
         }
     }
 
@@ -61,7 +75,7 @@ pub(crate) async fn profile((State(sim), ConnectInfo(conn)): Ctx, headers: Heade
         return r;
     }
     if let Err(r) = sim.fyers_auth(&headers) {
-        return r;
+        return sim.refusal(r);
     }
     let config = sim.config();
     ok(json!({"data": {
@@ -88,7 +102,7 @@ pub(crate) async fn logout((State(sim), ConnectInfo(conn)): Ctx, headers: Header
     }
     let token = match sim.fyers_auth(&headers) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return sim.refusal(r),
     };
     if let Some(t) = lock(&sim.inner.fyers).access_tokens.get_mut(&token) {
         t.revoked = true;
