@@ -179,6 +179,10 @@ pub struct SimConfig {
     pub etrade_legacy_token_errors: bool,
     /// The clock `oauth_timestamp` is checked against.
     pub etrade_timestamp_clock: TimestampClock,
+    /// A callback registered on the consumer key: the authorize page then
+    /// redirects the browser to it with `oauth_token` and `oauth_verifier`
+    /// in the query instead of showing the verifier.
+    pub etrade_registered_callback: Option<String>,
     /// The FYERS app id with its type suffix.
     pub fyers_client_id: String,
     /// The FYERS app secret (only its appIdHash travels).
@@ -219,6 +223,7 @@ impl Default for SimConfig {
             etrade_idle_problem: EtradeProblem::TokenExpired,
             etrade_legacy_token_errors: false,
             etrade_timestamp_clock: TimestampClock::Simulated,
+            etrade_registered_callback: None,
             fyers_client_id: "SIMAPP0001-100".into(),
             fyers_secret_key: "SIMSECRET01".into(),
             fyers_pin: "1234".into(),

@@ -12,7 +12,7 @@
 //! | GET | `/__sim/counters` | → `{"etrade_renew":N,...}` |
 //! | DELETE | `/__sim/counters` | resets counters |
 //! | GET | `/__sim/settings` | → current switches |
-//! | POST | `/__sim/settings` | any of `fyers_rotation`, `fyers_refresh_disabled`, `etrade_error_style`, `etrade_timestamp_clock`, `etrade_legacy_token_errors`, `rate_limit`, `clear_rate_limit`, `fyers_refresh_refused`, `fyers_wrong_pin`, `fyers_expired_refresh`, `fyers_dead_token` |
+//! | POST | `/__sim/settings` | any of `fyers_rotation`, `fyers_refresh_disabled`, `etrade_error_style`, `etrade_timestamp_clock`, `etrade_legacy_token_errors`, `etrade_registered_callback` (`""` clears), `rate_limit`, `clear_rate_limit`, `fyers_refresh_refused`, `fyers_wrong_pin`, `fyers_expired_refresh`, `fyers_dead_token` |
 //! | GET | `/__sim/credentials` | → demo URLs and credentials |
 
 use axum::extract::State;
@@ -213,6 +213,7 @@ fn settings_json(sim: &BrokerSim) -> Json<Value> {
         "etrade_error_style": c.etrade_error_style,
         "etrade_timestamp_clock": c.etrade_timestamp_clock,
         "etrade_legacy_token_errors": c.etrade_legacy_token_errors,
+        "etrade_registered_callback": c.etrade_registered_callback,
         "rate_limit": c.rate_limit,
         "fyers_refresh_refused": c.fyers_answers.refresh_refused,
         "fyers_wrong_pin": c.fyers_answers.wrong_pin,
@@ -232,6 +233,8 @@ struct Settings {
     etrade_error_style: Option<EtradeErrorStyle>,
     etrade_timestamp_clock: Option<TimestampClock>,
     etrade_legacy_token_errors: Option<bool>,
+    /// A URL registers a callback; `""` removes it.
+    etrade_registered_callback: Option<String>,
     fyers_refresh_refused: Option<FyersAnswer>,
     fyers_wrong_pin: Option<FyersAnswer>,
     fyers_expired_refresh: Option<FyersAnswer>,
@@ -263,6 +266,9 @@ async fn update_settings(State(sim): State<BrokerSim>, body: axum::body::Bytes) 
         }
         if let Some(v) = s.etrade_legacy_token_errors {
             c.etrade_legacy_token_errors = v;
+        }
+        if let Some(v) = s.etrade_registered_callback {
+            c.etrade_registered_callback = Some(v).filter(|v| !v.is_empty());
         }
         let a = &mut c.fyers_answers;
         for (slot, v) in [

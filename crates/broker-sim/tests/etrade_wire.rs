@@ -212,3 +212,75 @@ async fn renew_without_effect_answers_200_and_the_token_stays_idle() {
     assert_eq!(et.accounts(&token).await.status(), 200);
     assert_eq!(running.sim.calls(Endpoint::EtradeRenew), 2);
 }
+
+/// Keys with a registered callback send the browser there with
+/// `oauth_verifier` in the query (a person may paste that whole URL).
+#[tokio::test]
+async fn a_registered_callback_gets_a_redirect_with_the_verifier() {
+    let (running, _clock) = start().await;
+    running.sim.update_config(|c| {
+        c.etrade_registered_callback = Some("https://127.0.0.1:8182/cb?app=bot".into());
+    });
+    let et = Et::new(&running);
+    let (rt, rs) = request_token(&et).await;
+    let url = format!(
+        "{}/e/t/etws/authorize?key={}&token={}",
+        et.base,
+        et.key,
+        broker_sim::oauth1::encode(&rt)
+    );
+    let r = http().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(location.path(), "/cb");
+    let q: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert_eq!(q["app"], "bot");
+    assert_eq!(q["oauth_token"], rt);
+    let r = et
+        .get(
+            "/oauth/access_token",
+            &[],
+            Some((&rt, &rs)),
+            None,
+            Some(&q["oauth_verifier"]),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // The control API clears it: the page shows the verifier again.
+    let r = http()
+        .post(format!("{}/__sim/settings", running.base_url))
+        .json(&serde_json::json!({"etrade_registered_callback": ""}))
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["etrade_registered_callback"], serde_json::Value::Null);
+    let (rt, _) = request_token(&et).await;
+    let url = format!("{}/e/t/etws/authorize?key={}&token={}", et.base, et.key, rt);
+    assert_eq!(http().get(&url).send().await.unwrap().status(), 200);
+}
+
+/// pyetrade issue 55: during an outage E*TRADE sent a window whose second
+/// number is truncated. The fault reproduces it byte for byte.
+#[tokio::test]
+async fn a_malformed_timestamp_window_can_be_injected() {
+    let (running, _clock) = start().await;
+    let et = Et::new(&running);
+    let token = et.login().await;
+    let spec: broker_sim::FaultSpec = serde_json::from_value(serde_json::json!({
+        "kind": "etrade_problem",
+        "problem": {"timestamp_refused": {"from": 1636665132i64, "to": 16366687}}
+    }))
+    .unwrap();
+    running
+        .sim
+        .inject_fault(Endpoint::EtradeAccountsList, spec.into(), Times::N(1));
+    let (status, message) = error_message(et.accounts(&token).await).await;
+    assert_eq!(
+        (status, message.as_str()),
+        (
+            401,
+            "oauth_problem=timestamp_refused,oauth_acceptable_timestamps=1636665132-16366687"
+        )
+    );
+}

@@ -78,7 +78,8 @@ pub(super) fn raw_query_value(query: &str, name: &str) -> Option<String> {
 }
 
 /// `GET /e/t/etws/authorize?key=...&token=...`: the page a person sees after
-/// logging in, showing the verifier to copy.
+/// logging in, showing the verifier to copy; with a callback registered on
+/// the key, a redirect to it carrying `oauth_verifier` instead.
 pub(crate) async fn authorize((State(sim), ConnectInfo(conn)): Ctx, uri: Uri) -> Response {
     if let Some(r) = sim.before(Endpoint::EtradeAuthorize, &conn).await {
         return r;
@@ -101,6 +102,16 @@ pub(crate) async fn authorize((State(sim), ConnectInfo(conn)): Ctx, uri: Uri) ->
         return page_error("The request token is missing.");
     };
     match sim.approve_etrade(&token) {
+        Ok(verifier) if config.etrade_registered_callback.is_some() => {
+            let callback = config.etrade_registered_callback.unwrap_or_default();
+            let sep = if callback.contains('?') { '&' } else { '?' };
+            let location = format!(
+                "{callback}{sep}oauth_token={}&oauth_verifier={}",
+                oauth1::encode(&token),
+                oauth1::encode(&verifier)
+            );
+            (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+        }
         Ok(verifier) => Html(format!(
             "<html><head><title>E*TRADE - Authorize</title></head><body>\
              <p>Please copy the code below and paste it into the application.</p>\
