@@ -39,6 +39,13 @@ impl SimClock {
         }
     }
 
+    /// The clock the simulator was started on, without the offset the
+    /// control API moves (the same as [`SimClock::now`] for a shared
+    /// manual clock, which has no offset).
+    pub(crate) fn base_now(&self) -> DateTime<Utc> {
+        self.base.now()
+    }
+
     pub(crate) fn is_manual(&self) -> bool {
         self.manual.is_some()
     }

@@ -15,6 +15,77 @@ pub enum EtradeErrorStyle {
     Json,
     /// A Tomcat-style page titled `HTTP Status 401 - oauth_problem=...`.
     Html,
+    /// `<Error><code>401</code><message>oauth_problem=...</message></Error>`.
+    Xml,
+}
+
+/// Which clock `oauth_timestamp` is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimestampClock {
+    /// The simulator's clock, control-API moves included: a client must
+    /// sign with simulated time (fine for tests sharing a `ManualClock`).
+    #[default]
+    Simulated,
+    /// The clock the simulator was started on, without the offset the
+    /// control API moves: a client on the real clock keeps working while
+    /// tokens age on simulated time (standalone `--timestamps real`).
+    Real,
+}
+
+/// One FYERS error answer: HTTP status, negative code, message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FyersAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// The `code` field (negative).
+    pub code: i32,
+    /// The `message` field.
+    pub message: String,
+}
+
+impl FyersAnswer {
+    /// An answer.
+    pub fn new(status: u16, code: i32, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The FYERS answers PROTOCOLS.md marks as unconfirmed, one setting each.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FyersAnswers {
+    /// Refresh refused because the broker ended the refresh flow
+    /// (with `fyers_refresh_disabled`). Default 400 / -501.
+    pub refresh_refused: FyersAnswer,
+    /// A wrong PIN on refresh. Default 400 / -16 (FYERS's generic
+    /// "could not authenticate", also its answer to a wrong PIN).
+    pub wrong_pin: FyersAnswer,
+    /// An expired, revoked or unknown refresh token. Default 400 / -501.
+    pub expired_refresh: FyersAnswer,
+    /// An expired, revoked or unknown access token on `/profile` and
+    /// `/logout`. Default 401 / -16; the error table's -17 ("token invalid
+    /// or expired") is the other observed code.
+    pub dead_token: FyersAnswer,
+}
+
+impl Default for FyersAnswers {
+    fn default() -> Self {
+        Self {
+            refresh_refused: FyersAnswer::new(
+                400,
+                -501,
+                "Invalid refresh token: the refresh token flow is not available",
+            ),
+            wrong_pin: FyersAnswer::new(400, -16, "Invalid PIN"),
+            expired_refresh: FyersAnswer::new(400, -501, "Invalid refresh token"),
+            dead_token: FyersAnswer::new(401, -16, "Could not authenticate the user"),
+        }
+    }
 }
 
 /// An `oauth_problem` value as E*TRADE reports it.
@@ -103,6 +174,15 @@ pub struct SimConfig {
     /// The `oauth_problem` an idle (inactive) token gets on API calls.
     /// Which one the real service sends is not documented.
     pub etrade_idle_problem: EtradeProblem,
+    /// Data endpoints reject dead tokens with the legacy 401 body
+    /// `Invalid access token used` (no `oauth_problem`) instead.
+    pub etrade_legacy_token_errors: bool,
+    /// The clock `oauth_timestamp` is checked against.
+    pub etrade_timestamp_clock: TimestampClock,
+    /// A callback registered on the consumer key: the authorize page then
+    /// redirects the browser to it with `oauth_token` and `oauth_verifier`
+    /// in the query instead of showing the verifier.
+    pub etrade_registered_callback: Option<String>,
     /// The FYERS app id with its type suffix.
     pub fyers_client_id: String,
     /// The FYERS app secret (only its appIdHash travels).
@@ -119,8 +199,11 @@ pub struct SimConfig {
     pub fyers_refresh_token_days: u32,
     /// Refresh responses carry a new refresh token; the old one dies.
     pub fyers_rotation: bool,
-    /// Every refresh is rejected, as if the broker ended the flow.
+    /// Every refresh is rejected, as if the broker ended the flow (with
+    /// `fyers_answers.refresh_refused`).
     pub fyers_refresh_disabled: bool,
+    /// The unconfirmed FYERS error answers.
+    pub fyers_answers: FyersAnswers,
     /// HS256 key for the simulator's JWTs.
     pub fyers_jwt_key: String,
     /// Optional per-key limit on the data endpoints.
@@ -138,6 +221,9 @@ impl Default for SimConfig {
             etrade_timestamp_window: Duration::minutes(5),
             etrade_error_style: EtradeErrorStyle::Json,
             etrade_idle_problem: EtradeProblem::TokenExpired,
+            etrade_legacy_token_errors: false,
+            etrade_timestamp_clock: TimestampClock::Simulated,
+            etrade_registered_callback: None,
             fyers_client_id: "SIMAPP0001-100".into(),
             fyers_secret_key: "SIMSECRET01".into(),
             fyers_pin: "1234".into(),
@@ -147,6 +233,7 @@ impl Default for SimConfig {
             fyers_refresh_token_days: 15,
             fyers_rotation: false,
             fyers_refresh_disabled: false,
+            fyers_answers: FyersAnswers::default(),
             fyers_jwt_key: "broker-sim-demo-jwt-key".into(),
             rate_limit: None,
         }
@@ -163,6 +250,7 @@ impl fmt::Debug for SimConfig {
             .field("etrade_idle_timeout", &self.etrade_idle_timeout)
             .field("etrade_request_token_ttl", &self.etrade_request_token_ttl)
             .field("etrade_error_style", &self.etrade_error_style)
+            .field("etrade_timestamp_clock", &self.etrade_timestamp_clock)
             .field("fyers_client_id", &self.fyers_client_id)
             .field("fyers_secret_key", &"<redacted>")
             .field("fyers_pin", &"<redacted>")

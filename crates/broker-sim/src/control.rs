@@ -12,7 +12,7 @@
 //! | GET | `/__sim/counters` | → `{"etrade_renew":N,...}` |
 //! | DELETE | `/__sim/counters` | resets counters |
 //! | GET | `/__sim/settings` | → current switches |
-//! | POST | `/__sim/settings` | any of `fyers_rotation`, `fyers_refresh_disabled`, `etrade_error_style`, `rate_limit` |
+//! | POST | `/__sim/settings` | any of `fyers_rotation`, `fyers_refresh_disabled`, `etrade_error_style`, `etrade_timestamp_clock`, `etrade_legacy_token_errors`, `etrade_registered_callback` (`""` clears), `rate_limit`, `clear_rate_limit`, `fyers_refresh_refused`, `fyers_wrong_pin`, `fyers_expired_refresh`, `fyers_dead_token` |
 //! | GET | `/__sim/credentials` | → demo URLs and credentials |
 
 use axum::extract::State;
@@ -24,7 +24,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::config::{EtradeErrorStyle, RateLimit};
+use crate::config::{EtradeErrorStyle, FyersAnswer, RateLimit, TimestampClock};
 use crate::faults::{Endpoint, FaultSpec, Times};
 use crate::{etrade, fyers, BrokerSim};
 
@@ -211,7 +211,14 @@ fn settings_json(sim: &BrokerSim) -> Json<Value> {
         "fyers_rotation": c.fyers_rotation,
         "fyers_refresh_disabled": c.fyers_refresh_disabled,
         "etrade_error_style": c.etrade_error_style,
+        "etrade_timestamp_clock": c.etrade_timestamp_clock,
+        "etrade_legacy_token_errors": c.etrade_legacy_token_errors,
+        "etrade_registered_callback": c.etrade_registered_callback,
         "rate_limit": c.rate_limit,
+        "fyers_refresh_refused": c.fyers_answers.refresh_refused,
+        "fyers_wrong_pin": c.fyers_answers.wrong_pin,
+        "fyers_expired_refresh": c.fyers_answers.expired_refresh,
+        "fyers_dead_token": c.fyers_answers.dead_token,
     }))
 }
 
@@ -224,6 +231,14 @@ struct Settings {
     fyers_rotation: Option<bool>,
     fyers_refresh_disabled: Option<bool>,
     etrade_error_style: Option<EtradeErrorStyle>,
+    etrade_timestamp_clock: Option<TimestampClock>,
+    etrade_legacy_token_errors: Option<bool>,
+    /// A URL registers a callback; `""` removes it.
+    etrade_registered_callback: Option<String>,
+    fyers_refresh_refused: Option<FyersAnswer>,
+    fyers_wrong_pin: Option<FyersAnswer>,
+    fyers_expired_refresh: Option<FyersAnswer>,
+    fyers_dead_token: Option<FyersAnswer>,
     /// `null` is "no change"; `{"max_requests":0,...}` effectively blocks.
     rate_limit: Option<RateLimit>,
     /// Set true to remove the rate limit.
@@ -245,6 +260,28 @@ async fn update_settings(State(sim): State<BrokerSim>, body: axum::body::Bytes) 
     if let Some(v) = s.etrade_error_style {
         sim.set_etrade_error_style(v);
     }
+    sim.update_config(|c| {
+        if let Some(v) = s.etrade_timestamp_clock {
+            c.etrade_timestamp_clock = v;
+        }
+        if let Some(v) = s.etrade_legacy_token_errors {
+            c.etrade_legacy_token_errors = v;
+        }
+        if let Some(v) = s.etrade_registered_callback {
+            c.etrade_registered_callback = Some(v).filter(|v| !v.is_empty());
+        }
+        let a = &mut c.fyers_answers;
+        for (slot, v) in [
+            (&mut a.refresh_refused, s.fyers_refresh_refused),
+            (&mut a.wrong_pin, s.fyers_wrong_pin),
+            (&mut a.expired_refresh, s.fyers_expired_refresh),
+            (&mut a.dead_token, s.fyers_dead_token),
+        ] {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        }
+    });
     if s.rate_limit.is_some() || s.clear_rate_limit {
         sim.set_rate_limit(s.rate_limit);
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::EtradeProblem;
+use crate::config::{EtradeProblem, FyersAnswer};
 
 /// Every endpoint the simulator serves (the control API is not one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -114,6 +114,17 @@ pub enum Fault {
     },
     /// An authorization rejection.
     Unauthorized(Rejection),
+    /// E*TRADE: the legacy HTTP 401 `Invalid access token used`, without
+    /// an `oauth_problem` (in the configured error style).
+    EtradeLegacyInvalidToken,
+    /// E*TRADE: 200 `Access Token has been renewed` while the token stays
+    /// as it was (an idle token stays idle): the renew that does not help.
+    RenewWithoutEffect,
+    /// FYERS: HTTP 403 permission error (code -373): the app lacks a
+    /// permission, a configuration problem.
+    FyersPermissionError,
+    /// FYERS: this status, code and message.
+    FyersAnswer(FyersAnswer),
 }
 
 /// How many requests a fault applies to.
@@ -164,6 +175,21 @@ pub enum FaultSpec {
         /// The negative FYERS code.
         code: i32,
     },
+    /// [`Fault::EtradeLegacyInvalidToken`].
+    EtradeLegacyInvalidToken,
+    /// [`Fault::RenewWithoutEffect`].
+    RenewWithoutEffect,
+    /// [`Fault::FyersPermissionError`].
+    FyersPermissionError,
+    /// [`Fault::FyersAnswer`].
+    FyersAnswer {
+        /// HTTP status.
+        status: u16,
+        /// The FYERS code.
+        code: i32,
+        /// The message.
+        message: String,
+    },
 }
 
 impl From<FaultSpec> for Fault {
@@ -178,6 +204,18 @@ impl From<FaultSpec> for Fault {
             FaultSpec::RateLimited { retry_after_secs } => Fault::RateLimited { retry_after_secs },
             FaultSpec::EtradeProblem { problem } => Fault::Unauthorized(Rejection::Etrade(problem)),
             FaultSpec::FyersError { code } => Fault::Unauthorized(Rejection::Fyers(code)),
+            FaultSpec::EtradeLegacyInvalidToken => Fault::EtradeLegacyInvalidToken,
+            FaultSpec::RenewWithoutEffect => Fault::RenewWithoutEffect,
+            FaultSpec::FyersPermissionError => Fault::FyersPermissionError,
+            FaultSpec::FyersAnswer {
+                status,
+                code,
+                message,
+            } => Fault::FyersAnswer(FyersAnswer {
+                status,
+                code,
+                message,
+            }),
         }
     }
 }

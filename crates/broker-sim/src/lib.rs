@@ -44,7 +44,10 @@ use token_core::clock::{Clock, ManualClock};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{DemoCredentials, EtradeErrorStyle, EtradeProblem, RateLimit, SimConfig};
+pub use config::{
+    DemoCredentials, EtradeErrorStyle, EtradeProblem, FyersAnswer, FyersAnswers, RateLimit,
+    SimConfig, TimestampClock,
+};
 pub use faults::{Endpoint, Fault, FaultSpec, Rejection, Times};
 
 use crate::clock::SimClock;
@@ -255,12 +258,19 @@ impl BrokerSim {
         self.update_config(|c| c.fyers_rotation = on);
     }
 
-    /// FYERS "refresh disabled": every refresh is rejected with -501.
+    /// FYERS "refresh disabled": every refresh is rejected with
+    /// `fyers_answers.refresh_refused` (by default 400 / -501).
     pub fn set_fyers_refresh_disabled(&self, on: bool) {
         self.update_config(|c| c.fyers_refresh_disabled = on);
     }
 
-    /// JSON or HTML E*TRADE error bodies.
+    /// Checks E*TRADE `oauth_timestamp` against the simulated clock or
+    /// the real one (see [`TimestampClock`]).
+    pub fn set_etrade_timestamp_clock(&self, clock: TimestampClock) {
+        self.update_config(|c| c.etrade_timestamp_clock = clock);
+    }
+
+    /// JSON, HTML or XML E*TRADE error bodies.
     pub fn set_etrade_error_style(&self, style: EtradeErrorStyle) {
         self.update_config(|c| c.etrade_error_style = style);
     }

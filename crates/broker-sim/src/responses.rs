@@ -6,7 +6,8 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
 use serde_json::json;
 
-use crate::config::{EtradeErrorStyle, EtradeProblem};
+use crate::config::{EtradeErrorStyle, EtradeProblem, FyersAnswer};
+use crate::etrade::{renewed_body, xml_escape};
 use crate::faults::{Endpoint, Fault, Rejection};
 
 /// An E*TRADE error with `message`, in the configured style.
@@ -34,7 +35,24 @@ pub(crate) fn etrade_error(style: EtradeErrorStyle, status: StatusCode, message:
             )
                 .into_response()
         }
+        EtradeErrorStyle::Xml => (
+            status,
+            [(header::CONTENT_TYPE, "application/xml")],
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\
+                 <Error><code>{}</code><message>{}</message></Error>",
+                status.as_u16(),
+                xml_escape(message)
+            ),
+        )
+            .into_response(),
     }
+}
+
+/// The legacy HTTP 401 `Invalid access token used`, with no
+/// `oauth_problem` (PROTOCOLS.md, "More error shapes").
+pub(crate) fn etrade_legacy_invalid_token(style: EtradeErrorStyle) -> Response {
+    etrade_error(style, StatusCode::UNAUTHORIZED, "Invalid access token used")
 }
 
 /// HTTP 401 `oauth_problem=...`.
@@ -67,12 +85,33 @@ pub(crate) fn fyers_error(status: StatusCode, code: i32, message: &str) -> Respo
         .into_response()
 }
 
-/// FYERS 429 with `Retry-After`.
+/// A configured FYERS answer (an out-of-range status becomes 400).
+pub(crate) fn fyers_answer(a: &FyersAnswer) -> Response {
+    let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::BAD_REQUEST);
+    fyers_error(status, a.code, &a.message)
+}
+
+/// FYERS 429 with `Retry-After` (seconds) and `X-Retry-After-Ms`.
 pub(crate) fn fyers_rate_limited(retry_after_secs: u64) -> Response {
     let mut r = fyers_error(StatusCode::TOO_MANY_REQUESTS, -429, "request limit reached");
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    r.headers_mut().insert(
+        "x-retry-after-ms",
+        HeaderValue::from(retry_after_secs.saturating_mul(1000)),
+    );
     r
+}
+
+/// FYERS 403 "permission error": the app lacks a permission for the call
+/// (a configuration problem, not a login one). Code -373 is the error
+/// sheet's "please provide valid permission".
+pub(crate) fn fyers_permission_error() -> Response {
+    fyers_error(
+        StatusCode::FORBIDDEN,
+        -373,
+        "please provide valid permission",
+    )
 }
 
 /// The message FYERS pairs with a code.
@@ -86,6 +125,7 @@ pub(crate) fn fyers_message(code: i32) -> &'static str {
         -374 => "Please provide valid auth code",
         -441 => "Invalid grant type",
         -501 => "Invalid refresh token",
+        -17 => "Token is invalid or expired",
         -429 => "request limit reached",
         _ => "Something went wrong",
     }
@@ -181,6 +221,10 @@ pub(crate) fn render_fault(
             }
         }
         Fault::Unauthorized(Rejection::Etrade(p)) => etrade_problem(style, &p),
+        Fault::EtradeLegacyInvalidToken => etrade_legacy_invalid_token(style),
+        Fault::RenewWithoutEffect => renewed_body(),
+        Fault::FyersPermissionError => fyers_permission_error(),
+        Fault::FyersAnswer(a) => fyers_answer(&a),
         Fault::Unauthorized(Rejection::Fyers(code)) => {
             fyers_error(StatusCode::UNAUTHORIZED, code, fyers_message(code))
         }

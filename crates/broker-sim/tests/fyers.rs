@@ -3,7 +3,7 @@
 mod common;
 
 use base64::Engine as _;
-use broker_sim::{jwt, Endpoint, RateLimit, RunningSim, SimConfig};
+use broker_sim::{jwt, Endpoint, Fault, FyersAnswer, RateLimit, RunningSim, SimConfig, Times};
 use chrono::{Duration, TimeZone, Utc};
 use common::*;
 use serde_json::{json, Value};
@@ -335,8 +335,168 @@ async fn rate_limit_answers_429_with_retry_after() {
         .unwrap();
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "2");
+    assert_eq!(r.headers()["x-retry-after-ms"], "2000");
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["code"], -429);
     clock.advance(Duration::seconds(2));
+    assert_eq!(profile(&running, &access).await.0, 200);
+}
+
+fn pin(running: &RunningSim) -> String {
+    running.credentials().fyers_pin
+}
+
+/// PROTOCOLS.md: a token issued 2024-07-20 00:42 IST expired 06:00 the same
+/// day; one issued 2026-08-15 14:20 IST expired 2026-08-16 06:00.
+#[tokio::test]
+async fn access_tokens_end_at_the_next_0600_ist_even_the_same_day() {
+    // 2024-07-20 00:42 IST = 2024-07-19 19:12 UTC.
+    let (running, clock) = start_at(
+        Utc.with_ymd_and_hms(2024, 7, 19, 19, 12, 0).unwrap(),
+        SimConfig::default(),
+    )
+    .await;
+    let (access, refresh_token) = login(&running).await;
+    let six_same_day = Utc.with_ymd_and_hms(2024, 7, 20, 0, 30, 0).unwrap();
+    assert_eq!(
+        claims(&access)["exp"].as_i64(),
+        Some(six_same_day.timestamp())
+    );
+    clock.set(six_same_day - Duration::seconds(1));
+    assert_eq!(profile(&running, &access).await.0, 200);
+    clock.set(six_same_day);
+    assert_eq!(profile(&running, &access).await.1["code"], -16);
+    // A refresh at 14:20 IST gives a token ending 06:00 the next day.
+    clock.set(Utc.with_ymd_and_hms(2024, 7, 20, 8, 50, 0).unwrap());
+    let (s, v) = refresh(&running, &refresh_token, &pin(&running)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        claims(v["access_token"].as_str().unwrap())["exp"].as_i64(),
+        Some(
+            Utc.with_ymd_and_hms(2024, 7, 21, 0, 30, 0)
+                .unwrap()
+                .timestamp()
+        )
+    );
+}
+
+/// The field report: issued 2026-08-15 14:20 IST, refresh token until
+/// 2026-08-30 06:00 IST.
+#[tokio::test]
+async fn refresh_tokens_last_fifteen_days_ending_0600_ist() {
+    let issued = Utc.with_ymd_and_hms(2026, 8, 15, 8, 50, 0).unwrap();
+    let (running, _clock) = start_at(issued, SimConfig::default()).await;
+    let (_, refresh_token) = login(&running).await;
+    assert_eq!(
+        claims(&refresh_token)["exp"].as_i64(),
+        Some(
+            Utc.with_ymd_and_hms(2026, 8, 30, 0, 30, 0)
+                .unwrap()
+                .timestamp()
+        )
+    );
+}
+
+#[tokio::test]
+async fn refused_refresh_wrong_pin_and_expired_refresh_answers_are_configurable() {
+    let (running, clock) = start().await;
+    let (_, rt) = login(&running).await;
+    let wrong = "S1m-Wr0ng-P1n-Zq9vKx";
+    running.sim.update_config(|c| {
+        c.fyers_refresh_disabled = true;
+        c.fyers_answers.refresh_refused =
+            FyersAnswer::new(403, -502, "Refresh token flow discontinued");
+        c.fyers_answers.wrong_pin = FyersAnswer::new(401, -18, "Incorrect PIN");
+        c.fyers_answers.expired_refresh = FyersAnswer::new(401, -8, "Refresh token expired");
+    });
+    let (s, v) = refresh(&running, &rt, &pin(&running)).await;
+    assert_eq!(
+        (
+            s,
+            v["s"].as_str(),
+            v["code"].as_i64(),
+            v["message"].as_str()
+        ),
+        (
+            403,
+            Some("error"),
+            Some(-502),
+            Some("Refresh token flow discontinued")
+        )
+    );
+    running.sim.set_fyers_refresh_disabled(false);
+    let (s, v) = refresh(&running, &rt, wrong).await;
+    assert_eq!((s, v["code"].as_i64()), (401, Some(-18)));
+    assert_eq!(refresh(&running, &rt, &pin(&running)).await.0, 200);
+    clock.advance(Duration::days(16));
+    let (s, v) = refresh(&running, &rt, &pin(&running)).await;
+    assert_eq!(
+        (s, v["code"].as_i64(), v["message"].as_str()),
+        (401, Some(-8), Some("Refresh token expired"))
+    );
+}
+
+#[tokio::test]
+async fn dead_access_tokens_answer_the_configured_code_such_as_minus_17() {
+    let (running, clock) = start().await;
+    let (access, _) = login(&running).await;
+    clock.advance(Duration::days(1));
+    running.sim.update_config(|c| {
+        c.fyers_answers.dead_token = FyersAnswer::new(400, -17, "Token is invalid or expired");
+    });
+    let (s, v) = profile(&running, &access).await;
+    assert_eq!(
+        (s, v["code"].as_i64(), v["message"].as_str()),
+        (400, Some(-17), Some("Token is invalid or expired"))
+    );
+    // And over the control API.
+    let r = http()
+        .post(format!("{}/__sim/settings", running.base_url))
+        .json(&json!({"fyers_dead_token": {"status": 401, "code": -17, "message": "x"}}))
+        .send()
+        .await
+        .unwrap();
+    let settings: Value = r.json().await.unwrap();
+    assert_eq!(settings["fyers_dead_token"]["status"], 401);
+    assert_eq!(
+        profile(&running, &access).await,
+        (401, json!({"s":"error","code":-17,"message":"x"}))
+    );
+}
+
+#[tokio::test]
+async fn permission_error_fault_is_a_403_and_rate_limits_carry_retry_after_ms() {
+    let (running, _clock) = start().await;
+    let (access, _) = login(&running).await;
+    running.sim.inject_fault(
+        Endpoint::FyersProfile,
+        Fault::FyersPermissionError,
+        Times::N(1),
+    );
+    let (s, v) = profile(&running, &access).await;
+    assert_eq!((s, v["code"].as_i64()), (403, Some(-373)));
+    running.sim.inject_fault(
+        Endpoint::FyersProfile,
+        Fault::RateLimited {
+            retry_after_secs: 3,
+        },
+        Times::N(1),
+    );
+    let c = running.credentials();
+    let r = http()
+        .get(format!("{}/profile", running.fyers_base_url()))
+        .header("Authorization", format!("{}:{}", c.fyers_client_id, access))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "3");
+    assert_eq!(r.headers()["x-retry-after-ms"], "3000");
+    running.sim.inject_fault(
+        Endpoint::FyersProfile,
+        Fault::FyersAnswer(FyersAnswer::new(503, -96, "An unexpected error occurred")),
+        Times::N(1),
+    );
+    assert_eq!(profile(&running, &access).await.1["code"], -96);
     assert_eq!(profile(&running, &access).await.0, 200);
 }

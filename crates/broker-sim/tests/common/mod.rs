@@ -73,6 +73,36 @@ impl Et {
         callback: Option<&str>,
         verifier: Option<&str>,
     ) -> reqwest::Response {
+        let ts = self.sim.now().timestamp();
+        self.get_signed_at(path, query, token, callback, verifier, ts, &[])
+            .await
+    }
+
+    /// GET `path` with an access token, `oauth_timestamp` = `ts` and extra
+    /// headers.
+    pub async fn get_at(
+        &self,
+        path: &str,
+        token: &(String, String),
+        ts: i64,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let t = Some((token.0.as_str(), token.1.as_str()));
+        self.get_signed_at(path, &[], t, None, None, ts, headers)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn get_signed_at(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        token: Option<(&str, &str)>,
+        callback: Option<&str>,
+        verifier: Option<&str>,
+        ts: i64,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
         let uri = format!("{}{}", self.base, path);
         let mut b = oauth1_request::Builder::<_, _, &str>::new(
             oauth1_request::Credentials::new(self.key.as_str(), self.secret.as_str()),
@@ -85,18 +115,17 @@ impl Et {
         b.verifier(verifier);
         let n = nonce();
         b.nonce(n.as_str());
-        b.timestamp(NonZeroU64::new(self.sim.now().timestamp() as u64));
+        b.timestamp(NonZeroU64::new(ts as u64));
         let mut sorted: Vec<(&str, &str)> = query.to_vec();
         sorted.sort();
         let params = oauth1_request::ParameterList::new(sorted.clone());
         let header = b.get(&uri, &params);
         let url = oauth1_request::to_query(uri, &params);
-        self.http
-            .get(url)
-            .header("Authorization", header)
-            .send()
-            .await
-            .unwrap()
+        let mut req = self.http.get(url).header("Authorization", header);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.unwrap()
     }
 
     /// The whole login: request token, approval, access token.
