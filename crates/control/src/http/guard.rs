@@ -163,3 +163,59 @@ fn too_many(wait: Duration) -> Box<Response> {
     }
     Box::new(r)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use token_core::ManualClock;
+
+    const TOKEN: &str = "ctl-0b7e4f1a9c3d5e8f2a6b4c1d9e7f3a5b8c2d6e4f";
+
+    fn guard() -> Guard {
+        let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 5, 12, 0, 0).unwrap());
+        Guard::new(
+            BearerToken::new(&TOKEN.to_string().into()),
+            RateLimitConfig::default(),
+            RouteLimits::default(),
+            Arc::new(clock),
+        )
+    }
+
+    fn bearer(t: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {t}")).unwrap(),
+        );
+        h
+    }
+
+    fn status(r: Result<(), Box<Response>>) -> u16 {
+        r.map_or_else(|r| r.status().as_u16(), |()| 200)
+    }
+
+    #[test]
+    fn memory_stays_fixed_across_100_000_distinct_sources() {
+        let g = guard();
+        let before = g.memory_bytes();
+        let wrong = bearer("wrong-guess");
+        let mut codes = std::collections::BTreeMap::<u16, u32>::new();
+        for i in 0..100_000u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x7f00_0000 | i));
+            let code = status(g.admit(Route::Mutation, &wrong, Some(ip)));
+            *codes.entry(code).or_default() += 1;
+        }
+        assert_eq!(g.memory_bytes(), before, "no growth with sources");
+        assert!(before < 256 * 1024, "{before} bytes");
+        println!("guard tables: {before} bytes after 100000 distinct sources; {codes:?}");
+        assert_eq!(codes.get(&401), Some(&20), "the global failure budget held: {codes:?}");
+        // ...and the owner is still served.
+        let owner = Some(IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(status(g.admit(Route::Mutation, &bearer(TOKEN), owner)), 200);
+        assert_eq!(
+            status(g.admit(Route::Read { open: false }, &bearer(TOKEN), owner)),
+            200
+        );
+    }
+}
