@@ -50,6 +50,10 @@ fn heap_is_fixed_at_construction_whatever_the_number_of_sources() {
         "rate limiter heap: {built} bytes built, {after} bytes after 200000 distinct sources (100000 IPv4 + 100000 IPv6 /64)"
     );
     assert_eq!(after, built, "no allocation per source");
-    assert!(built <= limiter.memory_bytes(), "{built} > {}", limiter.memory_bytes());
+    assert!(
+        built <= limiter.memory_bytes(),
+        "{built} > {}",
+        limiter.memory_bytes()
+    );
     assert!(built < 80 * 1024, "{built}");
 }

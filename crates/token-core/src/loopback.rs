@@ -374,9 +374,16 @@ mod tests {
             let page = get(addr, forged).await;
             assert!(page.starts_with("HTTP/1.1 400"), "{page}");
             assert!(page.contains("does not belong to the login in progress"));
-            assert!(!task.is_finished(), "a forged redirect must not end the capture");
+            assert!(
+                !task.is_finished(),
+                "a forged redirect must not end the capture"
+            );
         }
-        let page = get(addr, "/broker/callback?auth_code=Real-Wz&state=St4te-Qx7Lm2").await;
+        let page = get(
+            addr,
+            "/broker/callback?auth_code=Real-Wz&state=St4te-Qx7Lm2",
+        )
+        .await;
         assert!(page.starts_with("HTTP/1.1 200"), "{page}");
         let url = task.await.unwrap().unwrap();
         assert!(url.expose_secret().contains("auth_code=Real-Wz"));
@@ -391,7 +398,9 @@ mod tests {
         let mut silent = Vec::new();
         for _ in 0..5 {
             let mut s = TcpStream::connect(addr).await.unwrap();
-            s.write_all(b"GET /broker/callback?state=St4te").await.unwrap();
+            s.write_all(b"GET /broker/callback?state=St4te")
+                .await
+                .unwrap();
             silent.push(s);
         }
         let started = std::time::Instant::now();

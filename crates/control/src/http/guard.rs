@@ -209,7 +209,11 @@ mod tests {
         assert_eq!(g.memory_bytes(), before, "no growth with sources");
         assert!(before < 256 * 1024, "{before} bytes");
         println!("guard tables: {before} bytes after 100000 distinct sources; {codes:?}");
-        assert_eq!(codes.get(&401), Some(&20), "the global failure budget held: {codes:?}");
+        assert_eq!(
+            codes.get(&401),
+            Some(&20),
+            "the global failure budget held: {codes:?}"
+        );
         // ...and the owner is still served.
         let owner = Some(IpAddr::from([127, 0, 0, 1]));
         assert_eq!(status(g.admit(Route::Mutation, &bearer(TOKEN), owner)), 200);

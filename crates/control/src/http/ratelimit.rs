@@ -215,7 +215,8 @@ mod tests {
             Arc::new(clock()),
         );
         let v6 = |n: u128| IpAddr::from(std::net::Ipv6Addr::from(n));
-        let base = u128::from_be_bytes([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let base =
+            u128::from_be_bytes([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0]);
         assert!(rl.check(Some(v6(base | 1))).is_ok());
         assert!(rl.check(Some(v6(base | 0xffff))).is_ok());
         assert!(

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use token_core::loopback::{ListenerError, LoopbackListener};
 use secrecy::SecretString;
+use token_core::loopback::{ListenerError, LoopbackListener};
 use token_core::{AccountKey, Expects};
 use tokio::sync::Mutex;
 
@@ -73,9 +73,9 @@ impl ReauthChannel for LoopbackChannel {
             .capture_login(&prompt.url, self.timeout)
             .await
             .map_err(|e| match e {
-            ListenerError::Timeout(t) => ReauthError::Timeout(t),
-            other => ReauthError::Channel(other.to_string()),
-        })
+                ListenerError::Timeout(t) => ReauthError::Timeout(t),
+                other => ReauthError::Channel(other.to_string()),
+            })
     }
 
     async fn tell(&self, _account: &AccountKey, message: &str) -> Result<(), ReauthError> {
