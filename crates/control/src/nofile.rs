@@ -43,7 +43,7 @@ pub fn raise_nofile_limit() -> std::io::Result<Option<NofileLimit>> {
         use rustix::process::{getrlimit, setrlimit, Resource};
         let now = getrlimit(Resource::Nofile);
         if now.current != now.maximum {
-            let mut raised = now.clone();
+            let mut raised = now;
             raised.current = now.maximum;
             setrlimit(Resource::Nofile, raised).map_err(std::io::Error::from)?;
         }

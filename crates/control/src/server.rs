@@ -237,6 +237,8 @@ impl Server {
     /// The routes, to embed in your own axum service. Serve them with
     /// `into_make_service_with_connect_info::<SocketAddr>()` for per-client
     /// rate limits, and call [`Server::start`] for metrics and alerts.
+    /// Connection caps, timeouts and the bounded shutdown are then yours to
+    /// provide: [`Server::serve`] has them.
     pub fn router(&self) -> axum::Router {
         router(AppState::new(
             self.accounts.clone(),
