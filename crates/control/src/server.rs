@@ -359,3 +359,24 @@ pub async fn serve(
     .await?;
     server.serve(listener, shutdown).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_listens_without_the_opt_in() {
+        for ok in ["127.0.0.1:9184", "127.8.9.10:1", "[::1]:9184"] {
+            assert!(check_listen(ok.parse().unwrap(), false).is_ok(), "{ok}");
+        }
+        for remote in ["0.0.0.0:9184", "10.1.2.3:80", "[::]:9184"] {
+            let addr: SocketAddr = remote.parse().unwrap();
+            let err = check_listen(addr, false).unwrap_err();
+            assert!(err.to_string().contains("plain HTTP"), "{err}");
+            assert!(
+                check_listen(addr, true).is_ok(),
+                "{remote} with allow_remote"
+            );
+        }
+    }
+}

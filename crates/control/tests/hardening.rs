@@ -455,3 +455,36 @@ async fn a_non_loopback_listen_address_needs_allow_remote_and_says_why() {
             .unwrap();
     assert!(parsed.allow_remote);
 }
+
+#[tokio::test]
+async fn a_request_whose_body_never_ends_is_answered_and_closed() {
+    let srv = served(
+        limits(16, Duration::from_millis(500), Duration::from_secs(1)),
+        RouteLimits::default(),
+        |_| {},
+    )
+    .await;
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    let head = format!(
+        "POST /keepalive HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 1000000\r\n\r\nabc"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let (mut r, mut w) = s.into_split();
+    let drip = tokio::spawn(async move {
+        for _ in 0..200 {
+            if w.write_all(b"x").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    });
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(3), r.read_to_end(&mut out))
+        .await
+        .expect("answered and closed while the body still dribbles")
+        .ok();
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert_eq!(srv.acct.provider.probes(), 1);
+    drip.abort();
+}
