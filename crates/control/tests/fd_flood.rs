@@ -9,8 +9,6 @@
 //! file and broker connection would fail with "Too many open files".
 #![cfg(unix)]
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
