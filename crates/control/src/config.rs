@@ -25,6 +25,11 @@ pub struct ControlConfig {
     /// Where to listen; `127.0.0.1:9184` unless told otherwise.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Allow a `listen` address that is not loopback (default: no). The
+    /// control server speaks plain HTTP, so the bearer token crosses the
+    /// network in clear text: put TLS in front (a reverse proxy) first.
+    #[serde(default)]
+    pub allow_remote: bool,
     /// The bearer token clients must send.
     pub token: SecretSource,
     /// Require the token on `GET /health` too (default: yes).

@@ -2,9 +2,13 @@
 //!
 //! - [`Server`]: the HTTP control surface (`GET /health`, `GET /metrics`,
 //!   `POST /refresh`, `POST /keepalive`) with bearer-token auth compared in
-//!   constant time and per-client rate limits; embeddable as an axum
-//!   [`Router`](axum::Router) or run with one call ([`Server::serve`],
-//!   [`serve`]).
+//!   constant time, a refusal of weak tokens, rate limits on every route
+//!   that other callers' failures cannot spend, a connection cap, timeouts
+//!   and a bounded shutdown; loopback only unless `allow_remote`;
+//!   embeddable as an axum [`Router`](axum::Router) or run with one call
+//!   ([`Server::serve`], [`serve`]).
+//! - [`raise_nofile_limit`]: a daemon's first call, so sockets cannot starve
+//!   the token work of file descriptors.
 //! - [`metrics`]: Prometheus text (renewals, failures by kind, renewal
 //!   latency, seconds to expiry and to refresh-token expiry per account).
 //! - [`notify`]: one [`Notifier`](notify::Notifier) trait; log, Telegram and
@@ -21,6 +25,7 @@
 pub mod config;
 mod http;
 pub mod metrics;
+mod nofile;
 pub mod notify;
 pub mod reauth;
 mod secret;
@@ -28,8 +33,13 @@ mod server;
 pub mod telegram;
 
 pub use config::{ControlConfig, NotifyConfig, RateLimitConfig, TelegramConfig, WebhookConfig};
-pub use http::{BearerToken, RateLimiter};
+pub use http::{
+    BearerToken, RateLimiter, RouteLimits, ServeLimits, WeakTokenError, DEFAULT_CONNECTION_TIMEOUT,
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE, DEFAULT_SLOTS,
+    MIN_TOKEN_CHARS,
+};
+pub use nofile::{nofile_limit, raise_nofile_limit, NofileLimit};
 pub use secret::{SecretError, SecretSource};
 pub use server::{
-    serve, Background, ControlError, Server, REAUTH_ANSWER_TIMEOUT, REAUTH_MAX_ATTEMPTS,
+    bind, serve, Background, ControlError, Server, REAUTH_ANSWER_TIMEOUT, REAUTH_MAX_ATTEMPTS,
 };

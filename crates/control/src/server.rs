@@ -12,7 +12,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
 use crate::config::{ControlConfig, NotifyConfig};
-use crate::http::{router, AppState, BearerToken};
+use crate::http::{router, serve::serve as serve_http, AppState, BearerToken};
+use crate::http::{RouteLimits, ServeLimits, WeakTokenError};
 use crate::metrics::Metrics;
 use crate::notify::{
     Alerter, LogNotifier, Notifier, NotifyError, TelegramNotifier, WebhookNotifier,
@@ -37,6 +38,24 @@ pub enum ControlError {
         /// Why.
         #[source]
         source: SecretError,
+    },
+    /// The control token could be guessed.
+    #[error("control.token {source}")]
+    WeakToken {
+        /// Why.
+        #[source]
+        source: WeakTokenError,
+    },
+    /// A listen address that is not loopback, without `allow_remote`.
+    #[error(
+        "refusing to listen on {addr}: it is not a loopback address, and the control server \
+         speaks plain HTTP, so its bearer token would cross the network in clear text. \
+         Listen on 127.0.0.1 (the default), or put TLS in front and set `allow_remote = true` \
+         in [control]"
+    )]
+    RemoteNotAllowed {
+        /// The address asked for.
+        addr: SocketAddr,
     },
     /// A notifier is misconfigured.
     #[error("{what}: {source}")]
@@ -64,7 +83,7 @@ pub enum ControlError {
 /// # use std::sync::Arc;
 /// # async fn demo(accounts: Vec<Arc<dyn token_core::ManagedAccount>>) -> Result<(), control::ControlError> {
 /// let config: control::ControlConfig = serde_json::from_str(r#"{"token":{"env":"CONTROL_TOKEN"}}"#).unwrap();
-/// let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+/// let listener = control::bind(&config).await?;
 /// control::Server::new(accounts, &config, Arc::new(token_core::SystemClock))?
 ///     .serve(listener, async { let _ = tokio::signal::ctrl_c().await; })
 ///     .await
@@ -79,6 +98,8 @@ pub struct Server {
     notify: NotifyConfig,
     notifiers: Vec<Arc<dyn Notifier>>,
     reauth: Option<Arc<dyn ReauthChannel>>,
+    serve_limits: ServeLimits,
+    route_limits: RouteLimits,
 }
 
 impl std::fmt::Debug for Server {
@@ -107,8 +128,9 @@ impl Drop for Background {
 }
 
 impl Server {
-    /// Reads the bearer token named in `config`. No notifiers yet: add them
-    /// with [`Server::with_notify`] / [`Server::with_notifier`].
+    /// Reads the bearer token named in `config` and refuses a weak one
+    /// (shorter than 32 characters or predictable). No notifiers yet: add
+    /// them with [`Server::with_notify`] / [`Server::with_notifier`].
     pub fn new(
         accounts: Vec<Arc<dyn ManagedAccount>>,
         config: &ControlConfig,
@@ -118,16 +140,34 @@ impl Server {
             what: "control.token",
             source,
         })?;
+        let token = BearerToken::configured(&secret)
+            .map_err(|source| ControlError::WeakToken { source })?;
         Ok(Self {
             accounts: accounts.into(),
             config: config.clone(),
-            token: BearerToken::new(&secret),
+            token,
             clock,
             metrics: Metrics::new(),
             notify: NotifyConfig::default(),
             notifiers: Vec::new(),
             reauth: None,
+            serve_limits: ServeLimits::default(),
+            route_limits: RouteLimits::default(),
         })
+    }
+
+    /// Connection cap and timeouts for [`Server::serve`] (default
+    /// [`ServeLimits::default`]).
+    pub fn with_serve_limits(mut self, limits: ServeLimits) -> Self {
+        self.serve_limits = limits;
+        self
+    }
+
+    /// Request budgets besides `[control] rate_limit` (default
+    /// [`RouteLimits::default`]).
+    pub fn with_route_limits(mut self, limits: RouteLimits) -> Self {
+        self.route_limits = limits;
+        self
     }
 
     /// Builds the notifiers in `notify` (log, Telegram, webhook) and, when
@@ -197,11 +237,14 @@ impl Server {
     /// The routes, to embed in your own axum service. Serve them with
     /// `into_make_service_with_connect_info::<SocketAddr>()` for per-client
     /// rate limits, and call [`Server::start`] for metrics and alerts.
+    /// Connection caps, timeouts and the bounded shutdown are then yours to
+    /// provide: [`Server::serve`] has them.
     pub fn router(&self) -> axum::Router {
         router(AppState::new(
             self.accounts.clone(),
             self.token.clone(),
             &self.config,
+            self.route_limits,
             self.clock.clone(),
             self.metrics.clone(),
         ))
@@ -247,26 +290,52 @@ impl Server {
 
     /// Serves on `listener` until `shutdown` completes, with the background
     /// work running. This is the one call a daemon needs.
+    ///
+    /// Refuses a listener that is not on loopback unless `allow_remote` is
+    /// set. Connections are capped and timed out ([`ServeLimits`]); after
+    /// `shutdown`, open connections get [`ServeLimits::shutdown_grace`] and
+    /// are then dropped, so this returns within that grace.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ControlError> {
-        let addr = listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|_| "?".into());
+        let local = listener.local_addr().map_err(|source| ControlError::Io {
+            addr: "?".into(),
+            source,
+        })?;
+        check_listen(local, self.config.allow_remote)?;
         let _background = self.start();
-        tracing::info!(%addr, accounts = self.accounts.len(), "control server listening");
-        axum::serve(
-            listener,
-            self.router()
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| ControlError::Io { addr, source })
+        tracing::info!(
+            addr = %local,
+            accounts = self.accounts.len(),
+            max_connections = self.serve_limits.max_connections,
+            "control server listening"
+        );
+        serve_http(listener, self.router(), self.serve_limits, shutdown).await;
+        Ok(())
     }
+}
+
+/// Refuses a non-loopback address unless `allow_remote`.
+fn check_listen(addr: SocketAddr, allow_remote: bool) -> Result<(), ControlError> {
+    if addr.ip().is_loopback() || allow_remote {
+        Ok(())
+    } else {
+        Err(ControlError::RemoteNotAllowed { addr })
+    }
+}
+
+/// Binds `config.listen`, refusing an address that is not loopback unless
+/// `config.allow_remote` is set (the error says why).
+pub async fn bind(config: &ControlConfig) -> Result<TcpListener, ControlError> {
+    check_listen(config.listen, config.allow_remote)?;
+    TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ControlError::Io {
+            addr: config.listen.to_string(),
+            source,
+        })
 }
 
 /// Binds `addr` (use [`ControlConfig::listen`], loopback by default) and
@@ -283,11 +352,31 @@ pub async fn serve(
     if let Some(n) = notify {
         server = server.with_notify(n)?;
     }
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ControlError::Io {
-            addr: addr.to_string(),
-            source,
-        })?;
+    let listener = bind(&ControlConfig {
+        listen: addr,
+        ..config.clone()
+    })
+    .await?;
     server.serve(listener, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_listens_without_the_opt_in() {
+        for ok in ["127.0.0.1:9184", "127.8.9.10:1", "[::1]:9184"] {
+            assert!(check_listen(ok.parse().unwrap(), false).is_ok(), "{ok}");
+        }
+        for remote in ["0.0.0.0:9184", "10.1.2.3:80", "[::]:9184"] {
+            let addr: SocketAddr = remote.parse().unwrap();
+            let err = check_listen(addr, false).unwrap_err();
+            assert!(err.to_string().contains("plain HTTP"), "{err}");
+            assert!(
+                check_listen(addr, true).is_ok(),
+                "{remote} with allow_remote"
+            );
+        }
+    }
 }

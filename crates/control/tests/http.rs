@@ -9,13 +9,14 @@ use control::{ControlConfig, RateLimitConfig, SecretSource, Server};
 use reqwest::StatusCode;
 use token_core::{Clock, Error, ManagedAccount};
 
-const TOKEN: &str = "control-test-token-Zq81";
+const TOKEN: &str = "ctl-62e05d417b7c09a1b9a5023bbea3ee893ce14f12";
 
 fn config(dir: &tempfile::TempDir) -> ControlConfig {
     let path = dir.path().join("token");
     std::fs::write(&path, format!("{TOKEN}\n")).unwrap();
     ControlConfig {
         listen: control::config::DEFAULT_LISTEN,
+        allow_remote: false,
         token: SecretSource::File(path),
         auth_health: true,
         auth_metrics: true,
@@ -494,6 +495,7 @@ fn the_documented_toml_shape_parses_and_defaults_to_loopback() {
 fn a_missing_token_is_a_clear_error() {
     let cfg = ControlConfig {
         listen: control::config::DEFAULT_LISTEN,
+        allow_remote: false,
         token: SecretSource::Env("CONTROL_TEST_UNSET_TOKEN_VAR".into()),
         auth_health: true,
         auth_metrics: true,

@@ -463,7 +463,12 @@ async fn webhook_urls_are_shown_by_origin_only() {
         vec![],
         &control::ControlConfig {
             listen: control::config::DEFAULT_LISTEN,
-            token: file("control"),
+            allow_remote: false,
+            token: {
+                let p = dir.path().join("control");
+                std::fs::write(&p, "ctl-8073e0f2bbc88d52ed6026976dd50c97ff780ebb").unwrap();
+                control::SecretSource::File(p)
+            },
             auth_health: true,
             auth_metrics: true,
             rate_limit: Default::default(),

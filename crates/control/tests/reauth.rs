@@ -58,7 +58,8 @@ async fn phone(accounts: Vec<Arc<dyn ManagedAccount>>, clock: &ManualClock) -> P
     };
     let control = ControlConfig {
         listen: control::config::DEFAULT_LISTEN,
-        token: write("control", "t"),
+        allow_remote: false,
+        token: write("control", "ctl-dae88736028b439f2ae369fe5eb1a19f87cc8156"),
         auth_health: true,
         auth_metrics: true,
         rate_limit: Default::default(),
@@ -520,9 +521,10 @@ async fn fyers_login_through_the_loopback_channel_with_a_browser() {
     };
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("control");
-    std::fs::write(&token, "t").unwrap();
+    std::fs::write(&token, "ctl-38e7c161d934f90c8f436046b47411b814df7ca4").unwrap();
     let config = ControlConfig {
         listen: control::config::DEFAULT_LISTEN,
+        allow_remote: false,
         token: SecretSource::File(token),
         auth_health: true,
         auth_metrics: true,

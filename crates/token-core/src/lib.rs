@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod key;
+pub mod loopback;
 pub mod manager;
 pub mod net;
 pub mod policy;

@@ -450,7 +450,7 @@ async fn login(
                         }
                     };
                     tokio::select! {
-                        captured = l.capture(timeout) => captured.map_err(|e| token_err(&name)(e.into()))?,
+                        captured = l.capture_login(&req.url, timeout) => captured.map_err(|e| token_err(&name)(e.into()))?,
                         line = pasted => SecretString::from(line),
                     }
                 }
@@ -523,6 +523,10 @@ pub async fn daemon(
 ) -> Result<(), CliError> {
     // Read the control settings first so a bad table fails before any work.
     let control = control_settings(config, listen)?;
+    match control::raise_nofile_limit() {
+        Ok(l) => tracing::debug!(limit = ?l, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let mut accounts = Vec::new();
     for cfg in &config.accounts {
         let acct = Account::build(cfg, clock.clone(), Mode::Online)?;
@@ -570,10 +574,16 @@ pub async fn daemon(
                 .with_notify(n)
                 .map_err(|e| CliError::Other(format!("[notify]: {e}")))?;
         }
-        if let Some(addr) = listen {
-            let listener = tokio::net::TcpListener::bind(addr)
+        if listen.is_some()
+            || config
+                .control
+                .as_ref()
+                .is_some_and(|c| c.get("listen").is_some())
+        {
+            let addr = control_cfg.listen;
+            let listener = control::bind(&control_cfg)
                 .await
-                .map_err(|e| CliError::Other(format!("cannot listen on {addr}: {e}")))?;
+                .map_err(|e| CliError::Other(format!("[control]: {e}")))?;
             let bound = listener
                 .local_addr()
                 .map_err(|e| CliError::Other(format!("cannot listen on {addr}: {e}")))?;
@@ -649,7 +659,11 @@ fn control_settings(
     config: &Config,
     listen: Option<std::net::SocketAddr>,
 ) -> Result<Option<(control::ControlConfig, Option<control::NotifyConfig>)>, CliError> {
-    if listen.is_none() && config.notify.is_none() {
+    let listen_in_table = config
+        .control
+        .as_ref()
+        .is_some_and(|c| c.get("listen").is_some());
+    if listen.is_none() && !listen_in_table && config.notify.is_none() {
         return Ok(None);
     }
     let path = config.path.display();

@@ -14,6 +14,8 @@ use token_core::{AccountKey, Environment, FileStore, SystemClock, TokenStoreExt}
 
 const BIN: &str = env!("CARGO_BIN_EXE_tokenctl");
 const SECRET_VAR: &str = "TOKENCTL_TEST_ETRADE_SECRET";
+/// At least 32 random characters: the control server refuses weaker tokens.
+const CONTROL_TOKEN: &str = "ctl-7d3e9a0c5b81f4e26a9d0c3b7e5f1a84d2c6b09e";
 
 fn tokenctl(config: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
@@ -59,6 +61,7 @@ redirect_uri = "{redirect}"
 base_url = "{fyers_base}"
 
 [control]
+token = {{ env = "TOKENCTL_TEST_CONTROL_TOKEN" }}
 listen = "127.0.0.1:0"
 "#,
         key = c.etrade_consumer_key,
@@ -99,7 +102,8 @@ impl SimEnv {
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = tokenctl(&self.config, args);
         c.env(SECRET_VAR, &self.creds.etrade_consumer_secret)
-            .env("TOKENCTL_TEST_FYERS_PIN", &self.creds.fyers_pin);
+            .env("TOKENCTL_TEST_FYERS_PIN", &self.creds.fyers_pin)
+            .env("TOKENCTL_TEST_CONTROL_TOKEN", CONTROL_TOKEN);
         c
     }
 
@@ -540,7 +544,7 @@ async fn run_with_listen_serves_the_control_endpoints_behind_the_bearer_token() 
     );
     assert!(body.contains("TOKENCTL_TEST_CONTROL_TOKEN"), "{body}");
     std::fs::write(&env.config, body).unwrap();
-    let control_token = "ctl-token-5f2a9c";
+    let control_token = CONTROL_TOKEN;
     let mut child = env
         .cmd(&["run", "--listen", "127.0.0.1:0"])
         .env("TOKENCTL_TEST_CONTROL_TOKEN", control_token)

@@ -4,11 +4,16 @@
 //! |---|---|---|
 //! | `GET /health` | bearer (unless `auth_health = false`) | the health report; 200, or 503 when critical |
 //! | `GET /metrics` | bearer (unless `auth_metrics = false`) | Prometheus text |
-//! | `POST /refresh[?account=KEY]` | bearer + rate limit | renew all accounts or one |
-//! | `POST /keepalive[?account=KEY]` | bearer + rate limit | keep-alive all accounts or one |
+//! | `POST /refresh[?account=KEY]` | bearer | renew all accounts or one |
+//! | `POST /keepalive[?account=KEY]` | bearer | keep-alive all accounts or one |
+//!
+//! Every route is rate limited ([`guard`]); connections are capped and
+//! timed out by the accept loop ([`serve`]).
 
 mod auth;
+mod guard;
 mod ratelimit;
+pub(crate) mod serve;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -22,19 +27,24 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use token_core::{AccountKey, Clock, HealthStatus, ManagedAccount};
 
-pub use auth::BearerToken;
-pub use ratelimit::RateLimiter;
+pub use auth::{BearerToken, WeakTokenError, MIN_TOKEN_CHARS};
+pub use guard::RouteLimits;
+pub use ratelimit::{RateLimiter, DEFAULT_SLOTS};
+pub use serve::{
+    ServeLimits, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_SHUTDOWN_GRACE,
+};
 
 use crate::config::ControlConfig;
 use crate::metrics::Metrics;
+use guard::{Guard, Route};
 
 /// Everything the handlers share.
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub accounts: Arc<[Arc<dyn ManagedAccount>]>,
-    pub token: BearerToken,
+    pub guard: Arc<Guard>,
     pub clock: Arc<dyn Clock>,
-    pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
     pub auth_health: bool,
     pub auth_metrics: bool,
@@ -45,13 +55,13 @@ impl AppState {
         accounts: Arc<[Arc<dyn ManagedAccount>]>,
         token: BearerToken,
         config: &ControlConfig,
+        limits: RouteLimits,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             accounts,
-            token,
-            limiter: Arc::new(RateLimiter::new(config.rate_limit, clock.clone())),
+            guard: Arc::new(Guard::new(token, config.rate_limit, limits, clock.clone())),
             clock,
             metrics,
             auth_health: config.auth_health,
@@ -88,11 +98,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 }
 
 #[derive(Serialize)]
-struct ErrorBody {
-    error: &'static str,
+pub(crate) struct ErrorBody {
+    pub error: &'static str,
 }
 
-fn unauthorized() -> Response {
+pub(crate) fn unauthorized() -> Response {
     let mut r = (
         StatusCode::UNAUTHORIZED,
         Json(ErrorBody {
@@ -105,42 +115,12 @@ fn unauthorized() -> Response {
     r
 }
 
-fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| state.token.verify_header(v))
-}
-
-/// Rate limit first (so guessing tokens is limited too), then auth.
-fn guard_mutation(
-    state: &AppState,
-    headers: &HeaderMap,
-    ip: ClientIp,
-) -> Result<(), Box<Response>> {
-    if let Err(wait) = state.limiter.check(ip.0) {
-        let mut r = (
-            StatusCode::TOO_MANY_REQUESTS,
-            Json(ErrorBody {
-                error: "rate limited",
-            }),
-        )
-            .into_response();
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return Err(Box::new(r));
-    }
-    if !authorized(state, headers) {
-        return Err(Box::new(unauthorized()));
-    }
-    Ok(())
-}
-
-async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if state.auth_health && !authorized(&state, &headers) {
-        return unauthorized();
+async fn health(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap) -> Response {
+    let route = Route::Read {
+        open: !state.auth_health,
+    };
+    if let Err(r) = state.guard.admit(route, &headers, ip.0) {
+        return *r;
     }
     let report = token_core::health_report(state.clock.now(), &state.accounts);
     let code = if report.status == HealthStatus::Critical {
@@ -151,9 +131,12 @@ async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
     (code, Json(report)).into_response()
 }
 
-async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if state.auth_metrics && !authorized(&state, &headers) {
-        return unauthorized();
+async fn metrics(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap) -> Response {
+    let route = Route::Read {
+        open: !state.auth_metrics,
+    };
+    if let Err(r) = state.guard.admit(route, &headers, ip.0) {
+        return *r;
     }
     let text = state.metrics.render(state.clock.now(), &state.accounts);
     (
@@ -235,7 +218,7 @@ async fn run(
     target: Target,
     action: Action,
 ) -> Response {
-    if let Err(r) = guard_mutation(&state, &headers, ip) {
+    if let Err(r) = state.guard.admit(Route::Mutation, &headers, ip.0) {
         return *r;
     }
     let accounts = match select(&state, &target) {

@@ -1,10 +1,11 @@
-//! The FYERS redirect caught on 127.0.0.1 by [`fyers::LoopbackListener`].
+//! A login redirect (FYERS) caught on 127.0.0.1 by
+//! [`token_core::loopback::LoopbackListener`].
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fyers::LoopbackListener;
 use secrecy::SecretString;
+use token_core::loopback::{ListenerError, LoopbackListener};
 use token_core::{AccountKey, Expects};
 use tokio::sync::Mutex;
 
@@ -68,10 +69,13 @@ impl ReauthChannel for LoopbackChannel {
                 .map_err(|e| ReauthError::Channel(e.to_string()))?,
         };
         (self.show)(&prompt.text());
-        listener.capture(self.timeout).await.map_err(|e| match e {
-            fyers::ListenerError::Timeout(t) => ReauthError::Timeout(t),
-            other => ReauthError::Channel(other.to_string()),
-        })
+        listener
+            .capture_login(&prompt.url, self.timeout)
+            .await
+            .map_err(|e| match e {
+                ListenerError::Timeout(t) => ReauthError::Timeout(t),
+                other => ReauthError::Channel(other.to_string()),
+            })
     }
 
     async fn tell(&self, _account: &AccountKey, message: &str) -> Result<(), ReauthError> {

@@ -1,0 +1,159 @@
+//! `tokenctl run` and its control server (issue 14, items 2 and 5): the
+//! `[control] listen` setting works without `--listen`, a non-loopback
+//! address needs `allow_remote`, and SIGTERM ends the daemon within seconds
+//! even while hostile clients hold half-sent requests. Loopback only.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tokenctl");
+const CONTROL_TOKEN: &str = "ctl-e4b19c7a02f5d83e6b0a9c14f7d2e58b3a6c0d91";
+
+/// One E*TRADE account whose broker URL is a closed loopback port (nothing
+/// here needs the broker), and a `[control]` table.
+fn config(dir: &Path, control: &str) -> PathBuf {
+    let path = dir.join("tokenctl.toml");
+    let body = format!(
+        "store = \"tokens\"\n\n[[account]]\nbroker = \"etrade\"\nenvironment = \"sandbox\"\nlabel = \"main\"\n\
+         consumer_key = \"k\"\nconsumer_secret = {{ env = \"TOKENCTL_T14_SECRET\" }}\nbase_url = \"http://127.0.0.1:9\"\n\n\
+         [control]\ntoken = {{ env = \"TOKENCTL_T14_CONTROL\" }}\n{control}"
+    );
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+fn tokenctl(config: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("TOKENCTL_CONFIG")
+        .env_remove("RUST_LOG")
+        .env("TOKENCTL_T14_SECRET", "Etr4de-Zq9vKx-secret")
+        .env("TOKENCTL_T14_CONTROL", CONTROL_TOKEN);
+    c
+}
+
+/// Starts `tokenctl run` and returns it with the address it serves on.
+fn start(config: &Path, args: &[&str]) -> (Child, String, mpsc::Receiver<String>) {
+    let mut child = tokenctl(config, args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let addr = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("the daemon says where it listens");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    (child, addr, rx)
+}
+
+fn get_health(addr: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET /health HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {CONTROL_TOKEN}\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = std::io::Read::read_to_string(&mut s, &mut out);
+    out
+}
+
+fn sigterm(child: &Child) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+}
+
+/// Waits for the child up to `limit`; kills it and fails if it is still running.
+fn wait_at_most(child: &mut Child, limit: Duration) -> (std::process::ExitStatus, Duration) {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, started.elapsed());
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the daemon did not exit within {limit:?} of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn run_serves_on_the_configured_listen_address_without_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "listen = \"127.0.0.1:0\"\n");
+    let (mut child, addr, _log) = start(&cfg, &["run"]);
+    let answer = get_health(&addr);
+    // Nobody logged in: critical, 503, but served.
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("\"critical\""), "{answer}");
+    sigterm(&child);
+    let (status, _) = wait_at_most(&mut child, Duration::from_secs(10));
+    assert!(status.success());
+}
+
+#[test]
+fn sigterm_ends_the_daemon_within_seconds_while_hostile_clients_hold_half_sent_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "listen = \"127.0.0.1:0\"\n");
+    let (mut child, addr, log) = start(&cfg, &["run"]);
+    let mut hostile = Vec::new();
+    for i in 0..10 {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        if i % 2 == 0 {
+            s.write_all(b"POST /refresh HTTP/1.1\r\nHost: x\r\nAuthoriz")
+                .unwrap();
+        }
+        hostile.push(s);
+    }
+    // Served while they hang on: the hostile sockets are accepted and held.
+    assert!(get_health(&addr).starts_with("HTTP/1.1 503"));
+    sigterm(&child);
+    let (status, took) = wait_at_most(&mut child, Duration::from_secs(15));
+    println!("tokenctl run exited {took:?} after SIGTERM with 10 hostile clients");
+    let log: Vec<String> = log.try_iter().collect();
+    assert!(status.success(), "{}", log.join("\n"));
+    assert!(
+        took < control::DEFAULT_SHUTDOWN_GRACE + Duration::from_secs(4),
+        "{took:?}"
+    );
+    drop(hostile);
+}
+
+#[test]
+fn a_non_loopback_listen_address_is_refused_with_the_reason_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    let o = tokenctl(&cfg, &["run", "--listen", "0.0.0.0:0"])
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("plain HTTP"), "{err}");
+    assert!(err.contains("allow_remote = true"), "{err}");
+    assert!(!err.contains(CONTROL_TOKEN), "{err}");
+}
