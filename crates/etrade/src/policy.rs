@@ -50,14 +50,14 @@ impl PolicyConfig {
 ///
 /// ```
 /// use chrono::{Duration, TimeZone, Utc};
-/// use token_core::{policy::{ExpiryPolicy, TokenState}, Metadata};
+/// use token_core::{policy::{evaluate, TokenState}, Metadata};
 ///
 /// let policy = etrade::default_policy();
 /// let issued = Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap(); // 09:00 EDT
 /// let meta = Metadata::issued(issued);
-/// assert_eq!(policy.evaluate(&meta, issued + Duration::minutes(109)).state, TokenState::Fresh);
-/// assert_eq!(policy.evaluate(&meta, issued + Duration::minutes(110)).state, TokenState::KeepAliveDue);
-/// assert_eq!(policy.evaluate(&meta, issued + Duration::hours(2)).state, TokenState::Idle);
+/// assert_eq!(evaluate(&policy, &meta, issued + Duration::minutes(109)).state, TokenState::Fresh);
+/// assert_eq!(evaluate(&policy, &meta, issued + Duration::minutes(110)).state, TokenState::KeepAliveDue);
+/// assert_eq!(evaluate(&policy, &meta, issued + Duration::hours(2)).state, TokenState::Idle);
 /// ```
 pub fn default_policy() -> EarliestOf {
     PolicyConfig::default().build()
@@ -87,7 +87,7 @@ pub(crate) fn past_midnight(issued_at: DateTime<Utc>, now: DateTime<Utc>) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use token_core::policy::TokenState;
+    use token_core::policy::{evaluate, TokenState};
     use token_core::testing::utc;
 
     #[test]
@@ -97,9 +97,12 @@ mod tests {
         assert!(past_midnight(issued, utc(2026, 6, 2, 4, 0)));
         // The same instant the policy calls expired.
         assert_eq!(
-            default_policy()
-                .evaluate(&Metadata::issued(issued), utc(2026, 6, 2, 4, 0))
-                .state,
+            evaluate(
+                &default_policy(),
+                &Metadata::issued(issued),
+                utc(2026, 6, 2, 4, 0)
+            )
+            .state,
             TokenState::Expired
         );
     }
@@ -124,7 +127,7 @@ mod tests {
         let meta = Metadata::issued(utc(2026, 3, 8, 15, 0));
         let p = default_policy();
         assert_eq!(
-            p.evaluate(&meta, utc(2026, 3, 8, 15, 0)).expires_at,
+            evaluate(&p, &meta, utc(2026, 3, 8, 15, 0)).expires_at,
             Some(utc(2026, 3, 9, 4, 0))
         );
     }
@@ -137,7 +140,7 @@ mod tests {
         // A call every 30 minutes all day: always fresh.
         for i in 1..=12 {
             let now = t + Duration::minutes(30 * i);
-            assert_eq!(p.evaluate(&meta, now).state, TokenState::Fresh, "{now}");
+            assert_eq!(evaluate(&p, &meta, now).state, TokenState::Fresh, "{now}");
             meta.last_used = Some(now);
         }
     }
@@ -150,7 +153,7 @@ mod tests {
         }
         .build();
         let t = utc(2026, 6, 1, 13, 30);
-        let ev = p.evaluate(&Metadata::issued(t), t);
+        let ev = evaluate(&p, &Metadata::issued(t), t);
         assert_eq!(ev.keepalive_at, Some(t + Duration::minutes(90)));
         assert_eq!(ev.idle_at, Some(t + Duration::hours(2)));
     }
@@ -162,12 +165,12 @@ mod tests {
         let meta = Metadata::issued(t);
         // 23:00 EDT: idle (renewable).
         assert_eq!(
-            p.evaluate(&meta, utc(2026, 6, 2, 3, 0)).state,
+            evaluate(&p, &meta, utc(2026, 6, 2, 3, 0)).state,
             TokenState::Idle
         );
         // 00:00 EDT: expired, a person must log in.
         assert_eq!(
-            p.evaluate(&meta, utc(2026, 6, 2, 4, 0)).state,
+            evaluate(&p, &meta, utc(2026, 6, 2, 4, 0)).state,
             TokenState::Expired
         );
     }

@@ -141,7 +141,7 @@ mod tests {
     use super::*;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
-    use token_core::policy::TokenState;
+    use token_core::policy::{evaluate, TokenState};
     use token_core::testing::utc;
 
     fn jwt_with_exp(exp: DateTime<Utc>) -> SecretString {
@@ -191,9 +191,9 @@ mod tests {
             utc(2026, 3, 7, 0, 29),
         ] {
             let mut meta = Metadata::issued(issued);
-            let by_policy = p.evaluate(&meta, issued).expires_at;
+            let by_policy = evaluate(&p, &meta, issued).expires_at;
             meta.expires_at = Some(access_expiry(issued, &SecretString::from("opaque")).unwrap());
-            assert_eq!(p.evaluate(&meta, issued).expires_at, by_policy, "{issued}");
+            assert_eq!(evaluate(&p, &meta, issued).expires_at, by_policy, "{issued}");
         }
     }
 
@@ -234,15 +234,15 @@ mod tests {
         )
         .unwrap();
         let p = default_policy();
-        assert_eq!(p.evaluate(&meta, issued).state, TokenState::Fresh);
+        assert_eq!(evaluate(&p, &meta, issued).state, TokenState::Fresh);
         assert_eq!(
-            p.evaluate(&meta, utc(2026, 3, 7, 0, 30)).state,
+            evaluate(&p, &meta, utc(2026, 3, 7, 0, 30)).state,
             TokenState::Idle
         );
-        let ev = p.evaluate(&meta, utc(2026, 3, 10, 0, 0));
+        let ev = evaluate(&p, &meta, utc(2026, 3, 10, 0, 0));
         assert_eq!(ev.reauthorize_by, Some(utc(2026, 3, 21, 0, 30)));
         assert_eq!(
-            p.evaluate(&meta, utc(2026, 3, 21, 0, 30)).state,
+            evaluate(&p, &meta, utc(2026, 3, 21, 0, 30)).state,
             TokenState::Expired
         );
     }

@@ -2,7 +2,7 @@
 //! `/profile` probe and logout.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use reqwest::header::HeaderValue;
@@ -20,6 +20,7 @@ use crate::config::FyersConfig;
 use crate::expiry::{metadata_for, refresh_expiry};
 use crate::probe_limit::ProbeLimiter;
 use crate::redirect::{parse_redirect, Redirect};
+use token_core::sync::lock;
 
 /// FYERS credentials as stored: the access token and, when FYERS gave one,
 /// the refresh token. `Debug` redacts both.
@@ -80,10 +81,6 @@ pub struct FyersProvider {
     pin_refused: AtomicBool,
     refresh_calls: AtomicU64,
     probe_limiter: Arc<ProbeLimiter>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl FyersProvider {

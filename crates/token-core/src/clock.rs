@@ -25,6 +25,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use tokio::sync::{oneshot, Notify};
 
+use crate::sync::lock;
+
 /// The most [`Clock::now_millis_coarse`] may lag the true time. The hot path
 /// only trusts a coarse reading when a deadline is further away than this,
 /// and reads the precise clock otherwise.
@@ -291,12 +293,6 @@ impl Clock for ManualClock {
 
 fn millis_to_datetime(millis: i64) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(millis).single()
-}
-
-/// Locks a mutex, recovering the data if a panicking thread poisoned it: the
-/// data guarded here (lists, counters) stays consistent at every step.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

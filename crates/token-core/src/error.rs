@@ -97,15 +97,13 @@ impl Error {
         }
     }
 
-    /// Worth retrying later without human help.
-    pub fn is_transient(&self) -> bool {
-        matches!(self.kind(), ErrorKind::Transient | ErrorKind::Store)
-    }
-
-    /// Whether the manager retries this with backoff instead of asking a
-    /// person: transient and store failures, and answers we could not
-    /// understand (one garbled response must not page anyone). Rejections,
-    /// misconfiguration and unsupported operations are never retried.
+    /// The one retry predicate: whether this is worth retrying later
+    /// without human help. The manager retries these with backoff instead of
+    /// asking a person: transient and store failures, an inactive token (a
+    /// renewal revives it), and answers we could not understand (one garbled
+    /// response must not page anyone). Rejections, misconfiguration,
+    /// unsupported operations and "no usable token" are never retried: they
+    /// need a person or a fix.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self.kind(),
@@ -260,11 +258,33 @@ mod tests {
 
     #[test]
     fn kinds_drive_retry() {
-        assert!(Error::transient("503").is_transient());
-        assert!(!Error::rejected("token_rejected").is_transient());
+        assert!(Error::transient("503").is_retryable());
+        assert!(!Error::rejected("token_rejected").is_retryable());
         assert_eq!(
             Error::from(Unavailable::Idle).kind(),
             ErrorKind::Unavailable
         );
+    }
+
+    #[test]
+    fn only_what_time_can_fix_is_retryable() {
+        let store = Error::Store(StoreError::Backend("down".into()));
+        let inactive = Error::Inactive {
+            reason: "oauth_problem=token_expired".into(),
+        };
+        for e in [&store, &inactive, &Error::Protocol("garbled".into())] {
+            assert!(e.is_retryable(), "{e}");
+        }
+        let never = [
+            Error::Config("bad key".into()),
+            Error::Unsupported("renew"),
+            Error::from(Unavailable::Expired),
+            Error::AuthorizationExpired {
+                url: "https://example.invalid/login".into(),
+            },
+        ];
+        for e in &never {
+            assert!(!e.is_retryable(), "{e}");
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! Lifecycle events a trading engine subscribes to, e.g. to switch to paper
 //! trading when a token dies and back when it returns.
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -142,6 +144,83 @@ impl Event {
             Event::RenewalFailed { .. } => "renewal_failed",
             Event::StoreFailure { .. } => "store_failure",
             Event::Recovered { .. } => "recovered",
+        }
+    }
+
+    /// How loud a log line about this event should be: a person must act
+    /// ([`Severity::Error`]), something is failing or close to a deadline
+    /// ([`Severity::Warn`]), or all is well ([`Severity::Info`]).
+    pub fn severity(&self) -> Severity {
+        match self {
+            Event::ReauthorizationRequired { .. } | Event::Expired { .. } => Severity::Error,
+            Event::RenewalFailed { .. }
+            | Event::StoreFailure { .. }
+            | Event::ExpiringSoon { .. } => Severity::Warn,
+            Event::Authorized { .. }
+            | Event::Renewed { .. }
+            | Event::KeepAliveSent { .. }
+            | Event::Recovered { .. } => Severity::Info,
+        }
+    }
+}
+
+/// The log level an [`Event`] deserves; see [`Event::severity`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// All is well.
+    Info,
+    /// Something is failing or a deadline is close.
+    Warn,
+    /// A person must act.
+    Error,
+}
+
+/// Writes one `tracing` line for `event`: at its [`Event::severity`], with
+/// the account and the event's name as fields and `detail` as the message.
+/// The manager logs every event it emits through this; daemons that render
+/// events their own way (e.g. in the exchange's time zone) pass their words.
+pub fn log(event: &Event, detail: &dyn fmt::Display) {
+    let (account, name) = (event.key(), event.name());
+    match event.severity() {
+        Severity::Error => tracing::error!(%account, event = name, "{detail}"),
+        Severity::Warn => tracing::warn!(%account, event = name, "{detail}"),
+        Severity::Info => tracing::info!(%account, event = name, "{detail}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::key::Environment;
+
+    #[test]
+    fn severity_is_loudest_when_a_person_must_act() {
+        let key = AccountKey::new("demo", Environment::Sandbox, "main").unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap();
+        let expired = Event::Expired {
+            key: key.clone(),
+            at,
+        };
+        let soon = Event::ExpiringSoon {
+            key: key.clone(),
+            at,
+            deadline: at,
+        };
+        let renewed = Event::Renewed {
+            key: key.clone(),
+            at,
+            scheduled: false,
+            took_ms: 3,
+        };
+        assert_eq!(expired.severity(), Severity::Error);
+        assert_eq!(soon.severity(), Severity::Warn);
+        assert_eq!(renewed.severity(), Severity::Info);
+        assert!(Severity::Error > Severity::Warn && Severity::Warn > Severity::Info);
+        // Every level has a line (no panic on any of them).
+        for e in [&expired, &soon, &renewed] {
+            log(e, &"test");
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod retry;
 pub mod retry_after;
 pub mod schedule;
 pub mod store;
+pub mod sync;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

@@ -317,8 +317,8 @@ impl TokenStore for RedisStore {
         Ok(keys)
     }
 
-    /// `SET {prefix}:lease:{account} {owner} NX PX {ttl}`, polled with
-    /// backoff (5 ms doubling to 100 ms) until `wait` has passed. The TTL is
+    /// `SET {prefix}:lease:{account} {owner} NX PX {ttl}`, polled in
+    /// token-core's lease-wait loop (`wait_for_lease`) until `wait` has passed. The TTL is
     /// the manager's unless [`RedisStoreBuilder::lease_ttl`] overrides it.
     async fn lease(
         &self,
@@ -330,35 +330,30 @@ impl TokenStore for RedisStore {
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let redis_key = self.inner.keys.lease(key);
         let owner = new_owner_id();
-        let deadline = tokio::time::Instant::now() + wait;
-        let mut pause = Duration::from_millis(5);
-        loop {
-            // Idempotent: if a lost reply hid our own success, the retry
-            // finds our owner id and still counts it as taken.
-            let taken: i64 = self
-                .run("lease", |mut c| {
-                    let mut inv = scripts::ACQUIRE.prepare_invoke();
-                    inv.key(&redis_key).arg(&owner).arg(ttl_ms);
-                    async move { inv.invoke_async(&mut c).await }
-                })
-                .await?;
-            if taken == 1 {
-                return Ok(Some(Box::new(RedisLease {
-                    conn: self.inner.conn.clone(),
-                    redis_key,
-                    owner,
-                    account: key.clone(),
-                })));
+        token_core::manager::wait_for_lease(key, wait, || {
+            let (redis_key, owner) = (redis_key.clone(), owner.clone());
+            async move {
+                // Idempotent: if a lost reply hid our own success, the retry
+                // finds our owner id and still counts it as taken.
+                let taken: i64 = self
+                    .run("lease", |mut c| {
+                        let mut inv = scripts::ACQUIRE.prepare_invoke();
+                        inv.key(&redis_key).arg(&owner).arg(ttl_ms);
+                        async move { inv.invoke_async(&mut c).await }
+                    })
+                    .await?;
+                Ok((taken == 1).then(|| {
+                    Box::new(RedisLease {
+                        conn: self.inner.conn.clone(),
+                        redis_key,
+                        owner,
+                        account: key.clone(),
+                    }) as Box<dyn Lease>
+                }))
             }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return Err(StoreError::LeaseBusy {
-                    key: key.to_string(),
-                });
-            }
-            tokio::time::sleep(pause.min(deadline - now)).await;
-            pause = (pause * 2).min(Duration::from_millis(100));
-        }
+        })
+        .await
+        .map(Some)
     }
 
     fn changes(&self) -> Option<broadcast::Receiver<AccountKey>> {

@@ -2,14 +2,15 @@
 //! state a token is in and when that state next changes.
 //!
 //! A policy only describes its [`Limits`] (when the access credentials stop
-//! working, how long they may sit idle); [`evaluate`] turns limits, metadata
-//! and the current instant into an [`Evaluation`]. Every policy shares that one
-//! evaluation, so the manager's lock-free hot path and its maintenance task
-//! can never disagree about whether a token is usable.
+//! working, how long they may sit idle); [`evaluate`] turns a policy's limits,
+//! metadata and the current instant into an [`Evaluation`]. Every policy
+//! shares that one evaluation (it is a free function, not a trait method an
+//! implementor could override), so the manager's lock-free hot path and its
+//! maintenance task can never disagree about whether a token is usable.
 //!
 //! ```
 //! use chrono::{Duration, NaiveTime, TimeZone, Utc};
-//! use token_core::policy::{DailyCutoff, EarliestOf, ExpiryPolicy, IdleTimeout, TokenState};
+//! use token_core::policy::{evaluate, DailyCutoff, EarliestOf, IdleTimeout, TokenState};
 //! use token_core::Metadata;
 //!
 //! // E*TRADE: dies at midnight New York time, idles after 2 h without a call.
@@ -18,12 +19,12 @@
 //!     .with(IdleTimeout::new(Duration::hours(2), Duration::minutes(15)));
 //! let issued = Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap(); // 09:00 EDT
 //! let meta = Metadata::issued(issued);
-//! assert_eq!(policy.evaluate(&meta, issued).state, TokenState::Fresh);
-//! assert_eq!(policy.evaluate(&meta, issued + Duration::minutes(110)).state, TokenState::KeepAliveDue);
-//! assert_eq!(policy.evaluate(&meta, issued + Duration::hours(2)).state, TokenState::Idle);
+//! assert_eq!(evaluate(&policy, &meta, issued).state, TokenState::Fresh);
+//! assert_eq!(evaluate(&policy, &meta, issued + Duration::minutes(110)).state, TokenState::KeepAliveDue);
+//! assert_eq!(evaluate(&policy, &meta, issued + Duration::hours(2)).state, TokenState::Idle);
 //! // 00:00 EDT = 04:00 UTC the next day.
 //! let midnight = Utc.with_ymd_and_hms(2026, 6, 2, 4, 0, 0).unwrap();
-//! assert_eq!(policy.evaluate(&meta, midnight).state, TokenState::Expired);
+//! assert_eq!(evaluate(&policy, &meta, midnight).state, TokenState::Expired);
 //! ```
 
 mod daily;
@@ -135,16 +136,13 @@ pub struct Evaluation {
 
 /// Decides when a token expires, goes idle, or needs a keep-alive.
 ///
-/// Implement [`ExpiryPolicy::limits`]; the provided [`ExpiryPolicy::evaluate`]
-/// applies the shared rules (see [`evaluate`]).
+/// A policy only states its [`Limits`]; the state at an instant is
+/// [`evaluate`] of those limits, the same for every policy. There is no
+/// `evaluate` to override: the manager's hot path checks the limits
+/// directly, so an overridden evaluation would split it from maintenance.
 pub trait ExpiryPolicy: Send + Sync + fmt::Debug {
     /// The limits this policy puts on credentials with this metadata.
     fn limits(&self, meta: &Metadata) -> Limits;
-
-    /// The state at `now` and when it next changes.
-    fn evaluate(&self, meta: &Metadata, now: DateTime<Utc>) -> Evaluation {
-        evaluate(&self.limits(meta), meta, now)
-    }
 }
 
 impl<T: ExpiryPolicy + ?Sized> ExpiryPolicy for Arc<T> {
@@ -159,47 +157,59 @@ impl<T: ExpiryPolicy + ?Sized> ExpiryPolicy for Box<T> {
     }
 }
 
-/// The shared rules:
-/// - past `expires_at`: `Idle` while `meta.refresh_expires_at` is still ahead
-///   (a silent re-mint works), otherwise `Expired`;
-/// - past the idle timeout (counted from [`Metadata::last_activity`]): `Idle`;
-/// - within the keep-alive margin of it: `KeepAliveDue`;
-/// - otherwise `Fresh`.
-pub fn evaluate(limits: &Limits, meta: &Metadata, now: DateTime<Utc>) -> Evaluation {
-    let renewable_until = meta.refresh_expires_at;
-    let expires_at = limits.expires_at;
-    let idle_at = limits.idle.map(|r| meta.last_activity() + r.timeout);
-    let keepalive_at = limits
-        .idle
-        .and_then(|r| idle_at.map(|i| i - r.keepalive_margin));
-    let reauthorize_by = match (expires_at, renewable_until) {
-        (Some(e), Some(r)) => Some(e.max(r)),
-        (None, Some(_)) => None,
-        (e, None) => e,
-    };
-    let min = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    let (state, next_change) = if expires_at.is_some_and(|e| now >= e) {
-        match renewable_until {
-            Some(r) if now < r => (TokenState::Idle, Some(r)),
-            _ => (TokenState::Expired, None),
+/// The state of credentials with `meta` at `now` under `policy`, and when
+/// it next changes: [`Limits::evaluate`] of the policy's limits.
+pub fn evaluate<E: ExpiryPolicy + ?Sized>(
+    policy: &E,
+    meta: &Metadata,
+    now: DateTime<Utc>,
+) -> Evaluation {
+    policy.limits(meta).evaluate(meta, now)
+}
+
+impl Limits {
+    /// The shared rules:
+    /// - past `expires_at`: `Idle` while `meta.refresh_expires_at` is still ahead
+    ///   (a silent re-mint works), otherwise `Expired`;
+    /// - past the idle timeout (counted from [`Metadata::last_activity`]): `Idle`;
+    /// - within the keep-alive margin of it: `KeepAliveDue`;
+    /// - otherwise `Fresh`.
+    pub fn evaluate(&self, meta: &Metadata, now: DateTime<Utc>) -> Evaluation {
+        let renewable_until = meta.refresh_expires_at;
+        let expires_at = self.expires_at;
+        let idle_at = self.idle.map(|r| meta.last_activity() + r.timeout);
+        let keepalive_at = self
+            .idle
+            .and_then(|r| idle_at.map(|i| i - r.keepalive_margin));
+        let reauthorize_by = match (expires_at, renewable_until) {
+            (Some(e), Some(r)) => Some(e.max(r)),
+            (None, Some(_)) => None,
+            (e, None) => e,
+        };
+        let min = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let (state, next_change) = if expires_at.is_some_and(|e| now >= e) {
+            match renewable_until {
+                Some(r) if now < r => (TokenState::Idle, Some(r)),
+                _ => (TokenState::Expired, None),
+            }
+        } else if idle_at.is_some_and(|i| now >= i) {
+            (TokenState::Idle, expires_at)
+        } else if keepalive_at.is_some_and(|k| now >= k) {
+            (TokenState::KeepAliveDue, min(idle_at, expires_at))
+        } else {
+            (TokenState::Fresh, min(keepalive_at, expires_at))
+        };
+        Evaluation {
+            state,
+            next_change,
+            expires_at,
+            idle_at,
+            keepalive_at,
+            reauthorize_by,
         }
-    } else if idle_at.is_some_and(|i| now >= i) {
-        (TokenState::Idle, expires_at)
-    } else if keepalive_at.is_some_and(|k| now >= k) {
-        (TokenState::KeepAliveDue, min(idle_at, expires_at))
-    } else {
-        (TokenState::Fresh, min(keepalive_at, expires_at))
-    };
-    Evaluation {
-        state,
-        next_change,
-        expires_at,
-        idle_at,
-        keepalive_at,
-        reauthorize_by,
     }
 }
 

@@ -17,15 +17,15 @@ fn expires_at_midnight_new_york_on_spring_forward_day() {
     // Issued Sun 2026-03-08 01:00 EST (06:00 UTC); clocks jump at 02:00.
     // Next midnight is 2026-03-09 00:00 EDT = 04:00 UTC (not 05:00).
     let meta = Metadata::issued(utc(2026, 3, 8, 6, 0));
-    let ev = etrade().evaluate(&meta, utc(2026, 3, 8, 6, 0));
+    let ev = evaluate(&etrade(), &meta, utc(2026, 3, 8, 6, 0));
     assert_eq!(ev.expires_at, Some(utc(2026, 3, 9, 4, 0)));
     let p = DailyCutoff::new(NaiveTime::MIN, New_York);
     assert_eq!(
-        p.evaluate(&meta, utc(2026, 3, 9, 3, 59)).state,
+        evaluate(&p, &meta, utc(2026, 3, 9, 3, 59)).state,
         TokenState::Fresh
     );
     assert_eq!(
-        p.evaluate(&meta, utc(2026, 3, 9, 4, 0)).state,
+        evaluate(&p, &meta, utc(2026, 3, 9, 4, 0)).state,
         TokenState::Expired
     );
 }
@@ -38,11 +38,11 @@ fn expires_at_midnight_new_york_on_fall_back_day() {
     let p = DailyCutoff::new(NaiveTime::MIN, New_York);
     assert_eq!(p.limits(&meta).expires_at, Some(utc(2026, 11, 2, 5, 0)));
     assert_eq!(
-        p.evaluate(&meta, utc(2026, 11, 2, 4, 30)).state,
+        evaluate(&p, &meta, utc(2026, 11, 2, 4, 30)).state,
         TokenState::Fresh
     );
     assert_eq!(
-        p.evaluate(&meta, utc(2026, 11, 2, 5, 0)).state,
+        evaluate(&p, &meta, utc(2026, 11, 2, 5, 0)).state,
         TokenState::Expired
     );
 }
@@ -70,14 +70,14 @@ fn idle_counts_from_last_activity() {
     let t = utc(2026, 6, 1, 14, 0);
     let mut meta = Metadata::issued(t);
     meta.last_used = Some(t + Duration::minutes(90));
-    let ev = etrade().evaluate(&meta, t + Duration::hours(2));
+    let ev = evaluate(&etrade(), &meta, t + Duration::hours(2));
     assert_eq!(ev.state, TokenState::Fresh);
     assert_eq!(ev.keepalive_at, Some(t + Duration::minutes(200)));
     assert_eq!(ev.next_change, Some(t + Duration::minutes(200)));
-    let ev = etrade().evaluate(&meta, t + Duration::minutes(205));
+    let ev = evaluate(&etrade(), &meta, t + Duration::minutes(205));
     assert_eq!(ev.state, TokenState::KeepAliveDue);
     assert_eq!(ev.next_change, Some(t + Duration::minutes(210)));
-    let ev = etrade().evaluate(&meta, t + Duration::minutes(210));
+    let ev = evaluate(&etrade(), &meta, t + Duration::minutes(210));
     assert_eq!(ev.state, TokenState::Idle);
     assert_eq!(ev.next_change, ev.expires_at);
     assert_eq!(ev.reauthorize_by, ev.expires_at);
@@ -92,12 +92,12 @@ fn past_expiry_with_live_refresh_token_is_renewable() {
     let p = EarliestOf::new()
         .with(ExplicitExpiry)
         .with(FixedLifetime(Duration::days(2)));
-    let ev = p.evaluate(&meta, t + Duration::hours(21));
+    let ev = evaluate(&p, &meta, t + Duration::hours(21));
     assert_eq!(ev.state, TokenState::Idle);
     assert_eq!(ev.next_change, meta.refresh_expires_at);
     assert_eq!(ev.reauthorize_by, meta.refresh_expires_at);
     assert_eq!(
-        p.evaluate(&meta, t + Duration::days(15)).state,
+        evaluate(&p, &meta, t + Duration::days(15)).state,
         TokenState::Expired
     );
 }
@@ -106,12 +106,12 @@ fn past_expiry_with_live_refresh_token_is_renewable() {
 fn fixed_lifetime_and_no_policy() {
     let t = utc(2026, 6, 1, 4, 0);
     let meta = Metadata::issued(t);
-    let ev = FixedLifetime(Duration::hours(1)).evaluate(&meta, t);
+    let ev = evaluate(&FixedLifetime(Duration::hours(1)), &meta, t);
     assert_eq!(
         (ev.state, ev.next_change),
         (TokenState::Fresh, Some(t + Duration::hours(1)))
     );
-    let ev = EarliestOf::new().evaluate(&meta, t + Duration::days(999));
+    let ev = evaluate(&EarliestOf::new(), &meta, t + Duration::days(999));
     assert_eq!((ev.state, ev.next_change), (TokenState::Fresh, None));
 }
 
@@ -137,11 +137,11 @@ proptest! {
     #[test]
     fn next_change_is_never_in_the_past((meta, now) in any_meta()) {
         let now = meta.issued_at + Duration::minutes(now);
-        let ev = etrade().evaluate(&meta, now);
+        let ev = evaluate(&etrade(), &meta, now);
         if let Some(next) = ev.next_change {
             prop_assert!(next > now, "next {next} <= now {now}");
             // And the state really differs after it (or the deadline moved on).
-            let after = etrade().evaluate(&meta, next);
+            let after = evaluate(&etrade(), &meta, next);
             prop_assert!(after.state != ev.state || after.next_change != ev.next_change);
         }
     }
@@ -149,9 +149,9 @@ proptest! {
     #[test]
     fn time_alone_never_revives_an_expired_token((meta, now) in any_meta(), later in 0i64..100_000) {
         let now = meta.issued_at + Duration::minutes(now);
-        if etrade().evaluate(&meta, now).state == TokenState::Expired {
+        if evaluate(&etrade(), &meta, now).state == TokenState::Expired {
             let later = now + Duration::minutes(later);
-            prop_assert_eq!(etrade().evaluate(&meta, later).state, TokenState::Expired);
+            prop_assert_eq!(evaluate(&etrade(), &meta, later).state, TokenState::Expired);
         }
     }
 }

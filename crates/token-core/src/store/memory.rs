@@ -6,10 +6,10 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::TokenStore;
-use crate::clock::lock;
 use crate::error::StoreError;
 use crate::key::AccountKey;
 use crate::record::{check_version, StoredRecord};
+use crate::sync::lock;
 
 /// Keeps records in memory; nothing survives the process.
 #[derive(Debug, Default)]

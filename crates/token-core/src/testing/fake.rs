@@ -7,11 +7,12 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::clock::{lock, Clock};
+use crate::clock::Clock;
 use crate::error::Error;
 use crate::key::AccountKey;
 use crate::provider::{AuthorizationRequest, Capabilities, Expects, TokenProvider};
 use crate::record::{serde_secret, Metadata, Record, SecretFields};
+use crate::sync::lock;
 
 /// The fake provider's credentials.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -5,11 +5,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
-use crate::clock::lock;
 use crate::error::StoreError;
 use crate::key::AccountKey;
 use crate::record::StoredRecord;
 use crate::store::{Lease, MemoryStore, TokenStore};
+use crate::sync::lock;
 
 /// A [`MemoryStore`] that misbehaves on demand, for testing what a manager
 /// (or your bot) does when the store fails: failing or slow saves, failing

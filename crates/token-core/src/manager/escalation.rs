@@ -1,0 +1,138 @@
+//! Escalation: what a failure leads to. Retryable failures back off (the
+//! `failures` part of the status); rejections and misconfiguration raise
+//! "re-authorization required" with a fresh URL (the `reauth` part) and stop
+//! silent renewals until a person acts. Either way the still-valid
+//! credentials keep being served.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::status::Reauth;
+use super::{millis, TokenManager};
+use crate::error::Error;
+use crate::events::Event;
+use crate::record::Payload;
+
+impl<P: Payload> TokenManager<P> {
+    /// Tells the manager the broker refused the credentials outright (e.g.
+    /// an API call answered `token_rejected`): raises "re-authorization
+    /// required" (with a fresh URL) and stops silent renewals until a
+    /// person authorizes.
+    pub async fn report_rejection(&self, reason: &str) {
+        self.raise_reauth_for(reason, true).await
+    }
+
+    /// Allows silent renewal again after a rejection, once the cause was
+    /// fixed without a new login (e.g. a corrected FYERS PIN). Clears the
+    /// "re-authorization required" state; the next renewal asks the broker.
+    pub fn clear_rejection(&self) {
+        let mut st = self.status();
+        if st.reauth.as_ref().is_some_and(|r| r.rejected) {
+            st.reauth = None;
+        }
+    }
+
+    /// The broker's words when it refused the credentials held (no silent
+    /// renewal may re-send them).
+    pub(super) fn refusal(&self) -> Option<String> {
+        self.status()
+            .reauth
+            .as_ref()
+            .filter(|r| r.rejected)
+            .map(|r| r.reason.clone())
+    }
+
+    /// Whether renewals and keep-alives must wait for the backoff at `now`.
+    pub(super) fn backing_off(&self, now: DateTime<Utc>) -> bool {
+        self.status().failures.retry_at.is_some_and(|r| now < r)
+    }
+
+    /// Retryable: back off. Otherwise a person must act.
+    pub(super) async fn handle_failure(
+        &self,
+        now: DateTime<Utc>,
+        e: &Error,
+        deadline: Option<DateTime<Utc>>,
+        took: std::time::Duration,
+    ) {
+        tracing::warn!(account = %self.inner.key, kind = ?e.kind(), error = %e, "renewal failed");
+        let retryable = e.is_retryable();
+        let retry_at = {
+            let mut st = self.status();
+            st.failed(now, e);
+            retryable.then(|| {
+                let left = deadline.map(|d| d - now).filter(|d| *d > Duration::zero());
+                let mut delay = self.inner.config.retry.delay(st.failures.consecutive, left);
+                if let Error::Transient {
+                    retry_after: Some(after),
+                    ..
+                } = e
+                {
+                    if let Ok(after) = Duration::from_std(*after) {
+                        delay = delay.max(after);
+                    }
+                }
+                let at = now + delay;
+                st.failures.retry_at = Some(at);
+                at
+            })
+        };
+        self.emit(Event::RenewalFailed {
+            key: self.inner.key.clone(),
+            at: now,
+            kind: e.kind(),
+            error: e.to_string(),
+            retry_at,
+            took_ms: millis(took),
+        });
+        if !retryable {
+            self.raise_reauth_for(&format!("renewal refused: {e}"), true)
+                .await;
+        }
+    }
+
+    /// Raises "re-authorization required" once per episode, with a fresh
+    /// authorization URL when the provider can make one.
+    pub(super) async fn raise_reauth(&self, reason: &str) {
+        self.raise_reauth_for(reason, false).await
+    }
+
+    /// `rejected`: the broker refused the credentials, so no silent renewal
+    /// is attempted again until a person authorizes (a wrong PIN retried
+    /// could lock the account).
+    async fn raise_reauth_for(&self, reason: &str, rejected: bool) {
+        {
+            let mut st = self.status();
+            if let Some(existing) = st.reauth.as_mut() {
+                existing.rejected |= rejected;
+                return;
+            }
+        }
+        let url = if self.inner.provider.capabilities().authorize {
+            match self.begin_authorization().await {
+                Ok(req) => Some(req.url),
+                Err(e) => {
+                    tracing::warn!(account = %self.inner.key, error = %e, "could not start authorization");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let now = self.inner.clock.now();
+        {
+            let mut st = self.status();
+            st.reauth = Some(Reauth {
+                reason: reason.to_string(),
+                url: url.clone(),
+                rejected,
+            });
+            st.trouble.troubled = true;
+        }
+        self.emit(Event::ReauthorizationRequired {
+            key: self.inner.key.clone(),
+            at: now,
+            reason: reason.to_string(),
+            url,
+        });
+    }
+}

@@ -1,0 +1,63 @@
+//! Health: the account's state for dashboards, HTTP health checks and
+//! `tokenctl status`, read from every part of the status.
+
+use chrono::{DateTime, Utc};
+
+use super::TokenManager;
+use crate::health::{AccountHealth, HealthStatus};
+use crate::policy::TokenState;
+use crate::record::Payload;
+
+impl<P: Payload> TokenManager<P> {
+    /// This account's health right now.
+    pub fn health(&self) -> AccountHealth {
+        self.health_at(self.inner.clock.now())
+    }
+
+    fn health_at(&self, now: DateTime<Utc>) -> AccountHealth {
+        let record = self.current_record();
+        let ev = record.as_ref().map(|r| self.evaluate_at(r, now));
+        let st = self.status();
+        let state = ev.map(|e| e.state);
+        let warning = ev
+            .and_then(|e| e.reauthorize_by)
+            .is_some_and(|d| d - now <= self.inner.config.expiry_warning);
+        let status = match state {
+            None | Some(TokenState::Expired) => HealthStatus::Critical,
+            Some(TokenState::Idle) if st.reauth.is_some() => HealthStatus::Critical,
+            Some(TokenState::Idle) => HealthStatus::Degraded,
+            Some(_)
+                if st.reauth.is_some()
+                    || st.failures.consecutive > 0
+                    || st.saving.unsaved.is_some()
+                    || st.saving.failures > 0
+                    || warning =>
+            {
+                HealthStatus::Degraded
+            }
+            Some(_) => HealthStatus::Healthy,
+        };
+        AccountHealth {
+            key: self.inner.key.clone(),
+            status,
+            state,
+            issued_at: record.as_ref().map(|r| r.meta.issued_at),
+            last_used: record
+                .as_ref()
+                .map(|r| self.meta_with_use(r).last_activity()),
+            expires_at: ev.and_then(|e| e.expires_at),
+            idle_at: ev.and_then(|e| e.idle_at),
+            refresh_expires_at: record.as_ref().and_then(|r| r.meta.refresh_expires_at),
+            reauthorize_by: ev.and_then(|e| e.reauthorize_by),
+            next_action_at: st.next_action_at,
+            reauthorization_required: st.reauth.is_some(),
+            reauthorization_reason: st.reauth.as_ref().map(|r| r.reason.clone()),
+            reauthorization_url: st.reauth.as_ref().and_then(|r| r.url.clone()),
+            last_error: st.trouble.last_error.clone(),
+            consecutive_failures: st.failures.consecutive,
+            unsaved: st.saving.unsaved.is_some(),
+            renewals: st.counters.renewals,
+            keepalives: st.counters.keepalives,
+        }
+    }
+}

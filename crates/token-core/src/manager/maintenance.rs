@@ -1,0 +1,210 @@
+//! Maintenance: what the manager does when time passes. One pass evaluates
+//! the policy once, acts on that evaluation (keep-alive, renewal through the
+//! one renewal path, expiry, warnings) and says when the next pass is due;
+//! the loop sleeps on the manager's clock until then. Owns the `warnings`
+//! part of the status.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+use super::renewal::RenewMode;
+use super::TokenManager;
+use crate::events::Event;
+use crate::policy::{Evaluation, TokenState};
+use crate::record::{Payload, Record};
+
+/// Stops a spawned maintenance task.
+#[derive(Debug)]
+pub struct MaintenanceHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl MaintenanceHandle {
+    /// Stops the task and waits for it to finish its current pass.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+impl<P: Payload> TokenManager<P> {
+    /// Spawns the maintenance loop on the current tokio runtime: run a pass,
+    /// sleep on the manager's clock until the next deadline (or until the
+    /// credentials change), repeat. Idle accounts cost no wakeups.
+    pub fn spawn_maintenance(&self) -> MaintenanceHandle {
+        let (stop, mut stopped) = watch::channel(false);
+        let this = self.clone();
+        let mut changes = self.inner.store.changes();
+        let task = tokio::spawn(async move {
+            loop {
+                // Boxed so the pass's (large) state lives only while it runs,
+                // not in every sleeping account's task.
+                let next = Box::pin(this.maintain()).await;
+                let clock = this.inner.clock.clone();
+                // Nothing due: sleep "forever" on the clock (a manual clock
+                // still counts us as asleep; a change of credentials wakes us).
+                let until = next.unwrap_or(DateTime::<Utc>::MAX_UTC);
+                let sleep = async move { clock.sleep_until(until).await };
+                let store_changed = async {
+                    match changes.as_mut() {
+                        Some(rx) => loop {
+                            match rx.recv().await {
+                                Ok(key) if key == this.inner.key => return,
+                                Ok(_) => {}
+                                // Missed notifications: reload to be safe.
+                                Err(broadcast::error::RecvError::Lagged(_)) => return,
+                                Err(broadcast::error::RecvError::Closed) => {
+                                    std::future::pending::<()>().await
+                                }
+                            }
+                        },
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    _ = this.inner.changed.notified() => {}
+                    _ = store_changed => {
+                        let _ = this.reload_if_newer().await;
+                    }
+                    _ = sleep => {}
+                }
+            }
+        });
+        MaintenanceHandle { stop, task }
+    }
+
+    /// One maintenance pass at the clock's current instant. Returns when the
+    /// next pass is due (`None`: nothing will change by time alone). The
+    /// spawned loop runs it; exposed for tests and hand-driven loops.
+    #[doc(hidden)]
+    pub async fn maintain(&self) -> Option<DateTime<Utc>> {
+        self.inner.passes.fetch_add(1, Ordering::Relaxed);
+        let now = self.inner.clock.now();
+        self.retry_save(now).await;
+        if self.inner.current.load().is_none() {
+            match self.load().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.raise_reauth("no credentials: authorize this account")
+                        .await
+                }
+                Err(e) => self.store_failed(now, e, None),
+            }
+        }
+        let mut seen = None;
+        if let Some(record) = self.current_record() {
+            let ev = self.evaluate_at(&record, now);
+            self.act(now, &record, &ev).await;
+            seen = Some((record, ev));
+        }
+        let next = self.next_wake(now, seen);
+        self.status().next_action_at = next;
+        next
+    }
+
+    /// Number of maintenance passes run so far (for wakeup accounting in tests).
+    #[doc(hidden)]
+    pub fn maintenance_passes(&self) -> u64 {
+        self.inner.passes.load(Ordering::Relaxed)
+    }
+
+    async fn act(&self, now: DateTime<Utc>, record: &Record<P>, ev: &Evaluation) {
+        let gated = self.backing_off(now);
+        let reauth = self.status().reauth.is_some();
+        match ev.state {
+            TokenState::Expired if self.reload_if_newer().await.unwrap_or(false) => {
+                // A person logged in from another process: use that.
+            }
+            TokenState::Expired => {
+                let first = !std::mem::replace(&mut self.status().warnings.expired_reported, true);
+                if first {
+                    self.emit(Event::Expired {
+                        key: self.inner.key.clone(),
+                        at: now,
+                    });
+                }
+                self.raise_reauth("credentials expired").await;
+            }
+            TokenState::Idle if !gated && !reauth => {
+                let _ = self.renew(RenewMode::IfNeeded).await;
+            }
+            TokenState::KeepAliveDue if !gated => {
+                let _ = self.keep_alive().await;
+            }
+            TokenState::Fresh if !gated && !reauth && self.schedule_due(record, now) => {
+                let _ = self.renew(RenewMode::IfScheduleDue).await;
+            }
+            _ => {}
+        }
+        if let Some(deadline) = ev.reauthorize_by {
+            self.warn_ahead_of(deadline, now);
+        }
+    }
+
+    /// Emits `ExpiringSoon` once per deadline, within the warning window.
+    fn warn_ahead_of(&self, deadline: DateTime<Utc>, now: DateTime<Utc>) {
+        let warn_at = deadline - self.inner.config.expiry_warning;
+        let first = {
+            let mut st = self.status();
+            let first =
+                now >= warn_at && now < deadline && st.warnings.warned_for != Some(deadline);
+            if first {
+                st.warnings.warned_for = Some(deadline);
+            }
+            first
+        };
+        if first {
+            self.emit(Event::ExpiringSoon {
+                key: self.inner.key.clone(),
+                at: now,
+                deadline,
+            });
+        }
+    }
+
+    /// When the next pass is due. `seen`: the record this pass evaluated and
+    /// its evaluation, reused when the pass left that record in place.
+    fn next_wake(
+        &self,
+        now: DateTime<Utc>,
+        seen: Option<(Arc<Record<P>>, Evaluation)>,
+    ) -> Option<DateTime<Utc>> {
+        let mut candidates: Vec<DateTime<Utc>> = Vec::new();
+        candidates.extend(self.status().failures.retry_at);
+        candidates.extend(self.save_retry_due());
+        if let Some(record) = self.current_record() {
+            let ev = match seen {
+                Some((old, ev)) if Arc::ptr_eq(&old, &record) => ev,
+                // Replaced during the pass (renewed, adopted): a new decision.
+                _ => self.evaluate_at(&record, now),
+            };
+            candidates.extend(ev.next_change);
+            if ev.state == TokenState::Fresh {
+                candidates.extend(self.next_scheduled(&record));
+            }
+            if let Some(deadline) = ev.reauthorize_by {
+                if self.status().warnings.warned_for != Some(deadline) {
+                    candidates.push(deadline - self.inner.config.expiry_warning);
+                }
+            }
+        }
+        if self.status().reauth.is_some() {
+            // Another process may save a person's login: look now and then.
+            candidates.push(now + self.inner.config.reauth_poll);
+        }
+        let next = candidates.into_iter().filter(|t| *t > now).min();
+        next.or_else(|| {
+            // Something is due right now but could not act (e.g. backoff gate
+            // equal to now): look again shortly rather than spin.
+            let st = self.status();
+            (st.failures.retry_at.is_some() || st.saving.unsaved.is_some())
+                .then(|| now + Duration::seconds(1))
+        })
+    }
+}

@@ -1,0 +1,158 @@
+//! What the manager remembers besides the credentials, in named parts: each
+//! concern's file reads and writes its own part; health reads them all.
+//!
+//! | part            | written by          |
+//! |-----------------|---------------------|
+//! | `failures`      | `escalation.rs`     |
+//! | `reauth`        | `escalation.rs`     |
+//! | `saving`        | `persistence.rs`    |
+//! | `authorization` | `authorization.rs`  |
+//! | `warnings`      | `maintenance.rs`    |
+//! | `counters`      | `renewal.rs`, `keep_alive.rs` |
+//!
+//! `trouble` spans them: it is how a `Recovered` event is decided once
+//! every part is clear again.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::Error;
+use crate::health::LastError;
+use crate::provider::AuthorizationRequest;
+use crate::record::StoredRecord;
+
+/// Everything behind health reports and the maintenance decisions.
+#[derive(Default)]
+pub(super) struct Status {
+    pub(super) failures: Failures,
+    pub(super) reauth: Option<Reauth>,
+    pub(super) saving: Saving,
+    pub(super) authorization: Authorization,
+    pub(super) warnings: Warnings,
+    pub(super) counters: Counters,
+    pub(super) trouble: Trouble,
+    /// When maintenance will next act (for health reports).
+    pub(super) next_action_at: Option<DateTime<Utc>>,
+}
+
+/// Renewal and keep-alive failures, and the backoff gate they set.
+#[derive(Default)]
+pub(super) struct Failures {
+    /// Failures since the last success.
+    pub(super) consecutive: u32,
+    /// Do not retry renewals/keep-alives before this (backoff).
+    pub(super) retry_at: Option<DateTime<Utc>>,
+}
+
+/// A raised "a person must log in" condition.
+#[derive(Debug, Clone)]
+pub(super) struct Reauth {
+    pub(super) reason: String,
+    pub(super) url: Option<String>,
+    /// The broker refused the credentials: no silent renewal until a person acts.
+    pub(super) rejected: bool,
+}
+
+/// A record the store refused, kept in memory and retried.
+#[derive(Default)]
+pub(super) struct Saving {
+    pub(super) unsaved: Option<StoredRecord>,
+    /// Failed saves since the last good one.
+    pub(super) failures: u32,
+    pub(super) retry_at: Option<DateTime<Utc>>,
+}
+
+/// The interactive authorization under way, and whether the credentials
+/// were revoked.
+#[derive(Default)]
+pub(super) struct Authorization {
+    pub(super) pending: Option<AuthorizationRequest>,
+    /// Revoked at the broker: do not reload from the store until new
+    /// credentials are authorized.
+    pub(super) revoked: bool,
+}
+
+/// Warnings already given, so each is given once.
+#[derive(Default)]
+pub(super) struct Warnings {
+    /// The deadline we already warned about.
+    pub(super) warned_for: Option<DateTime<Utc>>,
+    /// `Expired` was emitted for the credentials held.
+    pub(super) expired_reported: bool,
+}
+
+/// Work done by this process.
+#[derive(Default)]
+pub(super) struct Counters {
+    pub(super) renewals: u64,
+    pub(super) keepalives: u64,
+}
+
+/// The last error and whether a troubled spell is under way.
+#[derive(Default)]
+pub(super) struct Trouble {
+    pub(super) last_error: Option<LastError>,
+    /// Something went wrong since the last `Recovered`.
+    pub(super) troubled: bool,
+}
+
+impl Trouble {
+    /// Records `error` as the last one and starts (or continues) a spell.
+    pub(super) fn note(&mut self, at: DateTime<Utc>, error: &Error) {
+        self.troubled = true;
+        self.last_error = Some(LastError {
+            kind: error.kind(),
+            message: error.to_string(),
+            at,
+        });
+    }
+}
+
+impl Status {
+    /// New credentials were installed: `Expired` may be reported for them.
+    pub(super) fn on_install(&mut self) {
+        self.warnings.expired_reported = false;
+    }
+
+    /// A renewal or keep-alive failed.
+    pub(super) fn failed(&mut self, at: DateTime<Utc>, error: &Error) {
+        self.failures.consecutive += 1;
+        self.trouble.note(at, error);
+    }
+
+    /// New working credentials (a login, or a newer record from another
+    /// process): the old ones' failures, retry gate and re-authorization
+    /// request no longer apply. True if that ends a troubled spell.
+    pub(super) fn new_credentials(&mut self) -> bool {
+        self.reauth = None;
+        self.authorization.pending = None;
+        self.succeeded()
+    }
+
+    /// A renewal or keep-alive succeeded; true if that ends a troubled spell.
+    pub(super) fn succeeded(&mut self) -> bool {
+        self.failures = Failures::default();
+        self.take_recovery()
+    }
+
+    /// The store accepted a save; true if that ends a troubled spell.
+    pub(super) fn store_ok(&mut self) -> bool {
+        self.saving = Saving::default();
+        self.take_recovery()
+    }
+
+    /// True (once) when nothing is failing any more after trouble.
+    fn take_recovery(&mut self) -> bool {
+        let clear = self.failures.consecutive == 0
+            && self.saving.unsaved.is_none()
+            && self.reauth.is_none();
+        if clear {
+            self.trouble.last_error = None;
+        }
+        if self.trouble.troubled && clear {
+            self.trouble.troubled = false;
+            true
+        } else {
+            false
+        }
+    }
+}
