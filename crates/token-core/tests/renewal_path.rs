@@ -150,3 +150,42 @@ async fn a_pass_with_nothing_to_do_evaluates_once() {
     assert_eq!(r.policy.calls.load(Ordering::SeqCst), 1);
     assert_eq!(r.provider.inner.renewals(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_renewal_whose_callers_all_went_away_mid_save_keeps_the_record() {
+    let clock = ManualClock::new(t0());
+    let provider = Arc::new(FakeProvider::new(Arc::new(clock.clone())));
+    let store = Arc::new(token_core::testing::FaultyStore::new());
+    let manager = TokenManager::new(
+        key(),
+        provider.clone(),
+        store.clone(),
+        Arc::new(IdleTimeout::new(Duration::hours(2), Duration::minutes(10))),
+        Arc::new(clock.clone()),
+        ManagerConfig::default(),
+    );
+    manager
+        .install_authorized(provider.issue(&key()))
+        .await
+        .unwrap();
+    clock.advance(Duration::hours(3));
+    let mut events = manager.subscribe();
+    store.slow_saves(Some(std::time::Duration::from_secs(60)));
+    let gave_up =
+        tokio::time::timeout(std::time::Duration::from_millis(10), manager.ensure_fresh()).await;
+    assert!(gave_up.is_err(), "the caller went away mid-save");
+    assert_eq!(provider.renewals(), 1);
+    let held = manager.current().unwrap();
+    assert!(held.meta.renewed_at.is_some(), "the renewed record is held");
+    assert!(manager.token().is_ok());
+    let h = manager.health();
+    assert!(h.unsaved, "and kept for the save retry");
+    assert!(matches!(events.try_recv(), Ok(Event::StoreFailure { .. })));
+    // The retry saves it.
+    store.slow_saves(None);
+    clock.advance(Duration::minutes(5));
+    manager.maintain().await;
+    assert!(!manager.health().unsaved);
+    let stored = store.inner().load(&key()).await.unwrap().unwrap();
+    assert_eq!(stored.meta.renewed_at, held.meta.renewed_at);
+}

@@ -97,7 +97,15 @@ impl<P: Payload> TokenManager<P> {
                 return self.install(record);
             }
         };
-        match self.inner.store.save(&stored).await {
+        // Renewals run in the asking task: if every asker is dropped while
+        // the save is under way, the guard still keeps the record.
+        let guard = KeepIfInterrupted {
+            manager: self,
+            record: Some(record),
+        };
+        let saved = self.inner.store.save(&stored).await;
+        let record = guard.disarm();
+        match saved {
             Ok(()) => {
                 let creds = self.install(record);
                 let recovered = self.status().store_ok();
@@ -109,6 +117,19 @@ impl<P: Payload> TokenManager<P> {
                 self.store_failed(now, e.into(), Some(stored));
                 creds
             }
+        }
+    }
+
+    /// A save that never finished: install the record and keep it for the
+    /// save retry, as after a failed save.
+    fn keep_unsaved(&self, record: Record<P>) {
+        let now = self.inner.clock.now();
+        let stored = record.to_stored();
+        self.install(record);
+        let error = Error::transient("the save was interrupted (its caller went away)");
+        match stored {
+            Ok(stored) => self.store_failed(now, error, Some(stored)),
+            Err(e) => self.store_failed(now, e.into(), None),
         }
     }
 
@@ -166,5 +187,32 @@ impl<P: Payload> TokenManager<P> {
     pub(super) fn save_retry_due(&self) -> Option<DateTime<Utc>> {
         let st = self.status();
         st.saving.retry_at.filter(|_| st.saving.unsaved.is_some())
+    }
+}
+
+/// Holds a record the broker returned while its save is awaited; dropped
+/// before [`KeepIfInterrupted::disarm`] (the awaiting task was cancelled),
+/// it installs the record and schedules the save retry, so no renewed
+/// credentials are lost.
+struct KeepIfInterrupted<'a, P: Payload> {
+    manager: &'a TokenManager<P>,
+    record: Option<Record<P>>,
+}
+
+impl<P: Payload> KeepIfInterrupted<'_, P> {
+    /// The save finished (well or not): the caller handles the record.
+    fn disarm(mut self) -> Record<P> {
+        match self.record.take() {
+            Some(record) => record,
+            None => unreachable!("the guard is built holding the record"),
+        }
+    }
+}
+
+impl<P: Payload> Drop for KeepIfInterrupted<'_, P> {
+    fn drop(&mut self) {
+        if let Some(record) = self.record.take() {
+            self.manager.keep_unsaved(record);
+        }
     }
 }
