@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-/// What kind of failure an [`Error`] is; drives retry decisions.
+/// What kind of failure an [`Error`](enum@Error) is; drives retry decisions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {

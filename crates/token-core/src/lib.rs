@@ -3,7 +3,7 @@
 //! A [`TokenManager`] owns one account's credentials. It reads time from a
 //! [`Clock`], talks to the broker through a [`TokenProvider`], persists
 //! through a [`TokenStore`] and decides what to do with an
-//! [`ExpiryPolicy`](policy::ExpiryPolicy). Adapters (`etrade`, `fyers`)
+//! [`ExpiryPolicy`]. Adapters (`etrade`, `fyers`)
 //! supply providers, payload types and default policies.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
