@@ -16,8 +16,10 @@
 //! `keep_alive.rs`, `persistence.rs` (load, reload, adopt, save retry),
 //! `escalation.rs` (failures, backoff, re-authorization), `authorization.rs`
 //! (begin / complete / resume / revoke), `maintenance.rs` (the loop),
-//! `health.rs`, `account.rs` ([`ManagedAccount`]); the state they share is
-//! `snapshot.rs` (the hot path's) and `status.rs` (everything else, in parts).
+//! `health.rs`, `account.rs` ([`ManagedAccount`]), `lease.rs` (the one
+//! lease-wait loop, [`wait_for_lease`], which stores use); the state they
+//! share is `snapshot.rs` (the hot path's) and `status.rs` (everything else,
+//! in parts).
 
 mod account;
 mod authorization;
