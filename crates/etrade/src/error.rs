@@ -74,10 +74,10 @@ impl EtradeError {
     }
 
     /// Worth retrying later without human help: exactly when the
-    /// [`token_core::Error`] it converts into says so (so store trouble
-    /// counts as transient here as it does in the core).
+    /// [`token_core::Error`] it converts into is retryable
+    /// ([`Error::is_retryable`], the core's one retry predicate).
     pub fn is_transient(&self) -> bool {
-        Error::from(self.clone()).is_transient()
+        Error::from(self.clone()).is_retryable()
     }
 
     pub(crate) fn transient(message: impl Into<String>) -> Self {
@@ -143,7 +143,7 @@ mod tests {
     #[test]
     fn transience_is_the_cores_verdict() {
         let store = Error::Store(token_core::StoreError::Backend("redis down".into()));
-        assert!(store.is_transient());
+        assert!(store.is_retryable());
         assert!(EtradeError::Token(store).is_transient());
         let cases = [
             EtradeError::SignatureInvalid,
@@ -159,7 +159,7 @@ mod tests {
         for e in cases {
             assert_eq!(
                 e.is_transient(),
-                Error::from(e.clone()).is_transient(),
+                Error::from(e.clone()).is_retryable(),
                 "{e:?}"
             );
         }

@@ -193,7 +193,11 @@ mod tests {
             let mut meta = Metadata::issued(issued);
             let by_policy = evaluate(&p, &meta, issued).expires_at;
             meta.expires_at = Some(access_expiry(issued, &SecretString::from("opaque")).unwrap());
-            assert_eq!(evaluate(&p, &meta, issued).expires_at, by_policy, "{issued}");
+            assert_eq!(
+                evaluate(&p, &meta, issued).expires_at,
+                by_policy,
+                "{issued}"
+            );
         }
     }
 
