@@ -210,6 +210,14 @@ pub struct SimConfig {
     pub rate_limit: Option<RateLimit>,
 }
 
+/// The default FYERS PIN. Like every default secret here it is a string
+/// that cannot occur by chance in logs (a 4-digit PIN such as `1234` shows
+/// up inside timestamps), so leak scanners can search for it.
+pub const DEMO_FYERS_PIN: &str = "SimPin-Zq9vKx-4821";
+
+/// The default FYERS app secret (only its appIdHash travels).
+pub const DEMO_FYERS_SECRET_KEY: &str = "SimFyersSecret-Wd8Kp4-0001";
+
 impl Default for SimConfig {
     fn default() -> Self {
         Self {
@@ -225,8 +233,8 @@ impl Default for SimConfig {
             etrade_timestamp_clock: TimestampClock::Simulated,
             etrade_registered_callback: None,
             fyers_client_id: "SIMAPP0001-100".into(),
-            fyers_secret_key: "SIMSECRET01".into(),
-            fyers_pin: "1234".into(),
+            fyers_secret_key: DEMO_FYERS_SECRET_KEY.into(),
+            fyers_pin: DEMO_FYERS_PIN.into(),
             fyers_redirect_uri: "http://127.0.0.1/fyers/callback".into(),
             fyers_fy_id: "XS00001".into(),
             fyers_auth_code_ttl: Duration::hours(8),

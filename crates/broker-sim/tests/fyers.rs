@@ -3,6 +3,7 @@
 mod common;
 
 use base64::Engine as _;
+use broker_sim::config::DEMO_FYERS_PIN;
 use broker_sim::{jwt, Endpoint, Fault, FyersAnswer, RateLimit, RunningSim, SimConfig, Times};
 use chrono::{Duration, TimeZone, Utc};
 use common::*;
@@ -228,27 +229,27 @@ async fn refresh_checks_pin_and_the_refresh_token_expires_at_0600_ist_after_15_d
     let (_, rt) = login(&running).await;
     let (s, v) = refresh(&running, &rt, "0000").await;
     assert_eq!((s, v["code"].as_i64()), (400, Some(-16)));
-    let (s, v) = refresh(&running, &rt, "1234").await;
+    let (s, v) = refresh(&running, &rt, DEMO_FYERS_PIN).await;
     assert_eq!(s, 200);
     assert!(v.get("refresh_token").is_none(), "no rotation by default");
     let access = v["access_token"].as_str().unwrap().to_owned();
     assert_eq!(profile(&running, &access).await.0, 200);
-    let (_, v) = refresh(&running, "garbage", "1234").await;
+    let (_, v) = refresh(&running, "garbage", DEMO_FYERS_PIN).await;
     assert_eq!(v["code"], -501);
     let c = running.credentials();
     let (_, v) = post(
         &running,
         "/validate-refresh-token",
-        json!({"grant_type":"refresh_token","appIdHash":"x","refresh_token":rt,"pin":"1234"}),
+        json!({"grant_type":"refresh_token","appIdHash":"x","refresh_token":rt,"pin":DEMO_FYERS_PIN}),
     )
     .await;
     assert_eq!(v["code"], -371);
     let _ = c;
     // 06:00 IST on 21 March = 00:30 UTC.
     clock.set(Utc.with_ymd_and_hms(2026, 3, 21, 0, 29, 59).unwrap());
-    assert_eq!(refresh(&running, &rt, "1234").await.0, 200);
+    assert_eq!(refresh(&running, &rt, DEMO_FYERS_PIN).await.0, 200);
     clock.set(Utc.with_ymd_and_hms(2026, 3, 21, 0, 30, 0).unwrap());
-    let (s, v) = refresh(&running, &rt, "1234").await;
+    let (s, v) = refresh(&running, &rt, DEMO_FYERS_PIN).await;
     assert_eq!((s, v["code"].as_i64()), (400, Some(-501)));
 }
 
@@ -291,16 +292,16 @@ async fn rotation_mode_replaces_the_refresh_token() {
     let (running, _clock) = start().await;
     running.sim.set_fyers_rotation(true);
     let (_, rt1) = login(&running).await;
-    let (s, v) = refresh(&running, &rt1, "1234").await;
+    let (s, v) = refresh(&running, &rt1, DEMO_FYERS_PIN).await;
     assert_eq!(s, 200);
     let rt2 = v["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(rt1, rt2);
     assert_eq!(
-        refresh(&running, &rt1, "1234").await.1["code"],
+        refresh(&running, &rt1, DEMO_FYERS_PIN).await.1["code"],
         -501,
         "old one is dead"
     );
-    assert_eq!(refresh(&running, &rt2, "1234").await.0, 200);
+    assert_eq!(refresh(&running, &rt2, DEMO_FYERS_PIN).await.0, 200);
 }
 
 #[tokio::test]
@@ -308,13 +309,13 @@ async fn refresh_disabled_mode_rejects_every_refresh() {
     let (running, _clock) = start().await;
     let (_, rt) = login(&running).await;
     running.sim.set_fyers_refresh_disabled(true);
-    let (s, v) = refresh(&running, &rt, "1234").await;
+    let (s, v) = refresh(&running, &rt, DEMO_FYERS_PIN).await;
     assert_eq!(
         (s, v["s"].as_str(), v["code"].as_i64()),
         (400, Some("error"), Some(-501))
     );
     running.sim.set_fyers_refresh_disabled(false);
-    assert_eq!(refresh(&running, &rt, "1234").await.0, 200);
+    assert_eq!(refresh(&running, &rt, DEMO_FYERS_PIN).await.0, 200);
 }
 
 #[tokio::test]

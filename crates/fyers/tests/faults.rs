@@ -64,7 +64,10 @@ fn assert_no_secret(e: &Error, record: &Record<FyersCreds>) {
     if let Some(r) = &record.payload.refresh_token {
         assert!(!text.contains(r.expose_secret()));
     }
-    assert!(!text.contains("1234"), "PIN in {text}");
+    assert!(
+        !text.contains(broker_sim::config::DEMO_FYERS_PIN),
+        "PIN in {text}"
+    );
 }
 
 #[tokio::test]

@@ -14,6 +14,9 @@ use token_core::{
     Clock, Event, MemoryStore, TokenManager, TokenProvider, TokenStore, TokenStoreExt,
 };
 
+/// A wrong PIN that cannot occur by chance in any output.
+const WRONG_PIN: &str = "WrongPin-Hv3Tq8-8642";
+
 #[tokio::test]
 async fn the_authorization_header_is_client_id_colon_access_token() {
     let env = start().await;
@@ -170,7 +173,7 @@ async fn secrets_never_appear_in_debug_events_health_or_errors() {
     let wrong = FyersProvider::new(
         {
             let mut cfg = config_for(&env.running);
-            cfg.pin = SecretString::from("8642");
+            cfg.pin = SecretString::from(WRONG_PIN);
             cfg
         },
         Arc::new(env.clock.clone()),
@@ -199,7 +202,7 @@ async fn secrets_never_appear_in_debug_events_health_or_errors() {
             assert!(!text.contains(s.as_str()), "secret leaked into: {text}");
         }
         assert!(
-            !text.contains("8642") && !text.contains("1234"),
+            !text.contains(WRONG_PIN) && !text.contains(&c.fyers_pin),
             "PIN leaked into: {text}"
         );
     }

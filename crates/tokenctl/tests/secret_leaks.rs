@@ -303,7 +303,7 @@ async fn a_full_lifecycle_of_both_brokers_leaks_no_secret_anywhere() {
     if let Err(e) = fy.ensure_fresh().await {
         scan.error("FYERS 503", &e);
     }
-    let wrong_pin = "918273";
+    let wrong_pin = "WrongPin-Rt5Yb2-9182";
     scan.secret("wrong FYERS PIN", wrong_pin);
     fy_provider.set_pin(SecretString::from(wrong_pin));
     clock.advance(Duration::minutes(10));
@@ -450,17 +450,42 @@ base_url = "{}"
     );
 }
 
-/// Every (secret, place) pair where a secret shows up.
+/// Every (secret, place) pair where a secret shows up as a whole token.
 fn leaks(secrets: &[(&'static str, String)], outputs: &[(String, String)]) -> Vec<String> {
     let mut found = Vec::new();
     for (what, secret) in secrets {
         for (place, text) in outputs {
-            if text.contains(secret.as_str()) {
+            if contains_token(text, secret) {
                 found.push(format!("{what} appears in {place}"));
             }
         }
     }
     found
+}
+
+/// Whether `secret` occurs in `text` with no letter or digit right before
+/// or after it: a secret quoted, in a URL, a header or a JSON string is
+/// found; digits that happen to sit inside a longer number (a timestamp's
+/// microseconds) are not a leak.
+fn contains_token(text: &str, secret: &str) -> bool {
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    text.match_indices(secret).any(|(at, _)| {
+        !alnum(text[..at].chars().next_back()) && !alnum(text[at + secret.len()..].chars().next())
+    })
+}
+
+#[test]
+fn the_scanner_matches_whole_tokens_only() {
+    let pin = "SimPin-Zq9vKx-4821";
+    assert!(contains_token(&format!("pin={pin}&x=1"), pin));
+    assert!(contains_token(&format!("{{\"pin\":\"{pin}\"}}"), pin));
+    assert!(contains_token(pin, pin));
+    assert!(contains_token(&format!("a{pin}a {pin}."), pin), "second occurrence");
+    assert!(!contains_token(&format!("x{pin}"), pin));
+    assert!(!contains_token(&format!("{pin}7"), pin));
+    // The false alarm of issue 14: a short PIN inside a log timestamp.
+    assert!(!contains_token("2026-03-05T06:14:42.312347Z INFO renewed", "1234"));
+    assert!(contains_token("pin 1234 sent", "1234"));
 }
 
 fn fy_provider_auth(creds: &FyersCreds, client_id: &str) -> SecretString {
