@@ -4,10 +4,13 @@
 //!
 //! The binary is `$REDIS_SERVER_BIN`, else `redis-server` on `PATH`, else
 //! `/usr/bin/redis-server` / `/usr/sbin/redis-server`. Without one, a test
-//! prints "redis-server not installed: skipping <test>" and returns, unless
-//! `CI` is set, where it fails.
+//! prints "redis-server not installed: skipping <test>" and returns, except
+//! under CI (`CI` set to anything but empty, `0` or `false`), where it fails:
+//! a CI run must never pass by skipping. A `REDIS_SERVER_BIN` that names no
+//! file is a misconfiguration and fails everywhere.
 #![allow(dead_code)]
 
+use std::ffi::{OsStr, OsString};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -15,23 +18,78 @@ use std::time::{Duration, Instant};
 
 use token_store_redis::{RedisStore, RedisStoreBuilder};
 
-/// Where the redis-server binary is, if anywhere.
-pub fn server_binary() -> Option<PathBuf> {
-    if let Some(bin) = std::env::var_os("REDIS_SERVER_BIN").filter(|b| !b.is_empty()) {
+/// Where the binary is looked for when neither `REDIS_SERVER_BIN` nor
+/// `PATH` has it.
+const FALLBACKS: [&str; 2] = ["/usr/bin/redis-server", "/usr/sbin/redis-server"];
+
+/// Whether the `CI` variable says this is a CI run.
+pub fn is_ci(ci: Option<&OsStr>) -> bool {
+    ci.and_then(OsStr::to_str).is_some_and(|v| {
+        let v = v.trim();
+        !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
+    })
+}
+
+/// Finds the binary from the given `REDIS_SERVER_BIN`, `PATH` and fallback
+/// locations. `Err` when `REDIS_SERVER_BIN` is set but names no file.
+pub fn locate(
+    explicit: Option<OsString>,
+    path: Option<OsString>,
+    fallbacks: &[&str],
+) -> Result<Option<PathBuf>, String> {
+    if let Some(bin) = explicit.filter(|b| !b.is_empty()) {
         let bin = PathBuf::from(bin);
-        return bin.is_file().then_some(bin);
+        return if bin.is_file() {
+            Ok(Some(bin))
+        } else {
+            Err(format!(
+                "REDIS_SERVER_BIN={} is not a file: point it at redis-server or unset it",
+                bin.display()
+            ))
+        };
     }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
+    let on_path = path.and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join("redis-server"))
             .find(|p| p.is_file())
     });
-    on_path.or_else(|| {
-        ["/usr/bin/redis-server", "/usr/sbin/redis-server"]
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_file())
-    })
+    Ok(on_path.or_else(|| fallbacks.iter().map(PathBuf::from).find(|p| p.is_file())))
+}
+
+/// What a test does about its server.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Start this binary.
+    Run(PathBuf),
+    /// Say so and pass (not CI, nothing installed).
+    Skip(String),
+    /// Fail the test with this message.
+    Fail(String),
+}
+
+/// The decision for `test` given what [`locate`] found and whether this is CI.
+pub fn decide(test: &str, found: Result<Option<PathBuf>, String>, ci: bool) -> Decision {
+    match found {
+        Ok(Some(bin)) => Decision::Run(bin),
+        Err(misconfigured) => Decision::Fail(format!("{test}: {misconfigured}")),
+        Ok(None) if ci => Decision::Fail(format!(
+            "redis-server not installed (CI is set, so this fails instead of skipping): \
+             {test} needs it; .ci/services.d/redis.sh installs it and exports REDIS_SERVER_BIN \
+             (or: apt-get install redis-server)"
+        )),
+        Ok(None) => Decision::Skip(format!(
+            "redis-server not installed: skipping {test} (install redis-server or set REDIS_SERVER_BIN)"
+        )),
+    }
+}
+
+/// Where the redis-server binary is, if anywhere (this process's environment).
+pub fn server_binary() -> Result<Option<PathBuf>, String> {
+    locate(
+        std::env::var_os("REDIS_SERVER_BIN"),
+        std::env::var_os("PATH"),
+        &FALLBACKS,
+    )
 }
 
 /// Extra server options (beyond port, bind and directory).
@@ -54,23 +112,20 @@ pub struct RedisServer {
 
 impl RedisServer {
     /// Starts a server, or returns `None` (after saying so on stderr) when
-    /// no binary exists and `CI` is unset. Panics in CI without a binary.
+    /// no binary exists outside CI. Panics under CI without a binary, and
+    /// for a `REDIS_SERVER_BIN` that names no file.
     pub fn start_or_skip(test: &str, options: Options) -> Option<Self> {
-        let Some(bin) = server_binary() else {
-            if std::env::var_os("CI").is_some() {
-                panic!(
-                    "redis-server not installed (CI is set): {test} needs it; \
-                     .ci/services.d/redis.sh installs it and exports REDIS_SERVER_BIN"
-                );
+        let ci = is_ci(std::env::var_os("CI").as_deref());
+        let bin = match decide(test, server_binary(), ci) {
+            Decision::Run(bin) => bin,
+            Decision::Fail(message) => panic!("{message}"),
+            Decision::Skip(notice) => {
+                // Straight to the process's stderr: the test harness captures
+                // `eprintln!` of passing tests, and this must be seen.
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "{notice}");
+                return None;
             }
-            // Straight to the process's stderr: the test harness captures
-            // `eprintln!` of passing tests, and this must be seen.
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "redis-server not installed: skipping {test} (install redis-server or set REDIS_SERVER_BIN)"
-            );
-            return None;
         };
         let dir = tempfile::tempdir().expect("temp dir for redis-server");
         let mut server = Self {
