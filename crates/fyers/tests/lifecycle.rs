@@ -446,7 +446,8 @@ async fn a_wrong_pin_is_never_retried() {
         "the wrong PIN was sent again"
     );
     // Fixing the PIN (and telling the manager so) allows refresh again.
-    env.provider.set_pin(SecretString::from(env.running.credentials().fyers_pin));
+    env.provider
+        .set_pin(SecretString::from(env.running.credentials().fyers_pin));
     env.manager.clear_rejection();
     env.manager
         .ensure_fresh()

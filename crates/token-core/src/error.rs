@@ -197,6 +197,19 @@ pub enum StoreError {
     /// A backend-specific failure (e.g. a Redis error), without secrets.
     #[error("store backend error: {0}")]
     Backend(String),
+    /// A store path is unsafe to use: a symbolic link, not a regular file,
+    /// or a directory other users can write. Nothing was read or written.
+    #[error("refusing to use {path}: {problem}")]
+    Insecure {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+    /// The store is configured so that two accounts would share data (e.g.
+    /// `.env` variable names that collide); the message names both.
+    #[error("store configuration: {0}")]
+    Config(String),
 }
 
 impl StoreError {

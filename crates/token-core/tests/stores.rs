@@ -154,11 +154,16 @@ async fn env_file_keeps_comments_order_and_other_keys() {
     );
 }
 
+/// Issue 14 item 10 changed this: a line the parser does not understand is
+/// kept untouched and no longer makes the whole file unusable. What is still
+/// never overwritten: a file that is not text, and a file where a line this
+/// store does not understand assigns one of the account's variables.
 #[tokio::test]
 async fn unparseable_env_file_is_never_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(".env");
-    std::fs::write(&path, "GOOD=1\nthis line is broken\n").unwrap();
+    let binary = b"GOOD=1\n\xff\xfe broken\n".to_vec();
+    std::fs::write(&path, &binary).unwrap();
     let store = EnvFileStore::new(&path);
     assert!(matches!(
         store.load(&key()).await,
@@ -168,8 +173,14 @@ async fn unparseable_env_file_is_never_overwritten() {
         store.save(&record("x")).await,
         Err(StoreError::WouldOverwrite { .. })
     ));
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        "GOOD=1\nthis line is broken\n"
+    assert_eq!(std::fs::read(&path).unwrap(), binary);
+
+    let ours = "GOOD=1\nFYERS_PRODUCTION_MAIN_ACCESS_TOKEN=\"unterminated\n";
+    std::fs::write(&path, ours).unwrap();
+    let err = store.save(&record("x")).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::WouldOverwrite { reason, .. } if reason.contains("line 2")),
+        "{err}"
     );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), ours);
 }

@@ -480,11 +480,17 @@ fn the_scanner_matches_whole_tokens_only() {
     assert!(contains_token(&format!("pin={pin}&x=1"), pin));
     assert!(contains_token(&format!("{{\"pin\":\"{pin}\"}}"), pin));
     assert!(contains_token(pin, pin));
-    assert!(contains_token(&format!("a{pin}a {pin}."), pin), "second occurrence");
+    assert!(
+        contains_token(&format!("a{pin}a {pin}."), pin),
+        "second occurrence"
+    );
     assert!(!contains_token(&format!("x{pin}"), pin));
     assert!(!contains_token(&format!("{pin}7"), pin));
     // The false alarm of issue 14: a short PIN inside a log timestamp.
-    assert!(!contains_token("2026-03-05T06:14:42.312347Z INFO renewed", "1234"));
+    assert!(!contains_token(
+        "2026-03-05T06:14:42.312347Z INFO renewed",
+        "1234"
+    ));
     assert!(contains_token("pin 1234 sent", "1234"));
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -10,89 +11,13 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::dotenv::DotEnv;
-use super::fsutil;
-use super::TokenStore;
+use super::envmapping::{self, EnvMapping};
+use super::{fsutil, lockfile, tempfiles, TokenStore};
 use crate::error::StoreError;
 use crate::key::AccountKey;
 use crate::record::{
     check_version, parse_versioned, Metadata, Record, SecretFields, StoredRecord, SCHEMA_VERSION,
 };
-
-/// Which variables hold an account's fields and metadata.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvMapping {
-    prefix: Option<String>,
-    fields: BTreeMap<String, String>,
-    meta_var: String,
-}
-
-impl EnvMapping {
-    /// Field `f` lives in `{prefix}{F}` (upper-cased), metadata in `{prefix}META`.
-    /// Loading picks up every `{prefix}*` variable as a field.
-    pub fn prefixed(prefix: impl Into<String>) -> Self {
-        let prefix = prefix.into();
-        Self {
-            meta_var: format!("{prefix}META"),
-            prefix: Some(prefix),
-            fields: BTreeMap::new(),
-        }
-    }
-
-    /// Only the listed fields, in the variables you name; metadata in `meta_var`.
-    ///
-    /// ```
-    /// use token_core::store::EnvMapping;
-    /// let m = EnvMapping::explicit("FYERS_TOKEN_META")
-    ///     .field("access_token", "FYERS_ACCESS_TOKEN")
-    ///     .field("refresh_token", "FYERS_REFRESH_TOKEN");
-    /// ```
-    pub fn explicit(meta_var: impl Into<String>) -> Self {
-        Self {
-            prefix: None,
-            fields: BTreeMap::new(),
-            meta_var: meta_var.into(),
-        }
-    }
-
-    /// Maps payload field `field` to variable `var`.
-    pub fn field(mut self, field: impl Into<String>, var: impl Into<String>) -> Self {
-        self.fields.insert(field.into(), var.into());
-        self
-    }
-
-    fn var_for(&self, field: &str) -> Option<String> {
-        match self.fields.get(field) {
-            Some(var) => Some(var.clone()),
-            None => self
-                .prefix
-                .as_ref()
-                .map(|p| format!("{p}{}", field.to_ascii_uppercase())),
-        }
-    }
-
-    /// (field, variable) pairs present in `env`.
-    fn present(&self, env: &DotEnv) -> Vec<(String, String)> {
-        let mut out: BTreeMap<String, String> = BTreeMap::new();
-        for (field, var) in &self.fields {
-            if env.get(var).is_some() {
-                out.insert(field.clone(), var.clone());
-            }
-        }
-        if let Some(prefix) = &self.prefix {
-            for name in env.names() {
-                if name == self.meta_var {
-                    continue;
-                }
-                if let Some(rest) = name.strip_prefix(prefix.as_str()) {
-                    if !rest.is_empty() && !self.fields.values().any(|v| v == name) {
-                        out.insert(rest.to_ascii_lowercase(), name.to_string());
-                    }
-                }
-            }
-        }
-        out.into_iter().collect()
-    }
-}
 
 /// A parsed file and its modification time.
 type Loaded = (DotEnv, Option<DateTime<Utc>>);
@@ -101,6 +26,9 @@ type Loaded = (DotEnv, Option<DateTime<Utc>>);
 struct EnvMeta {
     schema_version: u32,
     key: AccountKey,
+    /// The fields the store wrote (absent in files of earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fields: Option<Vec<String>>,
     #[serde(flatten)]
     meta: Metadata,
 }
@@ -110,17 +38,30 @@ struct EnvMeta {
 /// By default account `fyers/production/main` uses `FYERS_PRODUCTION_MAIN_*`
 /// variables; [`EnvFileStore::with_mapping`] maps fields to the names your
 /// deployment already uses (e.g. `FYERS_ACCESS_TOKEN`). Metadata is one
-/// variable of JSON (no secrets in it). Comments, order and unrelated
-/// variables are preserved; writes are crash-safe like [`super::FileStore`]'s
-/// and serialized across processes by an advisory lock on a hidden `.lock`
-/// file next to it, and a file that cannot be parsed is never overwritten. Credentials found
-/// without metadata (a hand-written file) load as issued at the file's
-/// modification time.
+/// variable of JSON (no secrets in it) that also lists the fields written.
+///
+/// An account owns exactly the variables its mapping names (see
+/// [`EnvMapping`]): labels `main` and `main_x` live side by side, and a
+/// variable the store did not write (`FYERS_PRODUCTION_MAIN_NOTE`) is never
+/// read, changed or removed. Two accounts that could write the same variable
+/// (labels differing only in case or `-`/`_`, or clashing explicit names)
+/// are refused by [`EnvFileStore::check_accounts`] at configuration time and
+/// by every save, with both accounts named.
+///
+/// Comments, order, line endings, unrelated variables and lines it does not
+/// understand are preserved (see [`super::dotenv`] for what is read and how
+/// values are quoted); writes are crash-safe like [`super::FileStore`]'s and
+/// serialized across processes by an advisory lock on a hidden `.lock`
+/// file next to it. The file's directory must not be writable by group or
+/// others, and the file and its lock are never opened through a symbolic
+/// link. Credentials found without metadata through an explicit mapping (a
+/// hand-written file) load as issued at the file's modification time.
 #[derive(Debug, Clone)]
 pub struct EnvFileStore {
     path: PathBuf,
     mappings: BTreeMap<AccountKey, EnvMapping>,
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    swept: Arc<AtomicBool>,
 }
 
 impl EnvFileStore {
@@ -130,6 +71,7 @@ impl EnvFileStore {
             path: path.into(),
             mappings: BTreeMap::new(),
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
+            swept: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -137,6 +79,36 @@ impl EnvFileStore {
     pub fn with_mapping(mut self, key: AccountKey, mapping: EnvMapping) -> Self {
         self.mappings.insert(key, mapping);
         self
+    }
+
+    /// Checks, at configuration time, that the accounts `keys` and those with
+    /// a mapping can share this file: fails with [`StoreError::Config`]
+    /// naming both accounts when two could write the same variable.
+    ///
+    /// ```
+    /// use token_core::{AccountKey, Environment, EnvFileStore};
+    /// let main = AccountKey::new("fyers", Environment::Production, "main")?;
+    /// let shouting = AccountKey::new("fyers", Environment::Production, "MAIN")?;
+    /// let store = EnvFileStore::new(".env");
+    /// let err = store.check_accounts([&main, &shouting]).unwrap_err();
+    /// assert!(err.to_string().contains("fyers/production/MAIN"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_accounts<'a>(
+        &self,
+        keys: impl IntoIterator<Item = &'a AccountKey>,
+    ) -> Result<(), StoreError> {
+        let mut all: Vec<(AccountKey, EnvMapping)> = self
+            .mappings
+            .iter()
+            .map(|(k, m)| (k.clone(), m.clone()))
+            .collect();
+        for key in keys {
+            if !all.iter().any(|(k, _)| k == key) {
+                all.push((key.clone(), self.mapping(key)));
+            }
+        }
+        envmapping::check_all(&all)
     }
 
     /// The file.
@@ -155,28 +127,142 @@ impl EnvFileStore {
         self.path.display().to_string()
     }
 
-    fn read(path: &Path) -> Result<Option<Loaded>, StoreError> {
-        let Some(bytes) = fsutil::read_opt(path)? else {
-            return Ok(None);
-        };
-        let location = path.display().to_string();
-        let text = String::from_utf8(bytes).map_err(|_| StoreError::Corrupt {
-            location: location.clone(),
-            detail: "not UTF-8".into(),
-        })?;
-        let env = DotEnv::parse(&text).map_err(|e| StoreError::Corrupt {
-            location,
-            detail: e.to_string(),
-        })?;
-        let mtime = std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .ok()
-            .map(DateTime::<Utc>::from);
-        Ok(Some((env, mtime)))
+    /// Before any access: the directory must be private; on first access,
+    /// temp files of killed writers are removed.
+    fn prepare(&self) -> Result<(), StoreError> {
+        let dir = fsutil::parent(&self.path);
+        if dir.is_dir() {
+            fsutil::check_private_dir(&dir)?;
+            if !self.swept.swap(true, Ordering::SeqCst) {
+                tempfiles::sweep_for(&self.path);
+            }
+        }
+        Ok(())
     }
 
-    fn parse_meta(location: &str, raw: &str) -> Result<EnvMeta, StoreError> {
-        parse_versioned(location, raw.as_bytes())
+    fn read(path: &Path) -> Result<Option<Loaded>, StoreError> {
+        let Some((bytes, meta)) = fsutil::read_opt_with_meta(path)? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8(bytes).map_err(|_| StoreError::Corrupt {
+            location: path.display().to_string(),
+            detail: "not UTF-8".into(),
+        })?;
+        let mtime = meta.modified().ok().map(DateTime::<Utc>::from);
+        Ok(Some((DotEnv::parse(&text), mtime)))
+    }
+
+    /// Reads the file for a change; a file we cannot parse must not be rewritten.
+    fn read_for_update(path: &Path) -> Result<DotEnv, StoreError> {
+        match Self::read(path) {
+            Ok(Some((env, _))) => Ok(env),
+            Ok(None) => Ok(DotEnv::default()),
+            Err(e @ (StoreError::Io { .. } | StoreError::Insecure { .. })) => Err(e),
+            Err(e) => Err(StoreError::WouldOverwrite {
+                location: path.display().to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// Every account's metadata in the file, read where its mapping puts it.
+    fn metas(&self, env: &DotEnv) -> Vec<EnvMeta> {
+        env.names()
+            .filter(|n| n.ends_with("META"))
+            .filter_map(|n| {
+                let m: EnvMeta = serde_json::from_str(env.get(n)?).ok()?;
+                (self.mapping(&m.key).meta_var() == n).then_some(m)
+            })
+            .collect()
+    }
+
+    /// `key`'s metadata, checked to be `key`'s.
+    fn meta_of(&self, env: &DotEnv, key: &AccountKey) -> Result<Option<EnvMeta>, StoreError> {
+        let mapping = self.mapping(key);
+        let Some(raw) = env.get(mapping.meta_var()) else {
+            return Ok(None);
+        };
+        let location = format!("{} ({})", self.location(), mapping.meta_var());
+        let m: EnvMeta = parse_versioned(&location, raw.as_bytes())?;
+        if &m.key != key {
+            return Err(StoreError::Config(format!(
+                "accounts {key} and {} both use the variable {} in {}; rename one label or \
+                 give one an explicit mapping",
+                m.key,
+                mapping.meta_var(),
+                self.location()
+            )));
+        }
+        Ok(Some(m))
+    }
+
+    /// Variables of accounts other than `key`, with their owner: those
+    /// their metadata in the file lists, and those configured mappings name.
+    fn others_claims(&self, env: &DotEnv, key: &AccountKey) -> BTreeMap<String, AccountKey> {
+        let mut out = BTreeMap::new();
+        let mut claim = |owner: &AccountKey, mapping: &EnvMapping, listed: Option<&[String]>| {
+            out.insert(mapping.meta_var().to_string(), owner.clone());
+            for (_, var) in mapping.claimed(listed) {
+                out.insert(var, owner.clone());
+            }
+        };
+        for m in self.metas(env).iter().filter(|m| &m.key != key) {
+            claim(&m.key, &self.mapping(&m.key), m.fields.as_deref());
+        }
+        for (owner, mapping) in self.mappings.iter().filter(|(k, _)| *k != key) {
+            claim(owner, mapping, None);
+        }
+        out
+    }
+
+    /// (field, variable) pairs `key` owns in `env`.
+    fn owned(
+        &self,
+        env: &DotEnv,
+        key: &AccountKey,
+        meta: Option<&EnvMeta>,
+    ) -> Vec<(String, String)> {
+        let mapping = self.mapping(key);
+        match meta {
+            Some(EnvMeta { fields: None, .. }) => self.legacy_owned(env, key, &mapping),
+            _ => mapping.claimed(meta.and_then(|m| m.fields.as_deref())),
+        }
+    }
+
+    /// Metadata written before fields were listed: the account's prefix
+    /// variables, minus any another account claims or whose longer prefix
+    /// it is (`MAIN_X_*` is never `MAIN`'s).
+    fn legacy_owned(
+        &self,
+        env: &DotEnv,
+        key: &AccountKey,
+        mapping: &EnvMapping,
+    ) -> Vec<(String, String)> {
+        let mut out = mapping.claimed(None);
+        let prefix = key.env_prefix();
+        if !self.mappings.contains_key(key) {
+            let others = self.others_claims(env, key);
+            let other_prefixes: Vec<String> = self
+                .metas(env)
+                .iter()
+                .filter(|m| &m.key != key)
+                .map(|m| m.key.env_prefix())
+                .filter(|p| p.len() > prefix.len() && p.starts_with(&prefix))
+                .collect();
+            for name in env.names() {
+                let Some(rest) = name.strip_prefix(&prefix) else {
+                    continue;
+                };
+                let foreign = others.contains_key(name)
+                    || other_prefixes.iter().any(|p| name.starts_with(p.as_str()));
+                if !rest.is_empty() && name != mapping.meta_var() && !foreign {
+                    out.push((rest.to_ascii_lowercase(), name.to_string()));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
     }
 
     fn extract(
@@ -185,23 +271,9 @@ impl EnvFileStore {
         mtime: Option<DateTime<Utc>>,
         key: &AccountKey,
     ) -> Result<Option<StoredRecord>, StoreError> {
-        let mapping = self.mapping(key);
-        let location = format!("{} ({})", self.location(), mapping.meta_var);
-        let meta = match env.get(&mapping.meta_var) {
-            Some(raw) => {
-                let m = Self::parse_meta(&location, raw)?;
-                if &m.key != key {
-                    return Err(StoreError::Corrupt {
-                        location,
-                        detail: format!("metadata belongs to {}", m.key),
-                    });
-                }
-                Some(m.meta)
-            }
-            None => None,
-        };
+        let meta = self.meta_of(env, key)?;
         let mut fields = SecretFields::new();
-        for (field, var) in mapping.present(env) {
+        for (field, var) in self.owned(env, key, meta.as_ref()) {
             if let Some(v) = env.get(&var) {
                 fields.insert(field, SecretString::from(v.to_string()));
             }
@@ -209,29 +281,49 @@ impl EnvFileStore {
         match (meta, fields.is_empty()) {
             (None, true) => Ok(None),
             (Some(_), true) => Err(StoreError::Corrupt {
-                location,
+                location: format!("{} ({})", self.location(), self.mapping(key).meta_var()),
                 detail: "metadata present but no credential variables".into(),
             }),
             (meta, false) => Ok(Some(Record {
                 schema_version: SCHEMA_VERSION,
                 key: key.clone(),
-                meta: meta.unwrap_or_else(|| Metadata::issued(mtime.unwrap_or_else(Utc::now))),
+                meta: meta.map_or_else(
+                    || Metadata::issued(mtime.unwrap_or_else(Utc::now)),
+                    |m| m.meta,
+                ),
                 payload: fields,
             })),
         }
     }
 
-    /// Reads the file for a change; a file we cannot parse must not be rewritten.
-    fn read_for_update(path: &Path) -> Result<DotEnv, StoreError> {
-        match Self::read(path) {
-            Ok(Some((env, _))) => Ok(env),
-            Ok(None) => Ok(DotEnv::default()),
-            Err(e @ StoreError::Io { .. }) => Err(e),
-            Err(e) => Err(StoreError::WouldOverwrite {
-                location: path.display().to_string(),
-                reason: e.to_string(),
-            }),
+    /// Refuses to write `vars` when another account claims one, or when a
+    /// line this parser does not understand assigns one.
+    fn check_writable(
+        &self,
+        env: &DotEnv,
+        key: &AccountKey,
+        vars: &[&str],
+    ) -> Result<(), StoreError> {
+        let others = self.others_claims(env, key);
+        for var in vars {
+            if let Some(owner) = others.get(*var) {
+                return Err(StoreError::Config(format!(
+                    "accounts {key} and {owner} could both write the variable {var} in {}; \
+                     rename one label or give one an explicit mapping",
+                    self.location()
+                )));
+            }
+            if let Some(line) = env.unparsed_mentions(var).first() {
+                return Err(StoreError::WouldOverwrite {
+                    location: self.location(),
+                    reason: format!(
+                        "line {line} assigns {var} in a form this store does not understand; \
+                         fix or remove that line"
+                    ),
+                });
+            }
         }
+        Ok(())
     }
 
     fn write(path: &Path, env: &DotEnv) -> Result<(), StoreError> {
@@ -239,12 +331,57 @@ impl EnvFileStore {
         fsutil::atomic_write(path, env.to_string().as_bytes(), mode)
     }
 
-    fn remove_vars(env: &mut DotEnv, mapping: &EnvMapping) -> bool {
-        let mut removed = false;
-        for (_, var) in mapping.present(env) {
-            removed |= env.remove(&var);
+    /// The read-modify-write of `save` under the file's lock.
+    fn save_locked(
+        &self,
+        key: &AccountKey,
+        vars: &[(String, SecretString)],
+        meta: &str,
+    ) -> Result<(), StoreError> {
+        let meta_var = self.mapping(key).meta_var().to_string();
+        let mut env = Self::read_for_update(&self.path)?;
+        let old = self.meta_of(&env, key).map_err(|e| match e {
+            e @ StoreError::Config(_) => e,
+            e => StoreError::WouldOverwrite {
+                location: self.location(),
+                reason: e.to_string(),
+            },
+        })?;
+        let mut names: Vec<&str> = vars.iter().map(|(v, _)| v.as_str()).collect();
+        names.push(&meta_var);
+        self.check_writable(&env, key, &names)?;
+        // Drop variables of fields the new record no longer has (only ones
+        // this account owns); update the rest in place to keep the order.
+        let others = self.others_claims(&env, key);
+        for (_, var) in self.owned(&env, key, old.as_ref()) {
+            if !names.contains(&var.as_str()) && !others.contains_key(&var) {
+                env.remove(&var);
+            }
         }
-        removed | env.remove(&mapping.meta_var)
+        for (var, value) in vars {
+            env.set(var, value.expose_secret())
+                .map_err(|e| StoreError::Payload(e.to_string()))?;
+        }
+        env.set(&meta_var, meta)
+            .map_err(|e| StoreError::Payload(e.to_string()))?;
+        Self::write(&self.path, &env)
+    }
+
+    fn delete_locked(&self, key: &AccountKey) -> Result<bool, StoreError> {
+        let mut env = Self::read_for_update(&self.path)?;
+        let meta = self.meta_of(&env, key)?;
+        let others = self.others_claims(&env, key);
+        let mut removed = false;
+        for (_, var) in self.owned(&env, key, meta.as_ref()) {
+            if !others.contains_key(&var) {
+                removed |= env.remove(&var);
+            }
+        }
+        removed |= env.remove(self.mapping(key).meta_var());
+        if removed {
+            Self::write(&self.path, &env)?;
+        }
+        Ok(removed)
     }
 }
 
@@ -253,9 +390,12 @@ impl TokenStore for EnvFileStore {
     async fn load(&self, key: &AccountKey) -> Result<Option<StoredRecord>, StoreError> {
         let this = self.clone();
         let key = key.clone();
-        fsutil::blocking(move || match Self::read(&this.path)? {
-            Some((env, mtime)) => this.extract(&env, mtime, &key),
-            None => Ok(None),
+        fsutil::blocking(move || {
+            this.prepare()?;
+            match Self::read(&this.path)? {
+                Some((env, mtime)) => this.extract(&env, mtime, &key),
+                None => Ok(None),
+            }
         })
         .await
     }
@@ -264,64 +404,45 @@ impl TokenStore for EnvFileStore {
         check_version(&record.key.to_string(), record.schema_version)?;
         let mapping = self.mapping(&record.key);
         let mut vars = Vec::new();
+        let mut fields = Vec::new();
         for (field, value) in record.payload.iter() {
             let var = mapping.var_for(field).ok_or_else(|| {
                 StoreError::Payload(format!("field {field:?} has no variable in the mapping"))
             })?;
             vars.push((var, SecretString::from(value.expose_secret().to_owned())));
+            fields.push(field.to_string());
         }
         let meta = serde_json::to_string(&EnvMeta {
             schema_version: record.schema_version,
             key: record.key.clone(),
+            fields: Some(fields),
             meta: record.meta.clone(),
         })
         .map_err(|e| StoreError::Payload(format!("cannot encode metadata: {e}")))?;
-        let path = self.path.clone();
+        let this = self.clone();
+        let key = record.key.clone();
         let _guard = self.write_lock.lock().await;
         fsutil::blocking(move || {
+            this.prepare()?;
             // Other processes may share the file: read-modify-write under
             // its lock, or one process's save would undo another's.
-            let _lock = fsutil::lock_for_write(&path)?;
-            let mut env = Self::read_for_update(&path)?;
-            if let Some(raw) = env.get(&mapping.meta_var) {
-                if let Err(e) = Self::parse_meta(&mapping.meta_var, raw) {
-                    return Err(StoreError::WouldOverwrite {
-                        location: path.display().to_string(),
-                        reason: e.to_string(),
-                    });
-                }
-            }
-            // Drop variables of fields the new record no longer has; update
-            // the rest in place so the file keeps its order.
-            for (_, var) in mapping.present(&env) {
-                if !vars.iter().any(|(v, _)| *v == var) {
-                    env.remove(&var);
-                }
-            }
-            for (var, value) in &vars {
-                env.set(var, value.expose_secret());
-            }
-            env.set(&mapping.meta_var, &meta);
-            Self::write(&path, &env)
+            let _lock = lockfile::lock_for_write(&this.path)?;
+            this.save_locked(&key, &vars, &meta)
         })
         .await
     }
 
     async fn delete(&self, key: &AccountKey) -> Result<bool, StoreError> {
-        let mapping = self.mapping(key);
-        let path = self.path.clone();
+        let this = self.clone();
+        let key = key.clone();
         let _guard = self.write_lock.lock().await;
         fsutil::blocking(move || {
-            if !path.exists() {
+            this.prepare()?;
+            if std::fs::symlink_metadata(&this.path).is_err() {
                 return Ok(false);
             }
-            let _lock = fsutil::lock_for_write(&path)?;
-            let mut env = Self::read_for_update(&path)?;
-            if !Self::remove_vars(&mut env, &mapping) {
-                return Ok(false);
-            }
-            Self::write(&path, &env)?;
-            Ok(true)
+            let _lock = lockfile::lock_for_write(&this.path)?;
+            this.delete_locked(&key)
         })
         .await
     }
@@ -335,23 +456,20 @@ impl TokenStore for EnvFileStore {
         _ttl: std::time::Duration,
         wait: std::time::Duration,
     ) -> Result<Option<Box<dyn super::Lease>>, StoreError> {
+        let this = self.clone();
+        fsutil::blocking(move || this.prepare()).await?;
         let path = fsutil::hidden_sibling(&self.path, &format!(".{}.lock", key.file_stem()));
-        fsutil::lease(path, key, wait).await.map(Some)
+        lockfile::lease(path, key, wait).await.map(Some)
     }
 
     async fn list(&self) -> Result<Vec<AccountKey>, StoreError> {
         let this = self.clone();
         fsutil::blocking(move || {
+            this.prepare()?;
             let Some((env, mtime)) = Self::read(&this.path)? else {
                 return Ok(Vec::new());
             };
-            let mut keys: Vec<AccountKey> = env
-                .names()
-                .filter(|n| n.ends_with("META"))
-                .filter_map(|n| env.get(n))
-                .filter_map(|raw| serde_json::from_str::<EnvMeta>(raw).ok())
-                .map(|m| m.key)
-                .collect();
+            let mut keys: Vec<AccountKey> = this.metas(&env).into_iter().map(|m| m.key).collect();
             for key in this.mappings.keys() {
                 if let Ok(Some(_)) = this.extract(&env, mtime, key) {
                     keys.push(key.clone());

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-use super::fsutil;
+use super::{fsutil, lockfile, tempfiles};
 use super::{Lease, TokenStore};
 use crate::error::StoreError;
 use crate::key::AccountKey;
@@ -13,9 +13,18 @@ use crate::record::{check_version, StoredRecord};
 /// Stores each account as `<dir>/<broker>.<environment>.<label>.json`.
 ///
 /// The directory is created 0700 and files 0600. Saves are crash-safe (temp
-/// file, fsync, rename, directory fsync). A file that is corrupt or written by
-/// an unknown schema version is reported as a typed error by `load` and is
-/// never overwritten by `save`: move it aside yourself after looking at it.
+/// file, fsync, rename, directory fsync). A file that is corrupt, written by
+/// an unknown schema version or holding another account's record is reported
+/// as a typed error by `load` and is never overwritten by `save`: move it
+/// aside yourself after looking at it.
+///
+/// Safety: a directory that group or others can write is refused
+/// ([`StoreError::Insecure`], saying how to fix it) rather than repaired,
+/// since someone else may already have planted files in it; record and lock
+/// files are never opened through a symbolic link (a link planted in place
+/// of a record is refused, not loaded); temp files that killed writers left
+/// behind (they hold secrets) are removed when the store opens and on each
+/// save, except those a live writer in any process still holds.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), token_core::StoreError> {
@@ -32,10 +41,14 @@ pub struct FileStore {
 }
 
 impl FileStore {
-    /// Opens (creating if needed) a store directory.
+    /// Opens (creating it 0700 if needed) a store directory, refusing one
+    /// that group or others can write, and removes the temp files of saves
+    /// killed midway.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let dir = dir.into();
         fsutil::ensure_private_dir(&dir)?;
+        // Records and pending logins are `*.json`.
+        tempfiles::sweep(&dir, |target| target.ends_with(".json"));
         Ok(Self { dir })
     }
 
@@ -78,6 +91,7 @@ impl TokenStore for FileStore {
 
     async fn save(&self, record: &StoredRecord) -> Result<(), StoreError> {
         let path = self.path_of(&record.key);
+        let key = record.key.clone();
         let location = path.display().to_string();
         check_version(&location, record.schema_version)?;
         let bytes = serde_json::to_vec_pretty(record)
@@ -85,14 +99,22 @@ impl TokenStore for FileStore {
         fsutil::blocking(move || {
             // Saves of one account by several processes are each atomic (last
             // one wins), so no lock here; temp files of saves killed midway
-            // are swept once they are clearly abandoned.
-            fsutil::sweep_temp_files(&path, Some(fsutil::STALE_TEMP_AGE));
+            // are removed unless a live writer holds them.
+            tempfiles::sweep_for(&path);
             if let Some(existing) = fsutil::read_opt(&path)? {
-                if let Err(e) = parse(&location, &existing) {
-                    return Err(StoreError::WouldOverwrite {
-                        location,
-                        reason: e.to_string(),
-                    });
+                let refuse = |reason: String| StoreError::WouldOverwrite {
+                    location: location.clone(),
+                    reason,
+                };
+                match parse(&location, &existing) {
+                    Err(e) => return Err(refuse(e.to_string())),
+                    Ok(other) if other.key != key => {
+                        return Err(refuse(format!(
+                            "the file holds the record of {}, not of {key}",
+                            other.key
+                        )))
+                    }
+                    Ok(_) => {}
                 }
             }
             fsutil::atomic_write(&path, &bytes, 0o600)
@@ -115,7 +137,7 @@ impl TokenStore for FileStore {
         wait: std::time::Duration,
     ) -> Result<Option<Box<dyn Lease>>, StoreError> {
         let path = self.dir.join(format!(".{}.lock", key.file_stem()));
-        fsutil::lease(path, key, wait).await.map(Some)
+        lockfile::lease(path, key, wait).await.map(Some)
     }
 
     async fn list(&self) -> Result<Vec<AccountKey>, StoreError> {
@@ -125,6 +147,10 @@ impl TokenStore for FileStore {
             let mut keys = Vec::new();
             for entry in entries {
                 let entry = entry.map_err(|e| StoreError::io(&dir, e))?;
+                // Only regular files (a link is never a record).
+                if !entry.file_type().is_ok_and(|t| t.is_file()) {
+                    continue;
+                }
                 let name = entry.file_name();
                 let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
                     continue;

@@ -1,47 +1,135 @@
-//! Crash-safe file replacement shared by the file-based stores.
+//! Safe file access shared by the file-based stores: private directories,
+//! no symbolic links, crash-safe replacement.
+//!
+//! Threat model: another local user (or a compromised service account)
+//! who can write into a store directory can plant a symbolic link named like
+//! a record or a lock, so that the store loads foreign credentials or
+//! overwrites a file elsewhere. So a directory that group or others can
+//! write is refused, and no store file is ever opened through a link.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use super::tempfiles;
 use crate::error::StoreError;
 
-/// Creates `dir` (and parents) if missing; a directory we create is 0700.
+/// Creates `dir` (and parents) if missing, 0700, then checks that it is
+/// private (see [`check_private_dir`]).
 pub(crate) fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
-    if dir.is_dir() {
-        return Ok(());
+    if !dir.is_dir() {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(dir).map_err(|e| StoreError::io(dir, e))?;
     }
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
+    check_private_dir(dir)
+}
+
+/// Refuses a directory that group or others can write: they could plant
+/// links or replace files in it. (The directory itself may be reached
+/// through a link the operator made; its contents never are.)
+pub(crate) fn check_private_dir(dir: &Path) -> Result<(), StoreError> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
+        use std::os::unix::fs::PermissionsExt;
+        let meta = fs::metadata(dir).map_err(|e| StoreError::io(dir, e))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o022 != 0 {
+            let who = match mode & 0o022 {
+                0o020 => "its group",
+                0o002 => "every user",
+                _ => "its group and every user",
+            };
+            return Err(StoreError::Insecure {
+                path: dir.to_path_buf(),
+                problem: format!(
+                    "the directory is writable by {who} (mode {mode:04o}), who could plant \
+                     links or replace token files in it; run `chmod go-w {}` (0700 is best)",
+                    dir.display()
+                ),
+            });
+        }
     }
-    builder.create(dir).map_err(|e| StoreError::io(dir, e))
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// `opts` will not follow a symbolic link in the last path component, nor
+/// block on a FIFO planted in place of a file.
+pub(crate) fn no_follow(opts: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    opts
+}
+
+/// The error for a failed no-follow open: a typed refusal when `path` is a
+/// symbolic link, the I/O error otherwise.
+pub(crate) fn open_error(path: &Path, e: io::Error) -> StoreError {
+    let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if is_link {
+        StoreError::Insecure {
+            path: path.to_path_buf(),
+            problem: "it is a symbolic link; store files are never reached through links \
+                      (one planted here could load or overwrite another file): remove it"
+                .into(),
+        }
+    } else {
+        StoreError::io(path, e)
+    }
+}
+
+fn not_regular(path: &Path) -> StoreError {
+    StoreError::Insecure {
+        path: path.to_path_buf(),
+        problem: "it is not a regular file: remove it".into(),
+    }
+}
+
+/// Reads `path` without following a link; `None` if it does not exist.
+pub(crate) fn read_opt(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(read_opt_with_meta(path)?.map(|(bytes, _)| bytes))
+}
+
+/// [`read_opt`] plus the file's metadata (of the file read, not of a path
+/// looked up again).
+pub(crate) fn read_opt_with_meta(path: &Path) -> Result<Option<(Vec<u8>, Metadata)>, StoreError> {
+    let mut file = match no_follow(OpenOptions::new().read(true)).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(open_error(path, e)),
+    };
+    let meta = file.metadata().map_err(|e| StoreError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(not_regular(path));
+    }
+    let mut bytes = Vec::with_capacity(meta.len().try_into().unwrap_or(0));
+    file.read_to_end(&mut bytes)
+        .map_err(|e| StoreError::io(path, e))?;
+    Ok(Some((bytes, meta)))
 }
 
 /// Replaces `path` with `bytes` so that a crash at any point leaves either the
 /// old content or the new, never a mix: write a temp file in the same
 /// directory, fsync it, rename it over the target, fsync the directory.
-/// A new file is created with `mode` (e.g. 0600).
+/// The new file gets `mode` (e.g. 0600). The rename replaces a link planted
+/// at `path` instead of writing through it.
 pub(crate) fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
     let dir = parent(path);
-    let tmp = temp_path(path);
+    // The temp file stays locked until it is renamed (and the handle
+    // dropped): sweepers never remove a file a live writer is writing.
+    let (mut f, tmp) = tempfiles::create(path, mode).map_err(|e| StoreError::io(path, e))?;
     let result = (|| -> io::Result<()> {
-        let mut opts = OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(mode);
-        }
-        #[cfg(not(unix))]
-        let _ = mode;
-        let mut f = opts.open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        drop(f);
         fs::rename(&tmp, path)?;
         sync_dir(&dir)
     })();
@@ -52,7 +140,8 @@ pub(crate) fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), S
     Ok(())
 }
 
-/// Removes `path`; `false` if it did not exist. Syncs the directory.
+/// Removes `path` (a link is removed, not followed); `false` if it did not
+/// exist. Syncs the directory.
 pub(crate) fn remove(path: &Path) -> Result<bool, StoreError> {
     match fs::remove_file(path) {
         Ok(()) => {
@@ -64,22 +153,15 @@ pub(crate) fn remove(path: &Path) -> Result<bool, StoreError> {
     }
 }
 
-/// Reads `path`; `None` if it does not exist.
-pub(crate) fn read_opt(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StoreError::io(path, e)),
-    }
-}
-
-/// The permission bits of an existing file (to keep them on rewrite).
+/// The permission bits of an existing regular file (to keep them on
+/// rewrite); never those of a link's target.
 pub(crate) fn mode_of(path: &Path) -> Option<u32> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        fs::metadata(path)
+        fs::symlink_metadata(path)
             .ok()
+            .filter(Metadata::is_file)
             .map(|m| m.permissions().mode() & 0o7777)
     }
     #[cfg(not(unix))]
@@ -89,22 +171,47 @@ pub(crate) fn mode_of(path: &Path) -> Option<u32> {
     }
 }
 
-fn parent(path: &Path) -> PathBuf {
+/// Writes a small private file (e.g. a pending login holding a request-token
+/// secret) the way the stores write records: its directory is created 0700
+/// if missing and must not be writable by group or others; the content goes
+/// to a temp file that is fsynced and renamed over `path`, so the result is
+/// a fresh 0600 file even where a 0644 file (or a planted link) was before.
+///
+/// ```
+/// # fn main() -> Result<(), token_core::StoreError> {
+/// let dir = tempfile::tempdir().map_err(|e| token_core::StoreError::Backend(e.to_string()))?;
+/// let path = dir.path().join("tokens").join(".login.json");
+/// token_core::store::write_private_file(&path, b"{}")?;
+/// assert_eq!(token_core::store::read_private_file(&path)?, Some(b"{}".to_vec()));
+/// # Ok(()) }
+/// ```
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    ensure_private_dir(&parent(path))?;
+    atomic_write(path, bytes, 0o600)
+}
+
+/// Reads a file written by [`write_private_file`]; `None` if there is none.
+/// Refuses a symbolic link or a directory others can write, never
+/// following the link.
+pub fn read_private_file(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    let dir = parent(path);
+    if dir.is_dir() {
+        check_private_dir(&dir)?;
+    }
+    read_opt(path)
+}
+
+pub(crate) fn parent(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     }
 }
 
-fn file_name(path: &Path) -> String {
+pub(crate) fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-fn temp_path(path: &Path) -> PathBuf {
-    let nonce: u64 = rand::random();
-    parent(path).join(format!(".{}.{nonce:016x}.tmp", file_name(path)))
 }
 
 /// A hidden file next to `path`: `<dir>/.<name><suffix>` (no doubled dot for
@@ -113,117 +220,6 @@ pub(crate) fn hidden_sibling(path: &Path, suffix: &str) -> PathBuf {
     let name = file_name(path);
     let dot = if name.starts_with('.') { "" } else { "." };
     parent(path).join(format!("{dot}{name}{suffix}"))
-}
-
-fn open_lock_file(path: &Path) -> Result<File, StoreError> {
-    let mut opts = OpenOptions::new();
-    opts.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(path).map_err(|e| StoreError::io(path, e))
-}
-
-/// Held while a writer reads, changes and replaces a file: an exclusive
-/// advisory lock (`flock`) on a hidden `.lock` file next to it, shared by
-/// every process. The OS releases it when the holder dies, so a crashed
-/// writer never blocks the others.
-#[derive(Debug)]
-pub(crate) struct WriteLock {
-    _file: File,
-}
-
-/// Takes the write lock for `path` (waiting for other writers), then removes
-/// temp files that writers killed mid-save left behind: with the lock held,
-/// no other writer is in the middle of a save, so every temp file of `path`
-/// is stale (and may hold secrets).
-pub(crate) fn lock_for_write(path: &Path) -> Result<WriteLock, StoreError> {
-    let lock_path = hidden_sibling(path, ".lock");
-    let file = open_lock_file(&lock_path)?;
-    file.lock().map_err(|e| StoreError::io(&lock_path, e))?;
-    sweep_temp_files(path, None);
-    Ok(WriteLock { _file: file })
-}
-
-/// How old a temp file must be before a save without the write lock treats
-/// it as left behind by a writer that died (no save takes this long).
-pub(crate) const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(600);
-
-/// Removes temp files of `path` left by writers killed mid-save (they may
-/// hold secrets): all of them (`None`, only safe under the write lock) or
-/// those not modified for `older_than`. Best effort: errors are ignored.
-pub(crate) fn sweep_temp_files(path: &Path, older_than: Option<std::time::Duration>) {
-    let prefix = format!(".{}.", file_name(path));
-    let Ok(entries) = fs::read_dir(parent(path)) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !(name.starts_with(&prefix) && name.ends_with(".tmp")) {
-            continue;
-        }
-        let stale = match older_than {
-            None => true,
-            Some(age) => entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|elapsed| elapsed >= age),
-        };
-        if stale {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// Takes the cross-process renewal lease held in the lock file `path`
-/// (see [`crate::store::TokenStore::lease`]): tries a non-blocking `flock`
-/// in the one lease-wait loop for up to `wait`. The OS drops it with the
-/// holding process.
-pub(crate) async fn lease(
-    path: PathBuf,
-    key: &crate::key::AccountKey,
-    wait: std::time::Duration,
-) -> Result<Box<dyn crate::store::Lease>, StoreError> {
-    let file = {
-        let path = path.clone();
-        blocking(move || open_lock_file(&path)).await?
-    };
-    let mut file = Some(file);
-    crate::manager::wait_for_lease(key, wait, || {
-        let taken = match file.as_ref().map(File::try_lock) {
-            Some(Ok(())) => Ok(file.take().map(|file| {
-                Box::new(FileLease {
-                    file,
-                    path: path.clone(),
-                }) as Box<dyn crate::store::Lease>
-            })),
-            Some(Err(fs::TryLockError::WouldBlock)) | None => Ok(None),
-            Some(Err(fs::TryLockError::Error(e))) => Err(StoreError::io(&path, e)),
-        };
-        std::future::ready(taken)
-    })
-    .await
-}
-
-/// A held file lease: the locked file.
-#[derive(Debug)]
-struct FileLease {
-    file: File,
-    path: PathBuf,
-}
-
-#[async_trait::async_trait]
-impl crate::store::Lease for FileLease {
-    async fn release(self: Box<Self>) -> Result<(), StoreError> {
-        self.file
-            .unlock()
-            .map_err(|e| StoreError::io(&self.path, e))
-    }
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {

@@ -4,12 +4,20 @@
 //! [`StoredRecord`]s and must pass the shared conformance suite
 //! (`token_core::testing::store_conformance`, feature `testing`).
 //! Saves are atomic: a reader sees the old record or the new one, never a mix.
+//!
+//! The file-based stores refuse a directory that group or others can write,
+//! never open a file through a symbolic link, and remove temp files that
+//! killed writers left behind (see `tempfiles.rs` for why that is safe with
+//! writers in other processes).
 
 pub mod dotenv;
 mod envfile;
+mod envmapping;
 mod file;
 pub(crate) mod fsutil;
+mod lockfile;
 mod memory;
+mod tempfiles;
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,8 +28,10 @@ use crate::key::AccountKey;
 use crate::record::{Payload, Record, StoredRecord};
 
 pub use crate::error::StoreError;
-pub use envfile::{EnvFileStore, EnvMapping};
+pub use envfile::EnvFileStore;
+pub use envmapping::EnvMapping;
 pub use file::FileStore;
+pub use fsutil::{read_private_file, write_private_file};
 pub use memory::MemoryStore;
 
 /// Persists one record per account.
