@@ -36,8 +36,24 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
+/// A writer child, killed when dropped (also when an assertion fails).
+struct Writer(std::process::Child);
+
+impl Writer {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// Starts a child writing `path`, returns once its lock is held.
-fn live_writer(path: &Path) -> std::process::Child {
+fn live_writer(path: &Path) -> Writer {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "temp_writer_child_entry",
@@ -51,8 +67,9 @@ fn live_writer(path: &Path) -> std::process::Child {
         .unwrap();
     let lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let started = lines.map_while(Result::ok).any(|l| l.contains("writing"));
+    let writer = Writer(child);
     assert!(started, "the writer child did not start");
-    child
+    writer
 }
 
 #[test]
@@ -85,8 +102,7 @@ fn file_store_open_removes_abandoned_temp_files_but_not_a_live_writers() {
     );
     assert_eq!(std::fs::read(tokens.join(live)).unwrap(), SECRET);
 
-    writer.kill().unwrap();
-    writer.wait().unwrap();
+    writer.kill();
     FileStore::open(&tokens).unwrap();
     let mut expected: Vec<String> = not_ours.iter().map(|s| s.to_string()).collect();
     expected.sort();
