@@ -344,26 +344,15 @@ impl PendingLogin {
                 self.path.display()
             ))
         };
-        if let Some(dir) = self.path.parent() {
-            let mut b = std::fs::DirBuilder::new();
-            b.recursive(true);
-            #[cfg(unix)]
-            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-            b.create(dir).map_err(|e| fail(&e))?;
-        }
         let body = serde_json::to_vec(req).map_err(|e| fail(&e))?;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&self.path).map_err(|e| fail(&e))?;
-        f.write_all(&body).map_err(|e| fail(&e))
+        // Temp file + fsync + rename at 0600, never through a link.
+        token_core::store::write_private_file(&self.path, &body).map_err(|e| fail(&e))
     }
 
     fn load(&self, name: &str) -> Result<token_core::AuthorizationRequest, CliError> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let bytes = match token_core::store::read_private_file(&self.path) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
                 return Err(CliError::Other(format!(
                     "{name}: no login in progress; run `tokenctl login` without --verifier first"
                 )))
