@@ -202,7 +202,13 @@ fn finish(mut child: Child, answer: &str, rx: mpsc::Receiver<String>) -> (i32, S
         std::io::Read::read_to_string(&mut e, &mut err).unwrap();
     }
     let status = child.wait().unwrap();
-    let out: Vec<String> = rx.try_iter().collect();
+    // The reader thread may not have passed on the last lines yet: wait for
+    // it to see the end of stdout (bounded), not just for what arrived.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut out = Vec::new();
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        out.push(line);
+    }
     (status.code().unwrap_or(-1), out.join("\n"), err)
 }
 
