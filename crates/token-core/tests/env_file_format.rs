@@ -67,7 +67,7 @@ fn docker_reads(text: &str, var: &str) -> Option<String> {
         .filter_map(|l| l.split_once('='))
         .filter(|(name, _)| name.trim_start() == var)
         .map(|(_, value)| value.to_string())
-        .last()
+        .next_back()
 }
 
 #[tokio::test]
