@@ -8,9 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 
 use super::dotenv::DotEnv;
+use super::envclaims::{Accounts, EnvMeta};
 use super::envmapping::{self, EnvMapping};
 use super::{fsutil, lockfile, tempfiles, TokenStore};
 use crate::error::StoreError;
@@ -21,17 +21,6 @@ use crate::record::{
 
 /// A parsed file and its modification time.
 type Loaded = (DotEnv, Option<DateTime<Utc>>);
-
-#[derive(Serialize, Deserialize)]
-struct EnvMeta {
-    schema_version: u32,
-    key: AccountKey,
-    /// The fields the store wrote (absent in files of earlier versions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    fields: Option<Vec<String>>,
-    #[serde(flatten)]
-    meta: Metadata,
-}
 
 /// Keeps records as variables in one `.env` file.
 ///
@@ -117,10 +106,13 @@ impl EnvFileStore {
     }
 
     fn mapping(&self, key: &AccountKey) -> EnvMapping {
-        self.mappings
-            .get(key)
-            .cloned()
-            .unwrap_or_else(|| EnvMapping::prefixed(key.env_prefix()))
+        self.accounts().mapping(key)
+    }
+
+    fn accounts(&self) -> Accounts<'_> {
+        Accounts {
+            mappings: &self.mappings,
+        }
     }
 
     fn location(&self) -> String {
@@ -165,17 +157,6 @@ impl EnvFileStore {
         }
     }
 
-    /// Every account's metadata in the file, read where its mapping puts it.
-    fn metas(&self, env: &DotEnv) -> Vec<EnvMeta> {
-        env.names()
-            .filter(|n| n.ends_with("META"))
-            .filter_map(|n| {
-                let m: EnvMeta = serde_json::from_str(env.get(n)?).ok()?;
-                (self.mapping(&m.key).meta_var() == n).then_some(m)
-            })
-            .collect()
-    }
-
     /// `key`'s metadata, checked to be `key`'s.
     fn meta_of(&self, env: &DotEnv, key: &AccountKey) -> Result<Option<EnvMeta>, StoreError> {
         let mapping = self.mapping(key);
@@ -196,75 +177,6 @@ impl EnvFileStore {
         Ok(Some(m))
     }
 
-    /// Variables of accounts other than `key`, with their owner: those
-    /// their metadata in the file lists, and those configured mappings name.
-    fn others_claims(&self, env: &DotEnv, key: &AccountKey) -> BTreeMap<String, AccountKey> {
-        let mut out = BTreeMap::new();
-        let mut claim = |owner: &AccountKey, mapping: &EnvMapping, listed: Option<&[String]>| {
-            out.insert(mapping.meta_var().to_string(), owner.clone());
-            for (_, var) in mapping.claimed(listed) {
-                out.insert(var, owner.clone());
-            }
-        };
-        for m in self.metas(env).iter().filter(|m| &m.key != key) {
-            claim(&m.key, &self.mapping(&m.key), m.fields.as_deref());
-        }
-        for (owner, mapping) in self.mappings.iter().filter(|(k, _)| *k != key) {
-            claim(owner, mapping, None);
-        }
-        out
-    }
-
-    /// (field, variable) pairs `key` owns in `env`.
-    fn owned(
-        &self,
-        env: &DotEnv,
-        key: &AccountKey,
-        meta: Option<&EnvMeta>,
-    ) -> Vec<(String, String)> {
-        let mapping = self.mapping(key);
-        match meta {
-            Some(EnvMeta { fields: None, .. }) => self.legacy_owned(env, key, &mapping),
-            _ => mapping.claimed(meta.and_then(|m| m.fields.as_deref())),
-        }
-    }
-
-    /// Metadata written before fields were listed: the account's prefix
-    /// variables, minus any another account claims or whose longer prefix
-    /// it is (`MAIN_X_*` is never `MAIN`'s).
-    fn legacy_owned(
-        &self,
-        env: &DotEnv,
-        key: &AccountKey,
-        mapping: &EnvMapping,
-    ) -> Vec<(String, String)> {
-        let mut out = mapping.claimed(None);
-        let prefix = key.env_prefix();
-        if !self.mappings.contains_key(key) {
-            let others = self.others_claims(env, key);
-            let other_prefixes: Vec<String> = self
-                .metas(env)
-                .iter()
-                .filter(|m| &m.key != key)
-                .map(|m| m.key.env_prefix())
-                .filter(|p| p.len() > prefix.len() && p.starts_with(&prefix))
-                .collect();
-            for name in env.names() {
-                let Some(rest) = name.strip_prefix(&prefix) else {
-                    continue;
-                };
-                let foreign = others.contains_key(name)
-                    || other_prefixes.iter().any(|p| name.starts_with(p.as_str()));
-                if !rest.is_empty() && name != mapping.meta_var() && !foreign {
-                    out.push((rest.to_ascii_lowercase(), name.to_string()));
-                }
-            }
-        }
-        out.sort();
-        out.dedup();
-        out
-    }
-
     fn extract(
         &self,
         env: &DotEnv,
@@ -273,7 +185,7 @@ impl EnvFileStore {
     ) -> Result<Option<StoredRecord>, StoreError> {
         let meta = self.meta_of(env, key)?;
         let mut fields = SecretFields::new();
-        for (field, var) in self.owned(env, key, meta.as_ref()) {
+        for (field, var) in self.accounts().owned(env, key, meta.as_ref()) {
             if let Some(v) = env.get(&var) {
                 fields.insert(field, SecretString::from(v.to_string()));
             }
@@ -304,7 +216,7 @@ impl EnvFileStore {
         key: &AccountKey,
         vars: &[&str],
     ) -> Result<(), StoreError> {
-        let others = self.others_claims(env, key);
+        let others = self.accounts().others_claims(env, key);
         for var in vars {
             if let Some(owner) = others.get(*var) {
                 return Err(StoreError::Config(format!(
@@ -352,8 +264,8 @@ impl EnvFileStore {
         self.check_writable(&env, key, &names)?;
         // Drop variables of fields the new record no longer has (only ones
         // this account owns); update the rest in place to keep the order.
-        let others = self.others_claims(&env, key);
-        for (_, var) in self.owned(&env, key, old.as_ref()) {
+        let others = self.accounts().others_claims(&env, key);
+        for (_, var) in self.accounts().owned(&env, key, old.as_ref()) {
             if !names.contains(&var.as_str()) && !others.contains_key(&var) {
                 env.remove(&var);
             }
@@ -370,9 +282,9 @@ impl EnvFileStore {
     fn delete_locked(&self, key: &AccountKey) -> Result<bool, StoreError> {
         let mut env = Self::read_for_update(&self.path)?;
         let meta = self.meta_of(&env, key)?;
-        let others = self.others_claims(&env, key);
+        let others = self.accounts().others_claims(&env, key);
         let mut removed = false;
-        for (_, var) in self.owned(&env, key, meta.as_ref()) {
+        for (_, var) in self.accounts().owned(&env, key, meta.as_ref()) {
             if !others.contains_key(&var) {
                 removed |= env.remove(&var);
             }
@@ -469,7 +381,12 @@ impl TokenStore for EnvFileStore {
             let Some((env, mtime)) = Self::read(&this.path)? else {
                 return Ok(Vec::new());
             };
-            let mut keys: Vec<AccountKey> = this.metas(&env).into_iter().map(|m| m.key).collect();
+            let mut keys: Vec<AccountKey> = this
+                .accounts()
+                .metas(&env)
+                .into_iter()
+                .map(|m| m.key)
+                .collect();
             for key in this.mappings.keys() {
                 if let Ok(Some(_)) = this.extract(&env, mtime, key) {
                     keys.push(key.clone());

@@ -11,6 +11,7 @@
 //! writers in other processes).
 
 pub mod dotenv;
+mod envclaims;
 mod envfile;
 mod envmapping;
 mod file;
