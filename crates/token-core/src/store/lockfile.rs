@@ -53,8 +53,9 @@ pub(crate) fn lock_for_write(path: &Path) -> Result<WriteLock, StoreError> {
 }
 
 /// Takes the cross-process renewal lease held in the lock file `path`
-/// (see [`crate::store::TokenStore::lease`]): polls a non-blocking `flock`
-/// for up to `wait`. The OS drops it with the holding process.
+/// (see [`crate::store::TokenStore::lease`]): tries a non-blocking `flock`
+/// in the one lease-wait loop for up to `wait`. The OS drops it with the
+/// holding process.
 pub(crate) async fn lease(
     path: PathBuf,
     key: &crate::key::AccountKey,
@@ -64,23 +65,21 @@ pub(crate) async fn lease(
         let path = path.clone();
         fsutil::blocking(move || open_lock_file(&path)).await?
     };
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut pause = std::time::Duration::from_millis(2);
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(Box::new(FileLease { file, path })),
-            Err(fs::TryLockError::WouldBlock) => {
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(StoreError::LeaseBusy {
-                        key: key.to_string(),
-                    });
-                }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(std::time::Duration::from_millis(100));
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(StoreError::io(&path, e)),
-        }
-    }
+    let mut file = Some(file);
+    crate::manager::wait_for_lease(key, wait, || {
+        let taken = match file.as_ref().map(File::try_lock) {
+            Some(Ok(())) => Ok(file.take().map(|file| {
+                Box::new(FileLease {
+                    file,
+                    path: path.clone(),
+                }) as Box<dyn crate::store::Lease>
+            })),
+            Some(Err(fs::TryLockError::WouldBlock)) | None => Ok(None),
+            Some(Err(fs::TryLockError::Error(e))) => Err(StoreError::io(&path, e)),
+        };
+        std::future::ready(taken)
+    })
+    .await
 }
 
 /// A held file lease: the locked file.
