@@ -39,12 +39,13 @@ pub async fn run() -> Result<Outcome, Box<dyn std::error::Error>> {
     let demo = sim.credentials();
 
     let config = FyersConfig::new(
+        Environment::Production,
         demo.fyers_client_id.clone(),
         SecretString::from(demo.fyers_secret_key.clone()), // std::env::var("FYERS_SECRET_KEY")? in production
         SecretString::from(demo.fyers_pin.clone()),
         demo.fyers_redirect_uri.clone(),
     )
-    .with_base_url(demo.fyers_base_url.clone());
+    .with_base_url(&demo.fyers_base_url)?;
     let provider = Arc::new(FyersProvider::new(config, Arc::new(clock.clone()))?);
     let manager = TokenManager::new(
         AccountKey::new("fyers", Environment::Production, "main")?,

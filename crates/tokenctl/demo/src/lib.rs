@@ -1,6 +1,10 @@
 //! `tokenctl demo`: a multi-day lifecycle of one E*TRADE and one FYERS
 //! account against the embedded simulator, in simulated time.
 //!
+//! It lives in its own crate so `tokenctl` itself names no broker: the CLI
+//! hands it a [`Render`] (its status table and event wording) and prints
+//! what it writes.
+//!
 //! One [`ManualClock`] drives the simulator and both managers. The driver
 //! jumps the clock to whichever comes first: a manager's next maintenance
 //! deadline or the next scripted moment (a person logging in, the bot
@@ -14,17 +18,42 @@ use std::time::Duration as StdDuration;
 use broker_sim::{BrokerSim, RunningSim, SimConfig};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
-use etrade::{EtradeClient, EtradeConfig, EtradeCredentials, EtradeProvider};
-use fyers::{FyersConfig, FyersCreds, FyersProvider};
+use etrade::{Etrade, EtradeClient, EtradeConfig, EtradeCredentials, EtradeProvider};
+use fyers::{Fyers, FyersConfig, FyersCreds, FyersProvider};
 use secrecy::SecretString;
 use thiserror::Error;
 use token_core::{
-    health_report, Clock, Environment, Event, HealthReport, ManagedAccount, ManualClock,
-    MemoryStore, TokenManager, TokenProvider,
+    health_report, Broker, Clock, Environment, Event, HealthReport, ManagedAccount, ManualClock,
+    MemoryStore, TokenManager, TokenProvider, TokenState,
 };
 use tokio::sync::broadcast;
 
-use crate::render;
+/// How the demo's lines are worded: the CLI's own status table and event
+/// descriptions, so the demo reads like `tokenctl status` and `tokenctl run`.
+pub trait Render {
+    /// One line describing an event (no time, no account).
+    fn describe_event(&self, event: &Event) -> String;
+    /// The status table.
+    fn status_table(&self, report: &HealthReport) -> String;
+    /// `fresh`, `idle`, ... for a token state.
+    fn state_name(&self, state: Option<TokenState>) -> &'static str;
+}
+
+/// `Tue 02 Jun 00:00 UTC = Mon 20:00 EDT`: UTC, then the broker's exchange time.
+fn timeline_stamp(t: DateTime<Utc>, broker: &str) -> String {
+    let zone = if broker == Etrade::NAME {
+        Etrade::exchange_zone()
+    } else if broker == Fyers::NAME {
+        Fyers::exchange_zone()
+    } else {
+        chrono_tz::UTC
+    };
+    format!(
+        "{} UTC = {}",
+        t.format("%a %d %b %H:%M"),
+        t.with_timezone(&zone).format("%a %H:%M %Z")
+    )
+}
 
 /// Demo settings.
 #[derive(Debug, Clone)]
@@ -90,8 +119,9 @@ enum Action {
     HostWakes,
 }
 
-struct Demo<W: Write> {
+struct Demo<'r, W: Write> {
     out: W,
+    render: &'r dyn Render,
     pace: StdDuration,
     clock: ManualClock,
     running: RunningSim,
@@ -109,7 +139,11 @@ fn local(tz: Tz, date: chrono::NaiveDate, h: u32, m: u32) -> DateTime<Utc> {
 
 /// Runs the demo, writing the timeline and the final status table to `out`.
 /// Returns the final health report.
-pub async fn run<W: Write>(opts: &DemoOptions, out: W) -> Result<HealthReport, DemoError> {
+pub async fn run<W: Write>(
+    opts: &DemoOptions,
+    render: &dyn Render,
+    out: W,
+) -> Result<HealthReport, DemoError> {
     // Monday 1 June 2026, 08:00 in Mumbai (02:30 UTC; Sunday 22:30 in New York).
     let start = Utc
         .with_ymd_and_hms(2026, 6, 1, 2, 30, 0)
@@ -140,40 +174,38 @@ pub async fn run<W: Write>(opts: &DemoOptions, out: W) -> Result<HealthReport, D
         EtradeProvider::with_clock(et_config, app_clock.clone())
             .map_err(step("E*TRADE provider"))?,
     );
-    let et = TokenManager::new(
-        et_key,
-        et_provider.clone(),
-        store.clone(),
-        Arc::new(etrade::default_policy()),
-        app_clock.clone(),
-        token_core::ManagerConfig::default(),
-    );
+    let et = Etrade::manager(et_key, et_provider.clone())
+        .store(store.clone())
+        .clock(app_clock.clone())
+        .build();
 
     let fy_config = FyersConfig::new(
+        Environment::Sandbox,
         creds.fyers_client_id.clone(),
         SecretString::from(creds.fyers_secret_key.clone()),
         SecretString::from(creds.fyers_pin.clone()),
         creds.fyers_redirect_uri.clone(),
     )
-    .with_base_url(creds.fyers_base_url.clone());
+    .with_base_url(&creds.fyers_base_url)
+    .map_err(step("FYERS settings"))?;
+    let fy_key = fy_config
+        .account_key("demo")
+        .map_err(step("FYERS account"))?;
     let fy_provider =
         Arc::new(FyersProvider::new(fy_config, app_clock.clone()).map_err(step("FYERS provider"))?);
-    let fy_key = token_core::AccountKey::new("fyers", Environment::Sandbox, "demo")
-        .map_err(|e| step("FYERS account")(token_core::Error::Config(e.to_string())))?;
-    let fy = TokenManager::new(
-        fy_key,
-        fy_provider.clone(),
-        store,
-        Arc::new(fyers::default_policy()),
-        app_clock,
-        // Warn one day ahead (the demo's refresh token lives two days).
-        fyers::expiry::manager_config(Some(fyers::default_schedule()), 1),
-    );
+    let fy = Fyers::manager(fy_key, fy_provider.clone())
+        .store(store)
+        .clock(app_clock)
+        // Warn one day ahead (the demo's refresh token lives two days); the
+        // 08:45 schedule stays.
+        .configure(|c| c.expiry_warning = Duration::days(1))
+        .build();
 
     let events = vec![et.subscribe(), fy.subscribe()];
     let et_client = EtradeClient::new(et.clone(), et_provider);
     let mut demo = Demo {
         out,
+        render,
         pace: opts.pace,
         clock,
         running,
@@ -194,7 +226,7 @@ pub async fn run<W: Write>(opts: &DemoOptions, out: W) -> Result<HealthReport, D
         "\nStatus at {} UTC:\n",
         end.format("%a %d %b %H:%M")
     )?;
-    write!(demo.out, "{}", render::status_table(&report))?;
+    write!(demo.out, "{}", render.status_table(&report))?;
     writeln!(
         demo.out,
         "\n{} E*TRADE and {} FYERS token calls reached the simulator; the bot made {} API calls.",
@@ -206,7 +238,7 @@ pub async fn run<W: Write>(opts: &DemoOptions, out: W) -> Result<HealthReport, D
     Ok(report)
 }
 
-impl<W: Write> Demo<W> {
+impl<W: Write> Demo<'_, W> {
     fn intro(&mut self, opts: &DemoOptions) -> std::io::Result<()> {
         writeln!(
             self.out,
@@ -250,11 +282,7 @@ impl<W: Write> Demo<W> {
             "fyers" => "FYERS  ",
             other => other,
         };
-        writeln!(
-            self.out,
-            "{}  {label}  {text}",
-            render::timeline_stamp(at, who)
-        )?;
+        writeln!(self.out, "{}  {label}  {text}", timeline_stamp(at, who))?;
         self.out.flush()?;
         if !self.pace.is_zero() {
             std::thread::sleep(self.pace);
@@ -272,7 +300,8 @@ impl<W: Write> Demo<W> {
         for e in all {
             let at = e.at();
             let broker = e.key().broker().to_owned();
-            self.line(at, &broker, &render::describe_event(&e))?;
+            let text = self.render.describe_event(&e);
+            self.line(at, &broker, &text)?;
         }
         Ok(())
     }
@@ -442,7 +471,7 @@ impl<W: Write> Demo<W> {
                 )?;
             }
             Action::HostWakes => {
-                let state = render::state_name(self.et.evaluate().map(|e| e.state));
+                let state = self.render.state_name(self.et.evaluate().map(|e| e.state));
                 self.line(at, "etrade", &format!("the host wakes; token is {state}"))?;
             }
         }
