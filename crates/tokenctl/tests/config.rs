@@ -171,3 +171,51 @@ fn settings_of_another_broker_are_refused_on_their_line() {
     assert!(err.starts_with("/cfg/tokenctl.toml:9:"), "{err}");
     assert!(err.contains("client_id"), "{err}");
 }
+
+#[test]
+fn control_tables_report_lines_and_never_echo_an_inline_token() {
+    let text = format!("{GOOD}\n").replace(
+        "[control]\nlisten = \"127.0.0.1:7000\"",
+        "[control]\nlisten = \"127.0.0.1:7000\"\ntoken = 987654321",
+    );
+    let c = parse(&text).unwrap();
+    let err = c.control_tables().unwrap_err().to_string();
+    assert!(err.starts_with("/cfg/tokenctl.toml:22:9:"), "{err}");
+    assert!(err.contains("never written in the config"), "{err}");
+    assert!(!err.contains("987654321"), "{err}");
+}
+
+#[test]
+fn control_secret_files_are_relative_to_the_config_and_webhooks_need_https() {
+    let text = r#"
+[control]
+token = { file = "control.token" }
+
+[notify.webhook]
+url = "https://hooks.example.com/x"
+secret = { file = "hmac" }
+"#;
+    let c = parse(text).unwrap();
+    let (control, notify) = c.control_tables().unwrap();
+    assert_eq!(
+        control.unwrap().token,
+        token_core::SecretSource::File("/cfg/control.token".into())
+    );
+    assert_eq!(
+        notify.unwrap().webhook.unwrap().secret,
+        token_core::SecretSource::File("/cfg/hmac".into())
+    );
+    let plain = text.replace("https://hooks", "http://hooks");
+    let err = parse(&plain)
+        .unwrap()
+        .control_tables()
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("/cfg/tokenctl.toml:5:"), "{err}");
+    assert!(err.contains("allow_plain_http_webhook"), "{err}");
+    let allowed = plain.replace(
+        "[notify.webhook]",
+        "[notify]\nallow_plain_http_webhook = true\n\n[notify.webhook]",
+    );
+    assert!(parse(&allowed).unwrap().control_tables().is_ok());
+}

@@ -169,14 +169,16 @@ fn control_settings(
         return Ok(None);
     }
     let path = config.path.display();
-    let Some(raw) = config.control.clone() else {
-        return Err(CliError::Other(format!(
+    let need_control = || {
+        CliError::Other(format!(
             "{path}: --listen and [notify] need a [control] table with a bearer token, e.g.\n\n[control]\ntoken = {{ env = \"TOKENCTL_CONTROL_TOKEN\" }}"
-        )));
+        ))
     };
-    let mut control: control::ControlConfig = raw.try_into().map_err(|e: toml::de::Error| {
-        CliError::Other(format!("{path}: [control]: {}", e.message()))
-    })?;
+    if config.control.is_none() {
+        return Err(need_control());
+    }
+    let (control, notify) = config.control_tables()?;
+    let mut control = control.ok_or_else(need_control)?;
     if let Some(addr) = listen {
         control.listen = addr;
     }
@@ -184,11 +186,5 @@ fn control_settings(
     if let Err(e) = control.token.read() {
         return Err(CliError::Other(format!("{path}: [control] token: {e}")));
     }
-    let notify = match config.notify.clone() {
-        Some(raw) => Some(raw.try_into().map_err(|e: toml::de::Error| {
-            CliError::Other(format!("{path}: [notify]: {}", e.message()))
-        })?),
-        None => None,
-    };
     Ok(Some((control, notify)))
 }

@@ -73,6 +73,9 @@ pub struct Config {
     pub control: Option<toml::Value>,
     /// `[notify]`: configured by the control server (kept opaque here).
     pub notify: Option<toml::Value>,
+    /// The file's text, so the control tables are parsed with line numbers
+    /// when they are used.
+    pub(crate) text: String,
 }
 
 impl Config {
@@ -109,6 +112,21 @@ impl Config {
     /// ```
     pub fn parse(text: &str, path: &Path, registry: &Registry) -> Result<Config, ConfigError> {
         parse::parse(text, path, registry)
+    }
+
+    /// The `[control]` and `[notify]` tables as the control server reads
+    /// them, errors with file:line:column, relative secret files anchored at
+    /// this file's directory, the webhook URL checked.
+    pub fn control_tables(
+        &self,
+    ) -> Result<
+        (
+            Option<control::ControlConfig>,
+            Option<control::NotifyConfig>,
+        ),
+        ConfigError,
+    > {
+        parse::control_tables(self)
     }
 
     /// The account `selector` names: its label, or `broker/label`, or the

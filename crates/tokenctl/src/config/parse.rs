@@ -93,7 +93,40 @@ pub(super) fn parse(text: &str, path: &Path, registry: &Registry) -> Result<Conf
         accounts: out,
         control: raw.control,
         notify: raw.notify,
+        text: text.to_owned(),
     })
+}
+
+/// The control server's tables; everything else in the file is ignored.
+#[derive(Deserialize)]
+struct ControlTables {
+    control: Option<control::ControlConfig>,
+    notify: Option<control::NotifyConfig>,
+}
+
+pub(super) fn control_tables(
+    config: &Config,
+) -> Result<
+    (
+        Option<control::ControlConfig>,
+        Option<control::NotifyConfig>,
+    ),
+    ConfigError,
+> {
+    let p = Parser {
+        text: &config.text,
+        path: &config.path,
+    };
+    let tables: ControlTables = toml::from_str(&config.text).map_err(|e| p.toml(e, 0))?;
+    let base = config.path.parent().unwrap_or(Path::new("."));
+    let notify = tables.notify.map(|n| n.relative_to(base));
+    if let Some(n) = &notify {
+        n.validate().map_err(|message| {
+            let at = p.text.find("[notify").unwrap_or(0);
+            p.invalid(at, format!("[notify]: {message}"))
+        })?;
+    }
+    Ok((tables.control.map(|c| c.relative_to(base)), notify))
 }
 
 fn parse_account(
