@@ -28,7 +28,7 @@ use crate::policy::ExpiryPolicy;
 use crate::provider::TokenProvider;
 use crate::record::Payload;
 
-pub use secret::{SecretError, SecretSource, INLINE_SECRET_REFUSED};
+pub use secret::{loose_permissions, SecretError, SecretSource, INLINE_SECRET_REFUSED};
 
 /// One broker, bundled: see the [module docs](self).
 ///

@@ -137,6 +137,13 @@ impl SecretSource {
                     path: path.clone(),
                     source,
                 })?;
+                if let Some(mode) = loose_permissions(&path) {
+                    tracing::warn!(
+                        path = %path.display(),
+                        mode = format!("{mode:o}"),
+                        "secret file is readable by group or others; `chmod 600` it"
+                    );
+                }
                 (text, format!("file {}", path.display()))
             }
         };
@@ -145,6 +152,22 @@ impl SecretSource {
             return Err(SecretError::Empty(origin));
         }
         Ok(secret)
+    }
+}
+
+/// The permission bits of `path` when group or others may read or write it
+/// (Unix); `None` when only its owner can, or elsewhere.
+pub fn loose_permissions(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }
 
@@ -194,5 +217,26 @@ mod tests {
             SecretSource::File(path).read(),
             Err(SecretError::Empty(_))
         ));
+    }
+}
+
+#[cfg(all(test, unix))]
+mod permission_tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn group_or_world_readable_secret_files_are_flagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        std::fs::write(&path, "S3cr3t-Zq9vKx-perm").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(loose_permissions(&path), None);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(loose_permissions(&path), Some(0o640));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o604)).unwrap();
+        assert_eq!(loose_permissions(&path), Some(0o604));
+        // Still read (a warning, not a refusal).
+        assert!(SecretSource::File(path).read().is_ok());
     }
 }

@@ -28,6 +28,20 @@ pub(crate) fn init_logging(format: &str) {
     };
 }
 
+/// For the one-shot commands: warnings only (e.g. a secret file others can
+/// read), plain lines on stderr; `RUST_LOG` still decides.
+pub(crate) fn init_warnings() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// The maintenance daemon: every account's maintenance loop, events logged,
 /// until SIGINT/SIGTERM.
 pub async fn daemon(

@@ -156,6 +156,9 @@ pub async fn main_with(
 /// Runs a parsed command; returns the exit code.
 pub async fn run(registry: &Registry, cli: Cli) -> Result<u8, CliError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if !matches!(cli.command, Command::Run { .. } | Command::Demo { .. }) {
+        daemon::init_warnings();
+    }
     match cli.command {
         Command::Demo { days, pace_ms } => {
             let opts = demo::DemoOptions {
