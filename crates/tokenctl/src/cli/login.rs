@@ -4,11 +4,15 @@
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration as StdDuration;
 
-use control::reauth::{LoopbackChannel, ReauthChannel, ReauthError, ReauthPrompt};
+use async_trait::async_trait;
+use control::reauth::{
+    reauthorize_with, LoopbackChannel, ReauthChannel, ReauthError, ReauthPrompt,
+};
 use secrecy::SecretString;
-use token_core::Expects;
+use token_core::{AccountKey, AuthorizationRequest, Expects};
 
 use super::{print_one, progress, token_err, CliError};
 use crate::accounts::Account;
@@ -124,7 +128,8 @@ pub(crate) async fn finish(
     Ok(())
 }
 
-/// Starts a login and waits up to `timeout` for the person's answer.
+/// Starts a login and waits up to `timeout` for the person's answer: the
+/// control server's login flow ([`reauthorize_with`]) over the terminal.
 pub(crate) async fn login(
     acct: &Account,
     pending: &PendingLogin,
@@ -134,37 +139,88 @@ pub(crate) async fn login(
     let m = acct.managed();
     let name = m.key().to_string();
     progress(&format!("asking the broker to start a login for {name}..."));
-    let req = m.begin_authorization().await.map_err(token_err(&name))?;
-    pending.save(&req)?;
-    println!("{}\n\n  {}\n", req.instructions, req.url);
-    std::io::stdout().flush()?;
-    let answer: SecretString = match (req.expects, acct.login_redirect_uri()) {
-        (Expects::RedirectUrl, Some(redirect_uri)) if !paste => {
-            capture_or_paste(&req, redirect_uri, timeout).await?
-        }
-        (Expects::RedirectUrl, _) => {
-            eprintln!("... paste the URL your browser landed on, then press Enter:");
-            wait_for_person(timeout, "the redirect URL").await?
-        }
-        (Expects::Verifier, _) => {
-            eprintln!("... type the verification code, then press Enter (or finish later with `tokenctl login {name} --verifier CODE`):");
-            match tokio::time::timeout(timeout, read_line()).await {
-                Ok(Some(line)) => SecretString::from(line),
-                _ => {
-                    println!("login started; finish it with `tokenctl login {name} --verifier CODE` within the request's lifetime");
-                    return Ok(());
-                }
-            }
-        }
+    let terminal = Terminal {
+        name: name.clone(),
+        paste,
+        timeout,
+        redirect_uri: acct.login_redirect_uri().map(str::to_owned),
+        deferred: AtomicBool::new(false),
     };
-    progress("exchanging it for a token...");
-    m.complete_authorization(&answer)
-        .await
-        .map_err(token_err(&name))?;
+    // Kept so `tokenctl login --verifier` can finish it in a later run.
+    let keep = |req: &AuthorizationRequest| {
+        pending
+            .save(req)
+            .map_err(|e| ReauthError::Channel(e.to_string()))
+    };
+    match reauthorize_with(m.as_ref(), &terminal, 1, &keep).await {
+        Ok(_) => {}
+        Err(_) if terminal.deferred.load(Ordering::SeqCst) => {
+            println!("login started; finish it with `tokenctl login {name} --verifier CODE` within the request's lifetime");
+            return Ok(());
+        }
+        Err(ReauthError::Account(e)) => return Err(token_err(&name)(e)),
+        Err(ReauthError::GaveUp { last, .. }) => return Err(token_err(&name)(*last)),
+        Err(ReauthError::Channel(message)) => return Err(CliError::Other(message)),
+        Err(e) => return Err(CliError::Other(format!("{name}: {e}"))),
+    }
     pending.clear();
     println!("{name}: logged in; token saved");
     print_one(acct)?;
     Ok(())
+}
+
+/// The terminal as a re-authorization channel: the URL on stdout, the
+/// answer typed or pasted on stdin, or a redirect captured on loopback.
+struct Terminal {
+    name: String,
+    paste: bool,
+    timeout: StdDuration,
+    redirect_uri: Option<String>,
+    /// Set when no verifier came: the login is finished by a later run.
+    deferred: AtomicBool,
+}
+
+#[async_trait]
+impl ReauthChannel for Terminal {
+    async fn ask(&self, prompt: &ReauthPrompt) -> Result<SecretString, ReauthError> {
+        let name = &self.name;
+        if let Some(note) = &prompt.note {
+            eprintln!("... {note}");
+        }
+        println!("{}\n\n  {}\n", prompt.instructions, prompt.url);
+        let _ = std::io::stdout().flush();
+        let channel = |e: CliError| ReauthError::Channel(e.to_string());
+        let answer = match (prompt.expects, &self.redirect_uri) {
+            (Expects::RedirectUrl, Some(redirect_uri)) if !self.paste => {
+                capture_or_paste(prompt, redirect_uri, self.timeout)
+                    .await
+                    .map_err(channel)?
+            }
+            (Expects::RedirectUrl, _) => {
+                eprintln!("... paste the URL your browser landed on, then press Enter:");
+                wait_for_person(self.timeout, "the redirect URL")
+                    .await
+                    .map_err(channel)?
+            }
+            (Expects::Verifier, _) => {
+                eprintln!("... type the verification code, then press Enter (or finish later with `tokenctl login {name} --verifier CODE`):");
+                match tokio::time::timeout(self.timeout, read_line()).await {
+                    Ok(Some(line)) => SecretString::from(line),
+                    _ => {
+                        self.deferred.store(true, Ordering::SeqCst);
+                        return Err(ReauthError::Timeout(self.timeout));
+                    }
+                }
+            }
+        };
+        progress("exchanging it for a token...");
+        Ok(answer)
+    }
+
+    async fn tell(&self, _account: &AccountKey, message: &str) -> Result<(), ReauthError> {
+        progress(message);
+        Ok(())
+    }
 }
 
 async fn wait_for_person(timeout: StdDuration, what: &str) -> Result<SecretString, CliError> {
@@ -181,20 +237,12 @@ async fn wait_for_person(timeout: StdDuration, what: &str) -> Result<SecretStrin
 /// Waits for the browser's redirect on the loopback `redirect_uri` or a
 /// pasted URL, whichever comes first; only the paste when it cannot listen.
 async fn capture_or_paste(
-    req: &token_core::AuthorizationRequest,
+    prompt: &ReauthPrompt,
     redirect_uri: &str,
     timeout: StdDuration,
 ) -> Result<SecretString, CliError> {
-    let name = req.key.to_string();
+    let name = prompt.account.to_string();
     let channel = LoopbackChannel::new(redirect_uri, timeout, |_| {});
-    let prompt = ReauthPrompt {
-        account: req.key.clone(),
-        url: req.url.clone(),
-        expects: req.expects,
-        instructions: req.instructions.clone(),
-        expires_at: req.expires_at,
-        note: None,
-    };
     eprintln!(
         "... waiting for the browser redirect on {redirect_uri} (or paste the URL you landed on)"
     );
@@ -205,7 +253,7 @@ async fn capture_or_paste(
         }
     };
     tokio::select! {
-        captured = channel.ask(&prompt) => match captured {
+        captured = channel.ask(prompt) => match captured {
             Ok(answer) => Ok(answer),
             Err(ReauthError::Channel(e)) => {
                 eprintln!("... cannot listen for the redirect ({e}); paste the URL you landed on:");
