@@ -6,7 +6,7 @@
 //! provider from them, its default policy and manager settings and its
 //! exchange time zone. Tools such as `tokenctl` and the control server are
 //! written against this trait, so adding a broker to them is one
-//! registration line; a bot gets a [`ManagerBuilder`](crate::ManagerBuilder)
+//! registration line; a bot gets a [`ManagerBuilder`]
 //! with the right defaults from [`Broker::manager`].
 
 mod secret;
