@@ -317,9 +317,7 @@ mod tests {
         let clock: Arc<dyn token_core::Clock> = Arc::new(ManualClock::new(at));
         let provider = Arc::new(FakeProvider::new(clock.clone()));
         let key = AccountKey::new("fake", Environment::Sandbox, "a").unwrap();
-        let manager = TokenManager::builder(key, provider)
-            .clock(clock)
-            .build();
+        let manager = TokenManager::builder(key, provider).clock(clock).build();
         let seen = Mutex::new(Vec::new());
         let keep = |r: &AuthorizationRequest| {
             seen.lock()
