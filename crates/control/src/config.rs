@@ -308,6 +308,7 @@ mod tests {
         let base = Path::new("/etc/tokenctl");
         let c = ControlConfig {
             listen: DEFAULT_LISTEN,
+            allow_remote: false,
             token: SecretSource::File("control.token".into()),
             auth_health: true,
             auth_metrics: true,

@@ -52,6 +52,10 @@ pub async fn daemon(
 ) -> Result<(), CliError> {
     // Read the control settings first so a bad table fails before any work.
     let control = control_settings(config, listen)?;
+    match control::raise_nofile_limit() {
+        Ok(l) => tracing::debug!(limit = ?l, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let mut accounts = Vec::new();
     for cfg in &config.accounts {
         let acct = Account::build(cfg, clock.clone(), Mode::Online)?;
@@ -100,10 +104,11 @@ pub async fn daemon(
                 .with_notify(n)
                 .map_err(|e| CliError::Other(format!("[notify]: {e}")))?;
         }
-        if let Some(addr) = listen {
-            let listener = tokio::net::TcpListener::bind(addr)
+        if listen.is_some() || listen_in_table(config) {
+            let addr = control_cfg.listen;
+            let listener = control::bind(&control_cfg)
                 .await
-                .map_err(|e| CliError::Other(format!("cannot listen on {addr}: {e}")))?;
+                .map_err(|e| CliError::Other(format!("[control]: {e}")))?;
             let bound = listener
                 .local_addr()
                 .map_err(|e| CliError::Other(format!("cannot listen on {addr}: {e}")))?;
@@ -173,13 +178,21 @@ fn shutdown_signal() -> impl std::future::Future<Output = &'static str> {
     }
 }
 
+/// `[control]` names a `listen` address: the control server runs.
+fn listen_in_table(config: &Config) -> bool {
+    config
+        .control
+        .as_ref()
+        .is_some_and(|c| c.get("listen").is_some())
+}
+
 /// The `[control]` / `[notify]` tables, parsed when they will be used: with
 /// `--listen`, or when `[notify]` asks for alerts.
 fn control_settings(
     config: &Config,
     listen: Option<std::net::SocketAddr>,
 ) -> Result<Option<(control::ControlConfig, Option<control::NotifyConfig>)>, CliError> {
-    if listen.is_none() && config.notify.is_none() {
+    if listen.is_none() && !listen_in_table(config) && config.notify.is_none() {
         return Ok(None);
     }
     let path = config.path.display();
