@@ -76,19 +76,7 @@ pub async fn daemon(
         let registry = registry.clone();
         loggers.push(tokio::spawn(async move {
             while let Ok(e) = rx.recv().await {
-                let detail = render::describe_event(&e, &registry);
-                match e {
-                    token_core::Event::ReauthorizationRequired { .. }
-                    | token_core::Event::Expired { .. } => {
-                        tracing::error!(account = %e.key(), event = e.name(), "{detail}")
-                    }
-                    token_core::Event::RenewalFailed { .. }
-                    | token_core::Event::StoreFailure { .. }
-                    | token_core::Event::ExpiringSoon { .. } => {
-                        tracing::warn!(account = %e.key(), event = e.name(), "{detail}")
-                    }
-                    _ => tracing::info!(account = %e.key(), event = e.name(), "{detail}"),
-                }
+                token_core::events::log(&e, &render::describe_event(&e, &registry));
             }
         }));
         handles.push(a.spawn_maintenance());
