@@ -22,8 +22,7 @@ use serde::{Deserialize, Serialize};
 use token_core::policy::{DailyCutoff, EarliestOf, ExpiryPolicy, ExplicitExpiry, Limits};
 use token_core::{
     serde_secret, AccountKey, AuthorizationRequest, Capabilities, Clock, Environment, Error,
-    Expects, ManagerConfig, ManualClock, MemoryStore, Metadata, Record, SecretFields, TokenManager,
-    TokenProvider,
+    Expects, ManualClock, Metadata, Record, SecretFields, TokenManager, TokenProvider,
 };
 
 /// Extension point 1, the payload.
@@ -119,14 +118,15 @@ pub async fn run() -> Result<u64, Box<dyn std::error::Error>> {
         clock: Arc::new(clock.clone()),
         minted: AtomicU64::new(0),
     });
-    let manager = TokenManager::new(
+    let manager = TokenManager::builder(
         AccountKey::new("acme", Environment::Production, "main")?,
         provider.clone(),
-        Arc::new(MemoryStore::new()),
-        Arc::new(EarliestOf::new().with(ExplicitExpiry).with(AcmeCloseOfDay)),
-        Arc::new(clock.clone()),
-        ManagerConfig::default(),
-    );
+    )
+    .policy(Arc::new(
+        EarliestOf::new().with(ExplicitExpiry).with(AcmeCloseOfDay),
+    ))
+    .clock(Arc::new(clock.clone()))
+    .build(); // a memory store and ManagerConfig::default() unless told otherwise
     let request = manager.begin_authorization().await?;
     println!("{}: {}", request.instructions, request.url);
     manager

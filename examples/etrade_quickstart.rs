@@ -12,11 +12,9 @@ use std::sync::Arc;
 
 use broker_sim::{BrokerSim, Endpoint, SimConfig};
 use chrono::{TimeZone, Utc};
-use etrade::{EtradeClient, EtradeConfig, EtradeProvider};
+use etrade::{Etrade, EtradeClient, EtradeConfig, EtradeProvider};
 use secrecy::SecretString;
-use token_core::{
-    Environment, HealthStatus, ManagerConfig, ManualClock, MemoryStore, TokenManager,
-};
+use token_core::{Broker, Environment, HealthStatus, ManualClock};
 
 /// What the example did, for its test.
 #[derive(Debug)]
@@ -45,14 +43,11 @@ pub async fn run() -> Result<Outcome, Box<dyn std::error::Error>> {
     .with_base_url(&sim.base_url)?;
     let key = config.account_key("main")?;
     let provider = Arc::new(EtradeProvider::with_clock(config, Arc::new(clock.clone()))?);
-    let manager = TokenManager::new(
-        key,
-        provider.clone(),
-        Arc::new(MemoryStore::new()), // FileStore::open(dir)? in production
-        Arc::new(etrade::default_policy()),
-        Arc::new(clock.clone()),
-        ManagerConfig::default(),
-    );
+    // E*TRADE's defaults (midnight New York, 2 h idle) come with the bundle;
+    // tokens stay in memory here (`.file_store(dir)?` in production).
+    let manager = Etrade::manager(key, provider.clone())
+        .clock(Arc::new(clock.clone()))
+        .build();
 
     // 3. Log in: a person opens the URL and types the verifier. Here the
     //    simulator plays the person.

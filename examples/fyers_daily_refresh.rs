@@ -11,9 +11,9 @@ use std::sync::Arc;
 use broker_sim::{BrokerSim, Endpoint, SimConfig};
 use chrono::{Duration, TimeZone, Utc};
 use chrono_tz::Asia::Kolkata;
-use fyers::{FyersConfig, FyersProvider};
+use fyers::{Fyers, FyersConfig, FyersProvider};
 use secrecy::{ExposeSecret, SecretString};
-use token_core::{AccountKey, Clock, Environment, Event, ManualClock, MemoryStore, TokenManager};
+use token_core::{Broker, Clock, Environment, Event, ManualClock, TokenManager};
 
 /// What the example did, for its test.
 #[derive(Debug)]
@@ -39,21 +39,20 @@ pub async fn run() -> Result<Outcome, Box<dyn std::error::Error>> {
     let demo = sim.credentials();
 
     let config = FyersConfig::new(
+        Environment::Production,
         demo.fyers_client_id.clone(),
         SecretString::from(demo.fyers_secret_key.clone()), // std::env::var("FYERS_SECRET_KEY")? in production
         SecretString::from(demo.fyers_pin.clone()),
         demo.fyers_redirect_uri.clone(),
     )
-    .with_base_url(demo.fyers_base_url.clone());
+    .with_base_url(&demo.fyers_base_url)?;
+    let config_key = config.account_key("main")?;
     let provider = Arc::new(FyersProvider::new(config, Arc::new(clock.clone()))?);
-    let manager = TokenManager::new(
-        AccountKey::new("fyers", Environment::Production, "main")?,
-        provider.clone(),
-        Arc::new(MemoryStore::new()),
-        Arc::new(fyers::default_policy()),
-        Arc::new(clock.clone()),
-        fyers::default_manager_config(), // refresh 08:45 IST Mon-Fri, warn 3 days ahead
-    );
+    let key = config_key;
+    // The bundle's defaults: refresh 08:45 IST Mon-Fri, warn 3 days ahead.
+    let manager = Fyers::manager(key, provider.clone())
+        .clock(Arc::new(clock.clone()))
+        .build();
     let mut events = manager.subscribe();
 
     // Log in once: a person opens the URL; the browser lands on the redirect

@@ -12,11 +12,9 @@ use std::sync::Arc;
 use broker_sim::{BrokerSim, SimConfig};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::America::New_York;
-use etrade::{EtradeConfig, EtradeCredentials, EtradeProvider};
+use etrade::{Etrade, EtradeConfig, EtradeCredentials, EtradeProvider};
 use secrecy::SecretString;
-use token_core::{
-    Clock, Environment, Event, ManagerConfig, ManualClock, MemoryStore, TokenManager,
-};
+use token_core::{Broker, Clock, Environment, Event, ManualClock, TokenManager};
 
 /// How the engine trades.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,14 +47,9 @@ pub async fn run() -> Result<Switches, Box<dyn std::error::Error>> {
     .with_base_url(&sim.base_url)?;
     let key = config.account_key("engine")?;
     let provider = Arc::new(EtradeProvider::with_clock(config, Arc::new(clock.clone()))?);
-    let manager: TokenManager<EtradeCredentials> = TokenManager::new(
-        key,
-        provider,
-        Arc::new(MemoryStore::new()),
-        Arc::new(etrade::default_policy()),
-        Arc::new(clock.clone()),
-        ManagerConfig::default(),
-    );
+    let manager: TokenManager<EtradeCredentials> = Etrade::manager(key, provider)
+        .clock(Arc::new(clock.clone()))
+        .build();
     let mut events = manager.subscribe();
 
     // The person's part: open the URL, type the verifier (the simulator approves).

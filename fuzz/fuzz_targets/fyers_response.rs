@@ -64,12 +64,14 @@ fn rig() -> &'static Rig {
         });
         let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 4, 30, 0).unwrap());
         let config = FyersConfig::new(
+            token_core::Environment::Production,
             "ABCD1234-100",
             SecretString::from(SECRET_KEY),
             SecretString::from(PIN),
             "http://127.0.0.1:9/callback",
         )
-        .with_base_url(format!("{base}/api/v3"))
+        .with_base_url(&format!("{base}/api/v3"))
+        .expect("a loopback base URL")
         .with_request_timeout(Duration::from_secs(2));
         let provider = FyersProvider::new(config, Arc::new(clock)).expect("provider");
         Rig { rt, answer, provider }

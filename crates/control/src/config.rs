@@ -2,6 +2,7 @@
 //! structs. Secrets are named ([`SecretSource`]), never inlined.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -41,6 +42,15 @@ pub struct ControlConfig {
     /// Per-client limit on mutating routes.
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+}
+
+impl ControlConfig {
+    /// Relative secret files anchored at `base` (the directory of the file
+    /// this table came from), as broker settings are.
+    pub fn relative_to(mut self, base: &Path) -> Self {
+        self.token = self.token.relative_to(base);
+        self
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -111,6 +121,10 @@ pub struct NotifyConfig {
     /// A JSON webhook signed with HMAC-SHA256.
     #[serde(default)]
     pub webhook: Option<WebhookConfig>,
+    /// Allow a webhook URL over plain http to a host that is not loopback
+    /// (default: no; alerts carry account names and login URLs).
+    #[serde(default)]
+    pub allow_plain_http_webhook: bool,
 }
 
 fn default_failure_threshold() -> u32 {
@@ -140,6 +154,7 @@ impl Default for NotifyConfig {
             recovery_quiet_secs: default_recovery_quiet_secs(),
             telegram: None,
             webhook: None,
+            allow_plain_http_webhook: false,
         }
     }
 }
@@ -158,6 +173,44 @@ impl NotifyConfig {
     /// ```
     pub fn recovery_quiet(&self) -> Duration {
         Duration::from_secs(self.recovery_quiet_secs)
+    }
+
+    /// Relative secret files anchored at `base` (the directory of the file
+    /// this table came from), as broker settings are.
+    pub fn relative_to(mut self, base: &Path) -> Self {
+        if let Some(t) = &mut self.telegram {
+            t.bot_token = t.bot_token.relative_to(base);
+        }
+        if let Some(w) = &mut self.webhook {
+            w.secret = w.secret.relative_to(base);
+        }
+        self
+    }
+
+    /// Checks what serde cannot: the webhook URL is HTTPS, or plain HTTP to
+    /// a loopback host, unless `allow_plain_http_webhook` says otherwise.
+    /// The error names the host only (a webhook URL often embeds a secret).
+    ///
+    /// ```
+    /// let n: control::NotifyConfig = serde_json::from_str(
+    ///     r#"{"webhook":{"url":"http://hooks.example.com/x","secret":{"env":"K"}}}"#,
+    /// ).unwrap();
+    /// assert!(n.validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(w) = &self.webhook {
+            let checked = token_core::net::require_https_unless_loopback("webhook url", &w.url);
+            match checked {
+                Ok(_) => {}
+                Err(_) if self.allow_plain_http_webhook && w.url.starts_with("http://") => {}
+                Err(e) => {
+                    return Err(format!(
+                        "{e}; set allow_plain_http_webhook = true in [notify] to allow it"
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -210,5 +263,68 @@ impl std::fmt::Debug for WebhookConfig {
             .field("url", &url)
             .field("secret", &self.secret)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SecretSource;
+
+    fn notify(url: &str, allow: bool) -> NotifyConfig {
+        NotifyConfig {
+            webhook: Some(WebhookConfig {
+                url: url.into(),
+                secret: SecretSource::Env("K".into()),
+            }),
+            allow_plain_http_webhook: allow,
+            ..NotifyConfig::default()
+        }
+    }
+
+    #[test]
+    fn plain_http_webhooks_are_refused_unless_loopback_or_allowed() {
+        assert!(notify("https://hooks.example.com/x", false)
+            .validate()
+            .is_ok());
+        assert!(notify("http://127.0.0.1:9/x", false).validate().is_ok());
+        let err = notify("http://hooks.example.com/S3cr3t-Zq9vKx", false)
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("allow_plain_http_webhook"), "{err}");
+        assert!(err.contains("hooks.example.com"), "{err}");
+        assert!(!err.contains("S3cr3t"), "{err}");
+        assert!(notify("http://hooks.example.com/x", true)
+            .validate()
+            .is_ok());
+        // Allowing plain http does not allow other schemes.
+        assert!(notify("ftp://hooks.example.com/x", true)
+            .validate()
+            .is_err());
+    }
+
+    #[test]
+    fn relative_secret_files_follow_the_config_file() {
+        let base = Path::new("/etc/tokenctl");
+        let c = ControlConfig {
+            listen: DEFAULT_LISTEN,
+            allow_remote: false,
+            token: SecretSource::File("control.token".into()),
+            auth_health: true,
+            auth_metrics: true,
+            rate_limit: RateLimitConfig::default(),
+        }
+        .relative_to(base);
+        assert_eq!(c.token, SecretSource::File(base.join("control.token")));
+        let mut n = notify("https://h.example.com", false);
+        n.webhook = n.webhook.map(|w| WebhookConfig {
+            secret: SecretSource::File("/abs/hmac".into()),
+            ..w
+        });
+        let n = n.relative_to(base);
+        assert_eq!(
+            n.webhook.map(|w| w.secret),
+            Some(SecretSource::File("/abs/hmac".into()))
+        );
     }
 }

@@ -245,12 +245,14 @@ async fn fyers_setup(sim: SimConfig) -> (ManualClock, RunningSim, TokenManager<f
         .unwrap();
     let c = running.credentials();
     let config = fyers::FyersConfig::new(
+        token_core::Environment::Production,
         c.fyers_client_id.clone(),
         SecretString::from(c.fyers_secret_key),
         SecretString::from(c.fyers_pin),
         c.fyers_redirect_uri.clone(),
     )
-    .with_base_url(c.fyers_base_url);
+    .with_base_url(&c.fyers_base_url)
+    .unwrap();
     let provider = Arc::new(fyers::FyersProvider::new(config, Arc::new(clock.clone())).unwrap());
     let manager = TokenManager::new(
         "fyers/production/main".parse().unwrap(),

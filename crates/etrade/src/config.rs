@@ -187,29 +187,10 @@ impl EtradeConfig {
     }
 }
 
-/// Parses `url` and enforces HTTPS, allowing plain HTTP only for loopback.
+/// Parses `url` and enforces HTTPS, allowing plain HTTP only for loopback
+/// (the workspace's one rule, [`token_core::net::require_https_unless_loopback`]).
 pub fn checked_url(what: &str, url: &str) -> Result<Url, Error> {
-    let parsed = Url::parse(url).map_err(|e| Error::Config(format!("invalid {what}: {e}")))?;
-    match parsed.scheme() {
-        "https" => Ok(parsed),
-        "http" if is_loopback(&parsed) => Ok(parsed),
-        "http" => Err(Error::Config(format!(
-            "{what} must use https (plain http is allowed only for loopback hosts), got host {}",
-            parsed.host_str().unwrap_or("")
-        ))),
-        other => Err(Error::Config(format!(
-            "{what} must use https, got scheme {other:?}"
-        ))),
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
+    token_core::net::require_https_unless_loopback(what, url)
 }
 
 #[cfg(test)]

@@ -8,26 +8,23 @@
 //! - [`EtradeProvider`]: the [`token_core::TokenProvider`].
 //! - [`default_policy`]: midnight New York + 2 h idle with a keep-alive
 //!   margin.
+//! - [`Etrade`]: the broker bundle (settings from configuration, defaults,
+//!   exchange time zone) for tools such as `tokenctl`.
 //! - [`Signer`]: the `Authorization: OAuth ...` header for any request.
 //! - [`EtradeClient`]: sign, send, track use, renew-and-retry on 401.
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use etrade::{EtradeClient, EtradeConfig, EtradeProvider};
-//! use token_core::{Environment, FileStore, ManagerConfig, SystemClock, TokenManager};
+//! use etrade::{Etrade, EtradeClient, EtradeConfig, EtradeProvider};
+//! use token_core::{Broker, Environment};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = EtradeConfig::new(Environment::Production, "KEY", "SECRET".to_string().into());
 //! let key = config.account_key("main")?;
 //! let provider = Arc::new(EtradeProvider::new(config)?);
-//! let manager = TokenManager::new(
-//!     key,
-//!     provider.clone(),
-//!     Arc::new(FileStore::open("tokens")?),
-//!     Arc::new(etrade::default_policy()),
-//!     Arc::new(SystemClock),
-//!     ManagerConfig::default(),
-//! );
+//! let manager = Etrade::manager(key, provider.clone())
+//!     .file_store("tokens")?
+//!     .build();
 //! let request = manager.begin_authorization().await?;
 //! println!("open {} and type the code:", request.url);
 //! # let code = String::new();
@@ -41,6 +38,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod bundle;
 mod client;
 mod config;
 mod error;
@@ -53,6 +51,7 @@ mod signer;
 mod transport;
 mod verifier;
 
+pub use bundle::{Etrade, EtradeSettings};
 pub use client::EtradeClient;
 pub use config::{
     checked_url, EtradeConfig, DEFAULT_AUTHORIZE_URL, DEFAULT_OAUTH_URL, PRODUCTION_API_URL,

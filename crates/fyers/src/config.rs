@@ -1,14 +1,17 @@
 //! What the adapter needs to know about your FYERS app (PROTOCOLS.md, "FYERS").
 
 use std::fmt;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use token_core::Error;
+use token_core::net::require_https_unless_loopback;
+use token_core::{AccountKey, Environment, Error};
+
+/// The loopback test, shared with the rest of the workspace.
+pub(crate) use token_core::net::is_loopback;
 
 /// The production API base.
 pub const PRODUCTION_BASE_URL: &str = "https://api-t1.fyers.in/api/v3";
@@ -38,22 +41,34 @@ pub fn app_id_hash(client_id: &str, secret_key: &SecretString) -> String {
 /// Build with [`FyersConfig::new`] and adjust with the `with_*` methods;
 /// [`FyersConfig::validate`] (called by the provider) checks the URLs.
 ///
+/// FYERS has no sandbox: [`Environment::Production`] talks to
+/// [`PRODUCTION_BASE_URL`]; [`Environment::Sandbox`] has no default host and
+/// needs [`FyersConfig::with_base_url`] (e.g. a simulator), so a sandbox
+/// account never reaches the real broker by accident.
+///
 /// ```
 /// use secrecy::SecretString;
 /// use fyers::FyersConfig;
+/// use token_core::Environment;
 /// let config = FyersConfig::new(
+///     Environment::Production,
 ///     "ABCD1234-100",
 ///     SecretString::from("my-secret"),
-///     SecretString::from("1234"),
+///     SecretString::from("S3cr3t-pin-Zq9"),
 ///     "https://example.com/fyers/callback",
 /// );
 /// assert!(config.validate().is_ok());
 /// assert!(!format!("{config:?}").contains("my-secret"));
-/// let plain = config.clone().with_base_url("http://api.example.com/api/v3");
-/// assert!(plain.validate().is_err()); // plain http only on loopback
+/// assert_eq!(config.account_key("desk")?.to_string(), "fyers/production/desk");
+/// // Plain HTTP is refused except on loopback (e.g. the simulator).
+/// assert!(config.clone().with_base_url("http://api.example.com/api/v3").is_err());
+/// assert!(config.with_base_url("http://127.0.0.1:8080/api/v3").is_ok());
+/// # Ok::<(), token_core::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct FyersConfig {
+    /// Production, or sandbox (a simulator: no default host).
+    pub environment: Environment,
     /// The app id with its type suffix, e.g. `ABCD1234-100`.
     pub client_id: String,
     /// The app's secret key (only its hash travels).
@@ -78,6 +93,7 @@ pub struct FyersConfig {
 impl fmt::Debug for FyersConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FyersConfig")
+            .field("environment", &self.environment)
             .field("client_id", &self.client_id)
             .field("secret_key", &"[REDACTED]")
             .field("pin", &"[REDACTED]")
@@ -91,29 +107,47 @@ impl fmt::Debug for FyersConfig {
 }
 
 impl FyersConfig {
-    /// Settings with the production base URL and default lifetimes.
+    /// Settings for `environment` with default lifetimes: the production
+    /// base URL, or none for the sandbox (give one with
+    /// [`FyersConfig::with_base_url`]).
     pub fn new(
+        environment: Environment,
         client_id: impl Into<String>,
         secret_key: SecretString,
         pin: SecretString,
         redirect_uri: impl Into<String>,
     ) -> Self {
+        let base_url = match environment {
+            Environment::Production => PRODUCTION_BASE_URL.to_string(),
+            Environment::Sandbox => String::new(),
+        };
         Self {
+            environment,
             client_id: client_id.into(),
             secret_key,
             pin,
             redirect_uri: redirect_uri.into(),
-            base_url: PRODUCTION_BASE_URL.to_string(),
+            base_url,
             refresh_token_days: 15,
             login_ttl: chrono::Duration::days(7),
             request_timeout: Duration::from_secs(30),
         }
     }
 
-    /// Uses another API base (e.g. a simulator on loopback).
-    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
-        self
+    /// Points every API call at `base` (e.g. a simulator at
+    /// `http://127.0.0.1:PORT/api/v3`). HTTPS, or plain HTTP on a loopback
+    /// host only.
+    pub fn with_base_url(mut self, base: &str) -> Result<Self, Error> {
+        require_https_unless_loopback("base_url", base.trim_end_matches('/'))?;
+        self.base_url = base.to_owned();
+        Ok(self)
+    }
+
+    /// The store key for an account of this configuration:
+    /// `fyers/{environment}/{label}`.
+    pub fn account_key(&self, label: &str) -> Result<AccountKey, Error> {
+        AccountKey::new(crate::BROKER, self.environment, label)
+            .map_err(|e| Error::Config(e.to_string()))
     }
 
     /// Sets the fallback refresh-token life in days.
@@ -161,19 +195,12 @@ impl FyersConfig {
 
     /// The parsed base URL, checked (HTTPS, or HTTP on loopback).
     pub(crate) fn base(&self) -> Result<Url, Error> {
-        let url = Url::parse(self.base_url.trim_end_matches('/'))
-            .map_err(|e| Error::Config(format!("base_url is not a URL: {e}")))?;
-        match url.scheme() {
-            "https" => Ok(url),
-            "http" if is_loopback(&url) => Ok(url),
-            "http" => Err(Error::Config(format!(
-                "base_url {} must use https (plain http is allowed only on loopback hosts)",
-                self.base_url
-            ))),
-            other => Err(Error::Config(format!(
-                "base_url scheme {other:?} is not supported"
-            ))),
+        if self.base_url.is_empty() {
+            return Err(Error::Config(
+                "FYERS has no sandbox environment: give a base_url (e.g. a simulator's)".into(),
+            ));
         }
+        require_https_unless_loopback("base_url", self.base_url.trim_end_matches('/'))
     }
 
     /// `{base}/{path}`.
@@ -184,28 +211,24 @@ impl FyersConfig {
     }
 }
 
-/// True for `localhost`, 127.0.0.0/8 and `::1`.
-pub(crate) fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn config(base: &str) -> FyersConfig {
+    fn production() -> FyersConfig {
         FyersConfig::new(
+            Environment::Production,
             "ABCD1234-100",
             SecretString::from("s3cret-key"),
             SecretString::from("4321"),
             "https://example.com/cb",
         )
-        .with_base_url(base)
+    }
+
+    fn config(base: &str) -> FyersConfig {
+        let mut c = production();
+        c.base_url = base.to_owned();
+        c
     }
 
     #[test]
@@ -240,6 +263,40 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn with_base_url_refuses_what_validate_refuses() {
+        assert!(production()
+            .with_base_url("http://api-t1.fyers.in/api/v3")
+            .is_err());
+        let c = production()
+            .with_base_url("http://127.0.0.1:9/api/v3")
+            .unwrap();
+        assert_eq!(c.base_url, "http://127.0.0.1:9/api/v3");
+    }
+
+    #[test]
+    fn sandbox_has_no_default_host_and_keys_follow_the_environment() {
+        let sandbox = FyersConfig::new(
+            Environment::Sandbox,
+            "ABCD1234-100",
+            SecretString::from("s3cret-key"),
+            SecretString::from("4321"),
+            "https://example.com/cb",
+        );
+        let err = sandbox.validate().unwrap_err().to_string();
+        assert!(err.contains("no sandbox"), "{err}");
+        let sandbox = sandbox.with_base_url("http://127.0.0.1:9/api/v3").unwrap();
+        assert!(sandbox.validate().is_ok());
+        assert_eq!(
+            sandbox.account_key("desk").unwrap().to_string(),
+            "fyers/sandbox/desk"
+        );
+        assert_eq!(
+            production().account_key("desk").unwrap().to_string(),
+            "fyers/production/desk"
+        );
     }
 
     #[test]

@@ -136,7 +136,7 @@ async fn every_call_sends_the_sdks_version_header() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/api/v3", listener.local_addr().unwrap());
     let provider = FyersProvider::new(
-        config_for(&env.running).with_base_url(base),
+        config_for(&env.running).with_base_url(&base).unwrap(),
         Arc::new(env.clock.clone()),
     )
     .unwrap();

@@ -40,12 +40,14 @@ async fn hostile_server() -> CannedServer {
 fn provider(base: &str) -> FyersProvider {
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 4, 30, 0).unwrap());
     let config = FyersConfig::new(
+        token_core::Environment::Production,
         "ABCD1234-100",
         SecretString::from(SECRET_KEY),
         SecretString::from(PIN),
         "http://127.0.0.1:9/callback",
     )
-    .with_base_url(format!("{base}/api/v3"))
+    .with_base_url(&format!("{base}/api/v3"))
+    .unwrap()
     .with_request_timeout(StdDuration::from_secs(5));
     FyersProvider::new(config, Arc::new(clock)).unwrap()
 }

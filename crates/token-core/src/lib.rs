@@ -4,10 +4,14 @@
 //! [`Clock`], talks to the broker through a [`TokenProvider`], persists
 //! through a [`TokenStore`] and decides what to do with an
 //! [`ExpiryPolicy`]. Adapters (`etrade`, `fyers`)
-//! supply providers, payload types and default policies.
+//! supply providers, payload types and default policies, bundled as a
+//! [`Broker`]; [`TokenManager::builder`] and [`Broker::manager`] assemble a
+//! manager with defaults.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod builder;
+pub mod bundle;
 pub mod clock;
 pub mod error;
 pub mod events;
@@ -27,6 +31,8 @@ pub mod sync;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use builder::ManagerBuilder;
+pub use bundle::{Broker, BuildContext, BuildError, SecretError, SecretSource};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ErrorKind, KeyError, StoreError, Unavailable};
 pub use events::Event;

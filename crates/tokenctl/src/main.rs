@@ -3,5 +3,9 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    std::process::ExitCode::from(tokenctl::cli::main_with(std::env::args_os()).await)
+    // The brokers this build knows: one line each.
+    let registry = tokenctl::Registry::new()
+        .register::<etrade::Etrade>()
+        .register::<fyers::Fyers>();
+    std::process::ExitCode::from(tokenctl::run_cli(&registry, std::env::args_os()).await)
 }

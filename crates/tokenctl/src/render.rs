@@ -5,26 +5,20 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use token_core::{AccountHealth, Event, HealthReport, HealthStatus, TokenState};
 
-/// The exchange time zone of a broker: `America/New_York` for E*TRADE,
-/// `Asia/Kolkata` for FYERS, UTC otherwise.
-pub fn exchange_zone(broker: &str) -> Tz {
-    match broker {
-        "etrade" => chrono_tz::America::New_York,
-        "fyers" => chrono_tz::Asia::Kolkata,
-        _ => chrono_tz::UTC,
-    }
-}
+use crate::registry::Registry;
 
 /// `Mon 01 Jun 09:00 EDT (13:00 UTC)`: exchange-local time and UTC.
 ///
 /// ```
 /// use chrono::{TimeZone, Utc};
 /// let t = Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap();
-/// assert_eq!(tokenctl::render::local_and_utc(t, "etrade"), "Mon 01 Jun 09:00 EDT (13:00 UTC)");
-/// assert_eq!(tokenctl::render::local_and_utc(t, "fyers"), "Mon 01 Jun 18:30 IST (13:00 UTC)");
+/// let new_york = chrono_tz::America::New_York;
+/// assert_eq!(tokenctl::render::local_and_utc(t, new_york), "Mon 01 Jun 09:00 EDT (13:00 UTC)");
+/// let mumbai = chrono_tz::Asia::Kolkata;
+/// assert_eq!(tokenctl::render::local_and_utc(t, mumbai), "Mon 01 Jun 18:30 IST (13:00 UTC)");
 /// ```
-pub fn local_and_utc(t: DateTime<Utc>, broker: &str) -> String {
-    let local = t.with_timezone(&exchange_zone(broker));
+pub fn local_and_utc(t: DateTime<Utc>, zone: Tz) -> String {
+    let local = t.with_timezone(&zone);
     format!(
         "{} ({} UTC)",
         local.format("%a %d %b %H:%M %Z"),
@@ -38,11 +32,13 @@ pub fn local_and_utc(t: DateTime<Utc>, broker: &str) -> String {
 /// ```
 /// use chrono::{TimeZone, Utc};
 /// let t = Utc.with_ymd_and_hms(2026, 6, 2, 0, 0, 0).unwrap();
-/// assert_eq!(tokenctl::render::timeline_stamp(t, "etrade"), "Tue 02 Jun 00:00 UTC = Mon 20:00 EDT");
-/// assert_eq!(tokenctl::render::timeline_stamp(t, "fyers"), "Tue 02 Jun 00:00 UTC = Tue 05:30 IST");
+/// let new_york = chrono_tz::America::New_York;
+/// assert_eq!(tokenctl::render::timeline_stamp(t, new_york), "Tue 02 Jun 00:00 UTC = Mon 20:00 EDT");
+/// let mumbai = chrono_tz::Asia::Kolkata;
+/// assert_eq!(tokenctl::render::timeline_stamp(t, mumbai), "Tue 02 Jun 00:00 UTC = Tue 05:30 IST");
 /// ```
-pub fn timeline_stamp(t: DateTime<Utc>, broker: &str) -> String {
-    let local = t.with_timezone(&exchange_zone(broker));
+pub fn timeline_stamp(t: DateTime<Utc>, zone: Tz) -> String {
+    let local = t.with_timezone(&zone);
     format!(
         "{} UTC = {}",
         t.format("%a %d %b %H:%M"),
@@ -182,34 +178,18 @@ pub fn status_table(report: &HealthReport) -> String {
     out
 }
 
-/// One line describing an event (no time, no account).
-pub fn describe_event(e: &Event) -> String {
+/// One line describing an event (no time, no account); renewals are worded
+/// and times shown by the account's broker in `registry`.
+pub fn describe_event(e: &Event, registry: &Registry) -> String {
     let broker = e.key().broker();
+    let zone = registry.zone(broker);
     match e {
         Event::Authorized { .. } => "logged in; token saved to the store".into(),
-        Event::Renewed {
-            scheduled: true, ..
-        } => match broker {
-            "fyers" => {
-                "scheduled refresh (08:45 IST Mon-Fri): new access token from refresh token + PIN"
-                    .into()
-            }
-            _ => "scheduled renewal done".into(),
-        },
-        Event::Renewed {
-            scheduled: false, ..
-        } => match broker {
-            "etrade" => "token was idle: renewed silently (renew_access_token)".into(),
-            "fyers" => {
-                "access token expired (06:00 IST): refreshed silently with refresh token + PIN"
-                    .into()
-            }
-            _ => "renewed silently".into(),
-        },
+        Event::Renewed { scheduled, .. } => registry.describe_renewal(broker, *scheduled),
         Event::KeepAliveSent { .. } => "keep-alive call: idle timer reset".into(),
         Event::ExpiringSoon { deadline, .. } => format!(
             "WARNING: silent renewal ends {}; a person must log in before then",
-            local_and_utc(*deadline, broker)
+            local_and_utc(*deadline, zone)
         ),
         Event::Expired { .. } => "token expired".into(),
         Event::ReauthorizationRequired { reason, url, .. } => match url {
@@ -219,10 +199,7 @@ pub fn describe_event(e: &Event) -> String {
         Event::RenewalFailed {
             error, retry_at, ..
         } => match retry_at {
-            Some(t) => format!(
-                "renewal failed: {error}; retry {}",
-                local_and_utc(*t, broker)
-            ),
+            Some(t) => format!("renewal failed: {error}; retry {}", local_and_utc(*t, zone)),
             None => format!("renewal failed: {error}"),
         },
         Event::StoreFailure { error, .. } => {
@@ -230,6 +207,23 @@ pub fn describe_event(e: &Event) -> String {
         }
         Event::Recovered { .. } => "recovered".into(),
         _ => e.name().replace('_', " "),
+    }
+}
+
+/// The demo's wording: this module's status table and event lines, times in
+/// each broker's exchange zone from `registry`.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoRender<'a>(pub &'a Registry);
+
+impl tokenctl_demo::Render for DemoRender<'_> {
+    fn describe_event(&self, event: &Event) -> String {
+        describe_event(event, self.0)
+    }
+    fn status_table(&self, report: &HealthReport) -> String {
+        status_table(report)
+    }
+    fn state_name(&self, state: Option<TokenState>) -> &'static str {
+        state_name(state)
     }
 }
 
@@ -243,11 +237,11 @@ mod tests {
     fn exchange_time_follows_dst() {
         let winter = Utc.with_ymd_and_hms(2026, 1, 5, 14, 30, 0).unwrap();
         assert_eq!(
-            local_and_utc(winter, "etrade"),
+            local_and_utc(winter, chrono_tz::America::New_York),
             "Mon 05 Jan 09:30 EST (14:30 UTC)"
         );
         assert_eq!(
-            local_and_utc(winter, "other"),
+            local_and_utc(winter, Registry::new().zone("other")),
             "Mon 05 Jan 14:30 UTC (14:30 UTC)"
         );
     }
@@ -255,7 +249,7 @@ mod tests {
     #[test]
     fn table_lists_every_account_and_the_overall_status() {
         let now = Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap();
-        let key = AccountKey::new("etrade", Environment::Sandbox, "main").unwrap();
+        let key = AccountKey::new("acme", Environment::Sandbox, "main").unwrap();
         let a = AccountHealth {
             key,
             status: HealthStatus::Healthy,
@@ -279,7 +273,7 @@ mod tests {
         let t = status_table(&HealthReport::new(now, vec![a]));
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("ACCOUNT"), "{t}");
-        assert!(lines[1].starts_with("etrade/sandbox/main"), "{t}");
+        assert!(lines[1].starts_with("acme/sandbox/main"), "{t}");
         assert!(
             lines[1].contains("healthy")
                 && lines[1].contains("15h 0m")

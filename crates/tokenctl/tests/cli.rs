@@ -692,3 +692,24 @@ async fn etrade_login_can_be_finished_later_with_verifier() {
     let all = format!("{out}\n{err}\n{out2}\n{err2}\n{err3}");
     assert_no_secret(&env.secrets().await, &all);
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_file_others_can_read_is_warned_about_but_still_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = SimEnv::start().await;
+    let secret = env.dir.path().join("fyers_secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, out, err) = env.run(&["renew", "desk"]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        err.contains("no token in the store"),
+        "the secret was read: {err}"
+    );
+    assert!(err.contains("readable by group or others"), "{err}");
+    assert!(err.contains("chmod 600"), "{err}");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (_, _, err) = env.run(&["renew", "desk"]);
+    assert!(!err.contains("readable by group or others"), "{err}");
+    assert_no_secret(&env.secrets().await, &err);
+}

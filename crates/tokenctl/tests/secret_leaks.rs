@@ -233,12 +233,14 @@ async fn a_full_lifecycle_of_both_brokers_leaks_no_secret_anywhere() {
 
     // ---- FYERS ----
     let fy_config = FyersConfig::new(
+        Environment::Sandbox,
         demo.fyers_client_id.clone(),
         SecretString::from(demo.fyers_secret_key.clone()),
         SecretString::from(demo.fyers_pin.clone()),
         demo.fyers_redirect_uri.clone(),
     )
-    .with_base_url(demo.fyers_base_url.clone());
+    .with_base_url(&demo.fyers_base_url)
+    .unwrap();
     scan.output("FyersConfig (Debug)", format!("{fy_config:?}"));
     let fy_key = AccountKey::new("fyers", Environment::Sandbox, "desk").unwrap();
     let fy_provider = Arc::new(FyersProvider::new(fy_config, Arc::new(clock.clone())).unwrap());

@@ -97,9 +97,14 @@ pub enum ReauthError {
     /// The account could not start or complete the authorization.
     #[error(transparent)]
     Account(#[from] Error),
-    /// Every attempt was refused.
-    #[error("gave up after {0} attempts")]
-    GaveUp(u32),
+    /// Every attempt was refused; `last` is why the last answer was.
+    #[error("gave up after {attempts} attempts: {last}")]
+    GaveUp {
+        /// Answers tried.
+        attempts: u32,
+        /// Why the last one failed.
+        last: Box<Error>,
+    },
 }
 
 /// Shows a person a login URL and brings back their answer.
@@ -121,14 +126,33 @@ pub async fn reauthorize(
     channel: &dyn ReauthChannel,
     max_attempts: u32,
 ) -> Result<u32, ReauthError> {
+    reauthorize_with(account, channel, max_attempts, &|_| Ok(())).await
+}
+
+/// [`reauthorize`], showing each authorization request to `started` before
+/// the person is asked (e.g. `tokenctl login` keeps it so a later process
+/// can finish the login). An error from `started` ends the login.
+///
+/// The one login flow: the control server's phone re-authorization and
+/// `tokenctl login` both run it.
+pub async fn reauthorize_with(
+    account: &dyn ManagedAccount,
+    channel: &dyn ReauthChannel,
+    max_attempts: u32,
+    started: &(dyn Fn(&AuthorizationRequest) -> Result<(), ReauthError> + Sync),
+) -> Result<u32, ReauthError> {
     let key = account.key().clone();
+    let max_attempts = max_attempts.max(1);
     let mut request = account.begin_authorization().await?;
+    started(&request)?;
     let mut note = None;
-    for attempt in 1..=max_attempts.max(1) {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
         let reply = channel
             .ask(&ReauthPrompt::from_request(&request, note.take()))
             .await?;
-        match account.complete_authorization(&reply).await {
+        let failure = match account.complete_authorization(&reply).await {
             Ok(()) => {
                 say(
                     channel,
@@ -138,30 +162,33 @@ pub async fn reauthorize(
                 .await;
                 return Ok(attempt);
             }
-            Err(Error::AuthorizationExpired { .. }) => {
-                // token-core already started a fresh request; ask with it.
-                request = account.begin_authorization().await?;
-                note = Some("⌛ That login request had expired. Here is a fresh one.".into());
+            Err(e) => e,
+        };
+        note = Some(match &failure {
+            // token-core already started a fresh request; ask with it.
+            Error::AuthorizationExpired { .. } => {
+                "⌛ That login request had expired. Here is a fresh one.".to_owned()
             }
-            Err(e) if matches!(e.kind(), token_core::ErrorKind::Transient) => {
-                note = Some(format!(
-                    "⚠️ Could not reach the broker ({e}). Please try again."
-                ));
-                request = account.begin_authorization().await?;
+            e if matches!(e.kind(), token_core::ErrorKind::Transient) => {
+                format!("⚠️ Could not reach the broker ({e}). Please try again.")
             }
-            Err(e) => {
-                note = Some(format!("❌ That answer was not accepted ({e})."));
-                request = account.begin_authorization().await?;
-            }
+            e => format!("❌ That answer was not accepted ({e})."),
+        });
+        if attempt == max_attempts {
+            say(
+                channel,
+                &key,
+                &format!("❌ {key}: giving up after {max_attempts} answers."),
+            )
+            .await;
+            return Err(ReauthError::GaveUp {
+                attempts: max_attempts,
+                last: Box::new(failure),
+            });
         }
+        request = account.begin_authorization().await?;
+        started(&request)?;
     }
-    say(
-        channel,
-        &key,
-        &format!("❌ {key}: giving up after {max_attempts} answers."),
-    )
-    .await;
-    Err(ReauthError::GaveUp(max_attempts))
 }
 
 async fn say(channel: &dyn ReauthChannel, key: &AccountKey, message: &str) {
@@ -254,5 +281,83 @@ impl Reauthorizer {
         if let Event::ReauthorizationRequired { key, .. } = event {
             let _ = self.tx.send(key.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use chrono::TimeZone;
+    use token_core::testing::FakeProvider;
+    use token_core::{Environment, ManualClock, TokenManager};
+
+    use super::*;
+
+    /// Answers every prompt with `answer`, counting prompts.
+    struct Fixed {
+        answer: &'static str,
+        asked: Mutex<u32>,
+    }
+
+    #[async_trait]
+    impl ReauthChannel for Fixed {
+        async fn ask(&self, _: &ReauthPrompt) -> Result<SecretString, ReauthError> {
+            *self.asked.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+            Ok(SecretString::from(self.answer))
+        }
+        async fn tell(&self, _: &AccountKey, _: &str) -> Result<(), ReauthError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn every_request_is_shown_first_and_the_last_refusal_is_kept() {
+        let at = Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap();
+        let clock: Arc<dyn token_core::Clock> = Arc::new(ManualClock::new(at));
+        let provider = Arc::new(FakeProvider::new(clock.clone()));
+        let key = AccountKey::new("fake", Environment::Sandbox, "a").unwrap();
+        let manager = TokenManager::builder(key, provider).clock(clock).build();
+        let seen = Mutex::new(Vec::new());
+        let keep = |r: &AuthorizationRequest| {
+            seen.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(r.url.clone());
+            Ok(())
+        };
+        // An empty answer is refused by the fake broker.
+        let refused = Fixed {
+            answer: "",
+            asked: Mutex::new(0),
+        };
+        let err = reauthorize_with(&manager, &refused, 2, &keep)
+            .await
+            .unwrap_err();
+        match &err {
+            ReauthError::GaveUp { attempts: 2, last } => {
+                assert!(matches!(**last, Error::Rejected { .. }), "{last:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("empty verifier"), "{err}");
+        // One request shown per answer, none started after the last one.
+        let urls = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        assert_eq!(urls.len(), 2, "{urls:?}");
+        assert_eq!(*refused.asked.lock().unwrap_or_else(|p| p.into_inner()), 2);
+        // A hook that fails ends the login before anyone is asked.
+        let accepted = Fixed {
+            answer: "S3cr3t-Zq9vKx-code",
+            asked: Mutex::new(0),
+        };
+        let fail = |_: &AuthorizationRequest| Err(ReauthError::Channel("disk full".into()));
+        let err = reauthorize_with(&manager, &accepted, 1, &fail)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "re-authorization channel failed: disk full"
+        );
+        assert_eq!(*accepted.asked.lock().unwrap_or_else(|p| p.into_inner()), 0);
+        assert_eq!(reauthorize(&manager, &accepted, 1).await.unwrap(), 1);
     }
 }

@@ -52,12 +52,14 @@ impl Env {
 pub fn config_for(running: &RunningSim) -> FyersConfig {
     let c = running.credentials();
     FyersConfig::new(
+        token_core::Environment::Production,
         c.fyers_client_id,
         SecretString::from(c.fyers_secret_key),
         SecretString::from(c.fyers_pin),
         c.fyers_redirect_uri,
     )
-    .with_base_url(c.fyers_base_url)
+    .with_base_url(&c.fyers_base_url)
+    .expect("the simulator listens on loopback")
 }
 
 pub async fn start_sim(sim_config: SimConfig, at: DateTime<Utc>) -> (ManualClock, RunningSim) {

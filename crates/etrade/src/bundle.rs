@@ -1,0 +1,142 @@
+//! [`Etrade`]: the E*TRADE broker bundle.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+use token_core::policy::ExpiryPolicy;
+use token_core::{Broker, BuildContext, BuildError, ManagerConfig, SecretSource};
+
+use crate::{EtradeConfig, EtradeCredentials, EtradeProvider};
+
+/// E*TRADE, bundled for tools and builders: [`EtradeSettings`] from a
+/// configuration file, the midnight-New-York + idle policy and the
+/// environment's hosts.
+///
+/// ```
+/// use token_core::Broker;
+/// assert_eq!(etrade::Etrade::NAME, "etrade");
+/// assert_eq!(etrade::Etrade::exchange_zone(), chrono_tz::America::New_York);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Etrade;
+
+/// One E*TRADE account's settings, as written in a `[[account]]` table.
+/// The consumer secret is named (`{ env = "VAR" }` / `{ file = "PATH" }`),
+/// never inline.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EtradeSettings {
+    /// The consumer key (not a secret: it appears in authorize URLs).
+    pub consumer_key: String,
+    /// Where the consumer secret comes from.
+    pub consumer_secret: SecretSource,
+    /// One URL for both OAuth and API hosts and the authorize page (e.g. a
+    /// simulator), as [`EtradeConfig::with_base_url`].
+    pub base_url: Option<String>,
+    /// The OAuth host, when it differs.
+    pub oauth_base_url: Option<String>,
+    /// The API host, when it differs.
+    pub api_base_url: Option<String>,
+    /// The page a person opens to authorize.
+    pub authorize_url: Option<String>,
+}
+
+impl Broker for Etrade {
+    const NAME: &'static str = crate::BROKER;
+    const DISPLAY_NAME: &'static str = "E*TRADE";
+    type Payload = EtradeCredentials;
+    type Settings = EtradeSettings;
+    type Provider = EtradeProvider;
+
+    fn exchange_zone() -> Tz {
+        chrono_tz::America::New_York
+    }
+
+    fn default_policy() -> Arc<dyn ExpiryPolicy> {
+        Arc::new(crate::default_policy())
+    }
+
+    fn default_manager_config() -> ManagerConfig {
+        ManagerConfig::default()
+    }
+
+    fn provider(s: &EtradeSettings, ctx: &BuildContext) -> Result<EtradeProvider, BuildError> {
+        let secret = ctx.secret("consumer_secret", &s.consumer_secret)?;
+        let mut c = EtradeConfig::new(ctx.environment(), &s.consumer_key, secret)
+            .with_timeout(Duration::from_secs(30));
+        if let Some(u) = &s.base_url {
+            c = c.with_base_url(u)?;
+        }
+        if let Some(u) = &s.oauth_base_url {
+            c = c.with_oauth_base_url(u)?;
+        }
+        if let Some(u) = &s.api_base_url {
+            c = c.with_api_base_url(u)?;
+        }
+        if let Some(u) = &s.authorize_url {
+            c = c.with_authorize_url(u)?;
+        }
+        Ok(EtradeProvider::with_clock(c, ctx.clock.clone())?)
+    }
+
+    fn describe_renewal(scheduled: bool) -> String {
+        if scheduled {
+            "scheduled renewal done".into()
+        } else {
+            "token was idle: renewed silently (renew_access_token)".into()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use token_core::{Environment, SystemClock, TokenProvider};
+
+    #[test]
+    fn builds_a_provider_from_settings_and_names_the_missing_secret() {
+        let dir = std::env::temp_dir().join(format!("etrade-bundle-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut s = EtradeSettings {
+            consumer_key: "ck".into(),
+            consumer_secret: SecretSource::Env("ETRADE_BUNDLE_TEST_SURELY_UNSET".into()),
+            base_url: Some("http://127.0.0.1:9".into()),
+            oauth_base_url: None,
+            api_base_url: None,
+            authorize_url: None,
+        };
+        let key = Etrade::account_key(Environment::Sandbox, "main").unwrap();
+        let ctx = BuildContext::new(key, Arc::new(SystemClock), &dir);
+        let err = Etrade::provider(&s, &ctx).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "secret `consumer_secret`: environment variable ETRADE_BUNDLE_TEST_SURELY_UNSET is not set"
+        );
+        std::fs::write(dir.join("cs"), "S3cr3t-Zq9vKx-etrade\n").unwrap();
+        s.consumer_secret = SecretSource::File("cs".into());
+        let p = Etrade::provider(&s, &ctx).unwrap();
+        assert_eq!(p.broker(), "etrade");
+        s.api_base_url = Some("http://api.example.com".into());
+        assert!(matches!(
+            Etrade::provider(&s, &ctx),
+            Err(BuildError::Invalid(_))
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn settings_refuse_unknown_fields() {
+        let ok = r#"{"consumer_key":"k","consumer_secret":{"env":"X"}}"#;
+        assert!(serde_json::from_str::<EtradeSettings>(ok).is_ok());
+        let extra = ok.replace(
+            "\"consumer_key\"",
+            "\"pin\":{\"env\":\"P\"},\"consumer_key\"",
+        );
+        assert!(serde_json::from_str::<EtradeSettings>(&extra)
+            .unwrap_err()
+            .to_string()
+            .contains("pin"));
+    }
+}

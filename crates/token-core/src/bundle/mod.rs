@@ -1,0 +1,159 @@
+//! Broker bundles: everything a tool needs to know about one broker, in one
+//! place.
+//!
+//! A [`Broker`] names its payload, its settings (parsed from configuration,
+//! secrets named by [`SecretSource`], never inline), how to build its
+//! provider from them, its default policy and manager settings and its
+//! exchange time zone. Tools such as `tokenctl` and the control server are
+//! written against this trait, so adding a broker to them is one
+//! registration line; a bot gets a [`ManagerBuilder`]
+//! with the right defaults from [`Broker::manager`].
+
+mod secret;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono_tz::Tz;
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+
+use crate::builder::ManagerBuilder;
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::key::{AccountKey, Environment};
+use crate::manager::ManagerConfig;
+use crate::policy::ExpiryPolicy;
+use crate::provider::TokenProvider;
+use crate::record::Payload;
+
+pub use secret::{loose_permissions, SecretError, SecretSource, INLINE_SECRET_REFUSED};
+
+/// One broker, bundled: see the [module docs](self).
+///
+/// Implemented by a zero-sized marker type in the broker's crate (e.g.
+/// `etrade::Etrade`, `fyers::Fyers`).
+pub trait Broker: Send + Sync + 'static {
+    /// The short name used in account keys and in `broker = "..."`.
+    const NAME: &'static str;
+    /// How people write the broker's name, e.g. `E*TRADE`.
+    const DISPLAY_NAME: &'static str;
+
+    /// What the store keeps for an account.
+    type Payload: Payload;
+    /// One account's settings as written in a configuration file (a
+    /// `[[account]]` table without `broker`, `environment`, `label` and
+    /// `store`). Secrets are [`SecretSource`]s; unknown fields should be
+    /// refused (`#[serde(deny_unknown_fields)]`).
+    type Settings: DeserializeOwned + fmt::Debug + Send + Sync + 'static;
+    /// The broker's provider.
+    type Provider: TokenProvider<Self::Payload> + 'static;
+
+    /// The exchange's time zone (for people: when things happen locally).
+    fn exchange_zone() -> Tz;
+
+    /// The expiry policy accounts of this broker use unless told otherwise.
+    fn default_policy() -> Arc<dyn ExpiryPolicy>;
+
+    /// The manager settings (schedules, warnings) used unless told otherwise.
+    fn default_manager_config() -> ManagerConfig;
+
+    /// Builds the provider for one account from its settings, reading its
+    /// secrets through `ctx`.
+    fn provider(
+        settings: &Self::Settings,
+        ctx: &BuildContext,
+    ) -> Result<Self::Provider, BuildError>;
+
+    /// The loopback redirect URI a login of this account ends at, when the
+    /// login can be captured by listening there (FYERS); `None` when a person
+    /// types a code (E*TRADE).
+    fn login_redirect_uri(settings: &Self::Settings) -> Option<String> {
+        let _ = settings;
+        None
+    }
+
+    /// How a renewal reads in a timeline: `scheduled` is true for a renewal
+    /// made at a scheduled time rather than because the token needed it.
+    fn describe_renewal(scheduled: bool) -> String {
+        if scheduled {
+            "scheduled renewal done".into()
+        } else {
+            "renewed silently".into()
+        }
+    }
+
+    /// The account key of `label` in `environment` for this broker.
+    fn account_key(environment: Environment, label: &str) -> Result<AccountKey, Error> {
+        AccountKey::new(Self::NAME, environment, label).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// A manager builder for `key` over `provider`, with this broker's
+    /// default policy and manager settings, a memory store and the system
+    /// clock until told otherwise.
+    fn manager(
+        key: AccountKey,
+        provider: Arc<dyn TokenProvider<Self::Payload>>,
+    ) -> ManagerBuilder<Self::Payload> {
+        ManagerBuilder::new(key, provider)
+            .policy(Self::default_policy())
+            .config(Self::default_manager_config())
+    }
+}
+
+/// What a bundle gets to build one account's provider.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// The account.
+    pub key: AccountKey,
+    /// The clock the provider must read time from.
+    pub clock: Arc<dyn Clock>,
+    /// Relative secret files are relative to this directory (the
+    /// configuration file's).
+    pub base_dir: PathBuf,
+}
+
+impl BuildContext {
+    /// A context for `key` on `clock`, secrets relative to `base_dir`.
+    pub fn new(key: AccountKey, clock: Arc<dyn Clock>, base_dir: impl AsRef<Path>) -> Self {
+        Self {
+            key,
+            clock,
+            base_dir: base_dir.as_ref().to_path_buf(),
+        }
+    }
+
+    /// The account's environment.
+    pub fn environment(&self) -> Environment {
+        self.key.environment()
+    }
+
+    /// Reads the secret `field` names (`field` only labels errors).
+    pub fn secret(
+        &self,
+        field: &'static str,
+        source: &SecretSource,
+    ) -> Result<SecretString, BuildError> {
+        source
+            .read_in(&self.base_dir)
+            .map_err(|source| BuildError::Secret { field, source })
+    }
+}
+
+/// Why a bundle could not build an account's provider. Never holds a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A secret the settings name cannot be read.
+    #[error("secret `{field}`: {source}")]
+    Secret {
+        /// The settings field, e.g. `consumer_secret`.
+        field: &'static str,
+        /// Why.
+        #[source]
+        source: SecretError,
+    },
+    /// The adapter refused the settings (e.g. a plain-HTTP production URL).
+    #[error(transparent)]
+    Invalid(#[from] Error),
+}

@@ -1,0 +1,172 @@
+//! The `tokenctl` configuration file: a TOML list of accounts.
+//!
+//! ```toml
+//! # Token files go here unless an account says otherwise (relative paths are
+//! # relative to this file).
+//! store = "tokens"
+//!
+//! [[account]]
+//! broker = "etrade"
+//! environment = "sandbox"            # or "production"
+//! label = "main"
+//! consumer_key = "your-consumer-key"
+//! consumer_secret = { env = "ETRADE_CONSUMER_SECRET" }
+//!
+//! [[account]]
+//! broker = "fyers"
+//! environment = "production"
+//! label = "desk"
+//! client_id = "ABCD1234-100"
+//! secret_key = { file = "/run/secrets/fyers_secret_key" }
+//! pin = { env = "FYERS_PIN" }
+//! redirect_uri = "http://127.0.0.1:8080/fyers/callback"
+//! ```
+//!
+//! `broker`, `environment` (default `production`), `label` and `store` are
+//! common to every account; the other fields belong to the broker and are
+//! parsed by its bundle (see [`crate::Registry`]). Secrets are never written
+//! in the file itself: each is `{ env = "VAR" }` or `{ file = "PATH" }`
+//! (relative to this file) and is read only when a command needs it. The
+//! optional `[control]` and `[notify]` tables are configured by the control
+//! server and kept here as opaque TOML.
+
+mod error;
+mod locate;
+mod parse;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use token_core::AccountKey;
+
+pub use error::{ConfigError, SelectError};
+pub use locate::locate;
+
+use crate::registry::{AccountSettings, Registry};
+
+/// The environment variable naming the config file.
+pub const CONFIG_ENV: &str = "TOKENCTL_CONFIG";
+
+/// One configured account.
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    /// `broker/environment/label`.
+    pub key: AccountKey,
+    /// The directory of its file store.
+    pub store: PathBuf,
+    /// Its broker's settings, parsed by the broker's bundle.
+    pub settings: Arc<dyn AccountSettings>,
+    /// The line of its `[[account]]` table.
+    pub line: usize,
+    /// The config file's directory: relative secret files are read from here.
+    pub base_dir: PathBuf,
+}
+
+/// A loaded configuration file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The accounts, in file order.
+    pub accounts: Vec<AccountConfig>,
+    /// `[control]`: configured by the control server (kept opaque here).
+    pub control: Option<toml::Value>,
+    /// `[notify]`: configured by the control server (kept opaque here).
+    pub notify: Option<toml::Value>,
+    /// The file's text, so the control tables are parsed with line numbers
+    /// when they are used.
+    pub(crate) text: String,
+}
+
+impl Config {
+    /// Finds and loads the config file (see [`locate`]); accounts are parsed
+    /// by the brokers in `registry`.
+    pub fn load(flag: Option<&Path>, registry: &Registry) -> Result<Config, ConfigError> {
+        let (path, origin) = locate(flag)?;
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::Missing { path, origin })
+            }
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        Config::parse(&text, &path, registry)
+    }
+
+    /// Parses config text; `path` names the file in errors and anchors
+    /// relative store and secret paths.
+    ///
+    /// ```
+    /// let registry = tokenctl::Registry::new().register::<etrade::Etrade>();
+    /// let text = r#"
+    /// [[account]]
+    /// broker = "etrade"
+    /// label = "main"
+    /// consumer_key = "k"
+    /// consumer_secret = { env = "ETRADE_CONSUMER_SECRET" }
+    /// "#;
+    /// let config = tokenctl::config::Config::parse(text, "/etc/tokenctl.toml".as_ref(), &registry)?;
+    /// assert_eq!(config.accounts[0].key.to_string(), "etrade/production/main");
+    /// assert_eq!(config.accounts[0].store, std::path::Path::new("/etc/tokens"));
+    /// # Ok::<(), tokenctl::config::ConfigError>(())
+    /// ```
+    pub fn parse(text: &str, path: &Path, registry: &Registry) -> Result<Config, ConfigError> {
+        parse::parse(text, path, registry)
+    }
+
+    /// The `[control]` and `[notify]` tables as the control server reads
+    /// them, errors with file:line:column, relative secret files anchored at
+    /// this file's directory, the webhook URL checked.
+    pub fn control_tables(
+        &self,
+    ) -> Result<
+        (
+            Option<control::ControlConfig>,
+            Option<control::NotifyConfig>,
+        ),
+        ConfigError,
+    > {
+        parse::control_tables(self)
+    }
+
+    /// The account `selector` names: its label, or `broker/label`, or the
+    /// full `broker/environment/label`.
+    pub fn find(&self, selector: &str) -> Result<&AccountConfig, SelectError> {
+        let matches: Vec<&AccountConfig> = self
+            .accounts
+            .iter()
+            .filter(|a| {
+                let k = &a.key;
+                selector == k.to_string()
+                    || selector == k.label()
+                    || selector == format!("{}/{}", k.broker(), k.label())
+            })
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(one),
+            [] => Err(SelectError::None {
+                selector: selector.to_owned(),
+                known: self.names(),
+            }),
+            _ => Err(SelectError::Ambiguous {
+                selector: selector.to_owned(),
+                candidates: matches
+                    .iter()
+                    .map(|a| a.key.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    fn names(&self) -> String {
+        if self.accounts.is_empty() {
+            return "none".into();
+        }
+        self.accounts
+            .iter()
+            .map(|a| a.key.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}

@@ -1,0 +1,233 @@
+//! Parsing the TOML: the common `[[account]]` fields here, the rest by the
+//! account's broker bundle; every error with file:line:column.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use token_core::{AccountKey, Environment};
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::Spanned;
+
+use super::{AccountConfig, Config, ConfigError};
+use crate::registry::Registry;
+
+/// The fields every `[[account]]` has, whatever its broker.
+const COMMON: [&str; 4] = ["broker", "environment", "label", "store"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    store: Option<String>,
+    control: Option<toml::Value>,
+    notify: Option<toml::Value>,
+}
+
+#[derive(Deserialize)]
+struct Common {
+    #[allow(dead_code)] // checked before, kept so a missing one is reported
+    broker: String,
+    environment: Option<Spanned<String>>,
+    label: Spanned<String>,
+    store: Option<String>,
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Parser<'_> {
+    fn invalid(&self, offset: usize, message: impl Into<String>) -> ConfigError {
+        let (line, column) = line_col(self.text, offset);
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    fn toml(&self, e: toml::de::Error, fallback: usize) -> ConfigError {
+        let offset = e.span().map_or(fallback, |s| s.start);
+        self.invalid(offset, e.message().trim().to_owned())
+    }
+}
+
+pub(super) fn parse(text: &str, path: &Path, registry: &Registry) -> Result<Config, ConfigError> {
+    let p = Parser { text, path };
+    let doc = DeTable::parse(text).map_err(|e| p.toml(e, 0))?;
+    let doc_span = doc.span();
+    let mut doc = doc.into_inner();
+    let accounts = doc.remove("account");
+    let raw = RawConfig::deserialize(toml::de::Deserializer::from(Spanned::new(doc_span, doc)))
+        .map_err(|e| p.toml(e, 0))?;
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let default_store = base.join(raw.store.as_deref().unwrap_or("tokens"));
+    let tables = match accounts {
+        None => Vec::new(),
+        Some(v) => {
+            let at = v.span().start;
+            match v.into_inner() {
+                DeValue::Array(items) => items.into_iter().collect(),
+                _ => return Err(p.invalid(at, "`account` must be [[account]] tables")),
+            }
+        }
+    };
+    let mut out: Vec<AccountConfig> = Vec::new();
+    for table in tables {
+        let at = table.span().start;
+        let account = parse_account(&p, registry, table, &base, &default_store)?;
+        if let Some(dup) = out.iter().find(|x| x.key == account.key) {
+            return Err(p.invalid(
+                at,
+                format!(
+                    "account {} is configured twice (first on line {})",
+                    account.key, dup.line
+                ),
+            ));
+        }
+        out.push(account);
+    }
+    Ok(Config {
+        path: path.to_path_buf(),
+        accounts: out,
+        control: raw.control,
+        notify: raw.notify,
+        text: text.to_owned(),
+    })
+}
+
+/// The control server's tables; everything else in the file is ignored.
+#[derive(Deserialize)]
+struct ControlTables {
+    control: Option<control::ControlConfig>,
+    notify: Option<control::NotifyConfig>,
+}
+
+pub(super) fn control_tables(
+    config: &Config,
+) -> Result<
+    (
+        Option<control::ControlConfig>,
+        Option<control::NotifyConfig>,
+    ),
+    ConfigError,
+> {
+    let p = Parser {
+        text: &config.text,
+        path: &config.path,
+    };
+    let tables: ControlTables = toml::from_str(&config.text).map_err(|e| p.toml(e, 0))?;
+    let base = config.path.parent().unwrap_or(Path::new("."));
+    let notify = tables.notify.map(|n| n.relative_to(base));
+    if let Some(n) = &notify {
+        n.validate().map_err(|message| {
+            let at = p.text.find("[notify").unwrap_or(0);
+            p.invalid(at, format!("[notify]: {message}"))
+        })?;
+    }
+    Ok((tables.control.map(|c| c.relative_to(base)), notify))
+}
+
+fn parse_account(
+    p: &Parser<'_>,
+    registry: &Registry,
+    table: Spanned<DeValue<'_>>,
+    base: &Path,
+    default_store: &Path,
+) -> Result<AccountConfig, ConfigError> {
+    let span = table.span();
+    let at = span.start;
+    let DeValue::Table(mut fields) = table.into_inner() else {
+        return Err(p.invalid(at, "each [[account]] must be a table"));
+    };
+    let mut common = DeTable::new();
+    for name in COMMON {
+        if let Some((k, v)) = fields.remove_entry(name) {
+            common.insert(k, v);
+        }
+    }
+    // The broker first: it decides who parses the rest.
+    let broker = common.get("broker").and_then(|v| match v.get_ref() {
+        DeValue::String(s) => Some((s.clone(), v.span())),
+        _ => None,
+    });
+    let entry = match &broker {
+        Some((name, broker_span)) => match registry.get(name) {
+            Some(entry) => Some(entry),
+            None => {
+                return Err(ConfigError::UnknownBroker {
+                    path: p.path.to_path_buf(),
+                    line: line_col(p.text, broker_span.start).0,
+                    broker: name.to_string(),
+                    known: registry.names().join(", "),
+                })
+            }
+        },
+        None => None,
+    };
+    let settings = match entry {
+        Some(entry) => {
+            let rest = ValueDeserializer::from(Spanned::new(span.clone(), DeValue::Table(fields)));
+            Some(entry.parse_settings(rest).map_err(|e| {
+                let offset = e.span().map_or(at, |s| s.start);
+                p.invalid(offset, needs(e.message().trim(), entry.name()))
+            })?)
+        }
+        None => None,
+    };
+    let common = Common::deserialize(ValueDeserializer::from(Spanned::new(
+        span.clone(),
+        DeValue::Table(common),
+    )))
+    .map_err(|e| p.toml(e, at))?;
+    let (Some((broker, _)), Some(settings)) = (broker, settings) else {
+        return Err(p.invalid(at, "`broker` must be a string"));
+    };
+    let environment = match &common.environment {
+        None => Environment::Production,
+        Some(e) => e.get_ref().parse().map_err(|_| {
+            p.invalid(
+                e.span().start,
+                format!(
+                    "unknown environment \"{}\" (use \"sandbox\" or \"production\")",
+                    e.get_ref()
+                ),
+            )
+        })?,
+    };
+    let key = AccountKey::new(broker.as_ref(), environment, common.label.get_ref())
+        .map_err(|e| p.invalid(common.label.span().start, e.to_string()))?;
+    Ok(AccountConfig {
+        key,
+        store: common
+            .store
+            .map_or_else(|| default_store.to_path_buf(), |s| base.join(s)),
+        settings,
+        line: line_col(p.text, at).0,
+        base_dir: base.to_path_buf(),
+    })
+}
+
+/// serde's "missing field `x`" as "broker account needs `x`".
+fn needs(message: &str, broker: &str) -> String {
+    match message
+        .strip_prefix("missing field `")
+        .and_then(|r| r.strip_suffix('`'))
+    {
+        Some(field) => format!("{broker} account needs `{field}`"),
+        None => message.to_owned(),
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
+    (line, column)
+}
