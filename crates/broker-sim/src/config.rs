@@ -208,6 +208,8 @@ pub struct SimConfig {
     pub fyers_jwt_key: String,
     /// Optional per-key limit on the data endpoints.
     pub rate_limit: Option<RateLimit>,
+    /// The Schwab app and its uncertain behaviours.
+    pub schwab: crate::SchwabSimConfig,
 }
 
 /// The default FYERS PIN. Like every default secret here it is a string
@@ -244,6 +246,7 @@ impl Default for SimConfig {
             fyers_answers: FyersAnswers::default(),
             fyers_jwt_key: "broker-sim-demo-jwt-key".into(),
             rate_limit: None,
+            schwab: crate::SchwabSimConfig::default(),
         }
     }
 }

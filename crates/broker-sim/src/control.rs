@@ -56,6 +56,7 @@ pub(crate) fn router(sim: BrokerSim) -> Router {
         .route("/__sim/counters", get(counters).delete(reset_counters))
         .route("/__sim/settings", get(settings).post(update_settings))
         .route("/__sim/credentials", get(credentials))
+        .merge(crate::schwab::routes())
         .fallback(not_found)
         .with_state(sim)
 }

@@ -37,11 +37,17 @@ pub enum Endpoint {
     FyersProfile,
     /// `POST /api/v3/logout`.
     FyersLogout,
+    /// Schwab `GET /v1/oauth/authorize` (the browser page).
+    SchwabAuthorize,
+    /// Schwab `POST /v1/oauth/token`.
+    SchwabToken,
+    /// Schwab `GET /trader/v1/accounts/accountNumbers`.
+    SchwabAccountNumbers,
 }
 
 impl Endpoint {
     /// All endpoints, in a fixed order.
-    pub const ALL: [Endpoint; 12] = [
+    pub const ALL: [Endpoint; 15] = [
         Endpoint::EtradeRequestToken,
         Endpoint::EtradeAuthorize,
         Endpoint::EtradeAccessToken,
@@ -54,6 +60,9 @@ impl Endpoint {
         Endpoint::FyersValidateRefreshToken,
         Endpoint::FyersProfile,
         Endpoint::FyersLogout,
+        Endpoint::SchwabAuthorize,
+        Endpoint::SchwabToken,
+        Endpoint::SchwabAccountNumbers,
     ];
 
     fn index(self) -> usize {

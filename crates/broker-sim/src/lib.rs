@@ -33,6 +33,7 @@ mod fyers;
 pub mod jwt;
 pub mod oauth1;
 mod responses;
+mod schwab;
 mod server;
 
 use std::collections::HashMap;
@@ -49,6 +50,7 @@ pub use config::{
     SimConfig, TimestampClock,
 };
 pub use faults::{Endpoint, Fault, FaultSpec, Rejection, Times};
+pub use schwab::settings::SchwabSimConfig;
 
 use crate::clock::SimClock;
 use crate::faults::{Counters, FaultTable};
@@ -93,6 +95,7 @@ struct Inner {
     clock: SimClock,
     etrade: Mutex<etrade::EtradeState>,
     fyers: Mutex<fyers::FyersState>,
+    schwab: Mutex<schwab::SchwabState>,
     faults: Mutex<FaultTable>,
     counters: Counters,
     /// Per key: (window start millis, requests in window).
@@ -168,6 +171,7 @@ impl BrokerSim {
                 clock: SimClock::new(clock, manual),
                 etrade: Mutex::new(etrade::EtradeState::default()),
                 fyers: Mutex::new(fyers::FyersState::default()),
+                schwab: Mutex::new(schwab::SchwabState::default()),
                 faults: Mutex::new(FaultTable::default()),
                 counters: Counters::default(),
                 rate: Mutex::new(HashMap::new()),
