@@ -6,6 +6,7 @@ async fn main() -> std::process::ExitCode {
     // The brokers this build knows: one line each.
     let registry = tokenctl::Registry::new()
         .register::<etrade::Etrade>()
-        .register::<fyers::Fyers>();
+        .register::<fyers::Fyers>()
+        .register::<schwab::Schwab>();
     std::process::ExitCode::from(tokenctl::run_cli(&registry, std::env::args_os()).await)
 }

@@ -328,14 +328,14 @@ fn an_unknown_broker_is_named_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(
         dir.path(),
-        "\n[[account]]\nbroker = \"schwab\"\nlabel = \"main\"\n",
+        "\n[[account]]\nbroker = \"robinhood\"\nlabel = \"main\"\n",
     );
     let o = tokenctl(&path, &["status"]).output().unwrap();
     assert_eq!(o.status.code(), Some(3));
     assert_eq!(
         text(&o).1.trim(),
         format!(
-            "tokenctl: {}:3: unknown broker \"schwab\" (known brokers: etrade, fyers)",
+            "tokenctl: {}:3: unknown broker \"robinhood\" (known brokers: etrade, fyers, schwab)",
             path.display()
         )
     );
