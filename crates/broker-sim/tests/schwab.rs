@@ -227,3 +227,32 @@ async fn approval_over_the_control_api_reads_the_authorize_url() {
     assert!(body["redirect_url"].starts_with(&cfg.callback_url));
     assert!(body["redirect_url"].ends_with("&state=xyz"));
 }
+
+#[tokio::test]
+async fn settings_over_http_switch_rotation_and_refuse_unknown_fields() {
+    let (_clock, running) = sim(SimConfig::default()).await;
+    let url = format!("{}/__sim/schwab/settings", running.schwab_base_url());
+    let c = reqwest::Client::new();
+    let v: Value = c.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["rotation"], false);
+    assert_eq!(v["app_key"], running.sim.config().schwab.app_key);
+    let v: Value = c
+        .post(&url)
+        .json(&serde_json::json!({"rotation": true, "expired_refresh_status": 401}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["rotation"], true);
+    assert!(running.sim.config().schwab.rotation);
+    assert_eq!(running.sim.config().schwab.expired_refresh_status, 401);
+    let r = c
+        .post(&url)
+        .json(&serde_json::json!({"rotate": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}

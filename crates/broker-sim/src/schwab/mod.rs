@@ -6,9 +6,11 @@
 //! - [`oauth`]: the authorize page and `POST /v1/oauth/token` (its own
 //!   Basic-auth check, both grants);
 //! - [`api`]: `GET /trader/v1/accounts/accountNumbers` (bearer check), the
-//!   programmatic approval (Rust and `/__sim/schwab/approve`).
+//!   programmatic approval (Rust and `/__sim/schwab/approve`);
+//! - [`control`]: `/__sim/schwab/settings` (demo app, uncertain switches).
 
 mod api;
+mod control;
 mod oauth;
 pub mod settings;
 mod state;
@@ -30,4 +32,8 @@ pub(crate) fn routes() -> Router<BrokerSim> {
             get(api::account_numbers),
         )
         .route("/__sim/schwab/approve", post(api::approve_http))
+        .route(
+            "/__sim/schwab/settings",
+            get(control::get_settings).post(control::set_settings),
+        )
 }
