@@ -210,6 +210,9 @@ pub struct SimConfig {
     pub rate_limit: Option<RateLimit>,
     /// The Schwab app and its uncertain behaviours.
     pub schwab: crate::SchwabSimConfig,
+    /// Zerodha Kite Connect settings.
+    #[serde(default)]
+    pub kite: crate::KiteSimConfig,
 }
 
 /// The default FYERS PIN. Like every default secret here it is a string
@@ -247,6 +250,7 @@ impl Default for SimConfig {
             fyers_jwt_key: "broker-sim-demo-jwt-key".into(),
             rate_limit: None,
             schwab: crate::SchwabSimConfig::default(),
+            kite: crate::KiteSimConfig::default(),
         }
     }
 }
@@ -269,6 +273,7 @@ impl fmt::Debug for SimConfig {
             .field("fyers_rotation", &self.fyers_rotation)
             .field("fyers_refresh_disabled", &self.fyers_refresh_disabled)
             .field("rate_limit", &self.rate_limit)
+            .field("kite", &self.kite)
             .finish_non_exhaustive()
     }
 }

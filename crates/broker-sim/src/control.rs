@@ -57,6 +57,7 @@ pub(crate) fn router(sim: BrokerSim) -> Router {
         .route("/__sim/settings", get(settings).post(update_settings))
         .route("/__sim/credentials", get(credentials))
         .merge(crate::schwab::routes())
+        .merge(crate::kite::routes())
         .fallback(not_found)
         .with_state(sim)
 }

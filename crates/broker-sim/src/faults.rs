@@ -43,11 +43,19 @@ pub enum Endpoint {
     SchwabToken,
     /// Schwab `GET /trader/v1/accounts/accountNumbers`.
     SchwabAccountNumbers,
+    /// `GET /connect/login` (Kite's login page).
+    KiteLogin,
+    /// `POST /session/token` (Kite's session exchange).
+    KiteSessionToken,
+    /// `GET /user/profile` (Kite).
+    KiteProfile,
+    /// `DELETE /session/token` (Kite's logout).
+    KiteLogout,
 }
 
 impl Endpoint {
     /// All endpoints, in a fixed order.
-    pub const ALL: [Endpoint; 15] = [
+    pub const ALL: [Endpoint; 19] = [
         Endpoint::EtradeRequestToken,
         Endpoint::EtradeAuthorize,
         Endpoint::EtradeAccessToken,
@@ -63,6 +71,10 @@ impl Endpoint {
         Endpoint::SchwabAuthorize,
         Endpoint::SchwabToken,
         Endpoint::SchwabAccountNumbers,
+        Endpoint::KiteLogin,
+        Endpoint::KiteSessionToken,
+        Endpoint::KiteProfile,
+        Endpoint::KiteLogout,
     ];
 
     fn index(self) -> usize {
@@ -78,6 +90,17 @@ impl Endpoint {
                 | Endpoint::FyersValidateRefreshToken
                 | Endpoint::FyersProfile
                 | Endpoint::FyersLogout
+        )
+    }
+
+    /// True for the Kite endpoints.
+    pub fn is_kite(self) -> bool {
+        matches!(
+            self,
+            Endpoint::KiteLogin
+                | Endpoint::KiteSessionToken
+                | Endpoint::KiteProfile
+                | Endpoint::KiteLogout
         )
     }
 

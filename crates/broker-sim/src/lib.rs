@@ -31,6 +31,7 @@ mod etrade;
 pub mod faults;
 mod fyers;
 pub mod jwt;
+mod kite;
 pub mod oauth1;
 mod responses;
 mod schwab;
@@ -51,6 +52,7 @@ pub use config::{
 };
 pub use faults::{Endpoint, Fault, FaultSpec, Rejection, Times};
 pub use schwab::settings::SchwabSimConfig;
+pub use kite::settings::{KiteSimConfig, DEMO_KITE_API_SECRET};
 
 use crate::clock::SimClock;
 use crate::faults::{Counters, FaultTable};
@@ -81,6 +83,9 @@ pub enum SimError {
     /// The redirect URI differs from the registered one.
     #[error("redirect_uri does not match the registered one")]
     RedirectUriMismatch,
+    /// The Kite api_key is not the configured one.
+    #[error("unknown Kite api_key")]
+    UnknownKiteApiKey,
 }
 
 /// A cheap, cloneable handle on a simulator's state: the Rust control API.
@@ -96,6 +101,7 @@ struct Inner {
     etrade: Mutex<etrade::EtradeState>,
     fyers: Mutex<fyers::FyersState>,
     schwab: Mutex<schwab::SchwabState>,
+    kite: Mutex<kite::KiteState>,
     faults: Mutex<FaultTable>,
     counters: Counters,
     /// Per key: (window start millis, requests in window).
@@ -172,6 +178,7 @@ impl BrokerSim {
                 etrade: Mutex::new(etrade::EtradeState::default()),
                 fyers: Mutex::new(fyers::FyersState::default()),
                 schwab: Mutex::new(schwab::SchwabState::default()),
+                kite: Mutex::new(kite::KiteState::default()),
                 faults: Mutex::new(FaultTable::default()),
                 counters: Counters::default(),
                 rate: Mutex::new(HashMap::new()),

@@ -151,8 +151,14 @@ pub(crate) fn render_fault(
     fault: Fault,
     style: EtradeErrorStyle,
 ) -> FaultOutcome {
+    if endpoint.is_kite() {
+        if let Some(outcome) = crate::kite::render_fault(&fault) {
+            return outcome;
+        }
+    }
     let fyers = endpoint.is_fyers();
     let expects_json = fyers
+        || endpoint.is_kite()
         || matches!(
             endpoint,
             Endpoint::EtradeAccountsList | Endpoint::EtradeQuote
