@@ -7,6 +7,7 @@ async fn main() -> std::process::ExitCode {
     let registry = tokenctl::Registry::new()
         .register::<etrade::Etrade>()
         .register::<fyers::Fyers>()
-        .register::<schwab::Schwab>();
+        .register::<schwab::Schwab>()
+        .register::<kite::Kite>();
     std::process::ExitCode::from(tokenctl::run_cli(&registry, std::env::args_os()).await)
 }

@@ -335,7 +335,7 @@ fn an_unknown_broker_is_named_with_its_line() {
     assert_eq!(
         text(&o).1.trim(),
         format!(
-            "tokenctl: {}:3: unknown broker \"robinhood\" (known brokers: etrade, fyers, schwab)",
+            "tokenctl: {}:3: unknown broker \"robinhood\" (known brokers: etrade, fyers, schwab, kite)",
             path.display()
         )
     );
