@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import etrade_pyetrade  # noqa: E402
 import fyers_sdk  # noqa: E402
 import schwab_sdk  # noqa: E402
+import kite_sdk  # noqa: E402
 from sim import Checks  # noqa: E402
 
 
@@ -25,7 +26,7 @@ def main():
     binary = sys.argv[1]
     checks = Checks()
     started = time.monotonic()
-    for module in (etrade_pyetrade, fyers_sdk, schwab_sdk):
+    for module in (etrade_pyetrade, fyers_sdk, schwab_sdk, kite_sdk):
         try:
             module.run(binary, checks)
         except Exception as e:  # a broken setup is a failure, not a crash

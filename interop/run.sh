@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Interop suite: pyetrade, fyers-apiv3 and schwab-py (pinned in requirements.txt)
+# Interop suite: pyetrade, fyers-apiv3, schwab-py and kiteconnect (pinned in requirements.txt)
 # against a freshly built broker-sim on 127.0.0.1. `.ci/run` calls this.
 #   INTEROP_VENV  where the virtualenv lives (default target/interop-venv)
 #   PYTHON        the interpreter that creates it (default python3)
