@@ -9,7 +9,7 @@ use broker_sim::{Endpoint, SimConfig};
 use chrono::{Datelike, Duration, Weekday};
 use chrono_tz::Asia::Kolkata;
 use common::*;
-use token_core::{TokenProvider, TokenState, Unavailable};
+use token_core::{Event, TokenProvider, TokenState, Unavailable};
 
 #[tokio::test]
 async fn five_trading_days_need_five_logins_and_each_token_dies_at_0600_ist() {
@@ -17,6 +17,7 @@ async fn five_trading_days_need_five_logins_and_each_token_dies_at_0600_ist() {
     // Tue, Wed (the weekend of 7-8 March in between).
     let days = [(3, 5), (3, 6), (3, 9), (3, 10), (3, 11)];
     let env = start_at(SimConfig::default(), ist(2026, 3, 5, 8, 0)).await;
+    let mut events = env.manager.subscribe();
     let mut tokens = Vec::new();
     for (i, (m, d)) in days.into_iter().enumerate() {
         let morning = ist(2026, m, d, 8, 30);
@@ -45,6 +46,12 @@ async fn five_trading_days_need_five_logins_and_each_token_dies_at_0600_ist() {
             .probe(&creds)
             .await
             .expect("profile during the day");
+        // Two hours before 06:00 IST: the ExpiringSoon warning.
+        env.clock.set(next_six - Duration::hours(2));
+        env.manager.maintain().await;
+        let warned = std::iter::from_fn(|| events.try_recv().ok())
+            .any(|e| matches!(e, Event::ExpiringSoon { deadline, .. } if deadline == next_six));
+        assert!(warned, "day {i}: no ExpiringSoon 2 h before 06:00 IST");
         // One minute before 06:00 IST: still usable.
         env.clock.set(next_six - Duration::minutes(1));
         env.manager.maintain().await;
