@@ -1,7 +1,7 @@
 //! Kite's error envelope and what each answer means for the manager.
 //!
 //! Every Kite error is `{"status":"error","message":"…","error_type":"…"}`.
-//! [`KiteErrorType`] names the documented types; [`classify`] turns a
+//! [`KiteErrorType`] names the documented types; `classify` turns a
 //! response into a success `data` value or a [`token_core::Error`] whose kind
 //! drives the manager: `Transient` is retried, `Rejected` means a person must
 //! log in, `Config` names a setting to fix (never "log in" for those).
