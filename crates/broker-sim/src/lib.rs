@@ -51,8 +51,8 @@ pub use config::{
     SimConfig, TimestampClock,
 };
 pub use faults::{Endpoint, Fault, FaultSpec, Rejection, Times};
-pub use schwab::settings::SchwabSimConfig;
 pub use kite::settings::{KiteSimConfig, DEMO_KITE_API_SECRET};
+pub use schwab::settings::SchwabSimConfig;
 
 use crate::clock::SimClock;
 use crate::faults::{Counters, FaultTable};
