@@ -52,6 +52,9 @@ pub async fn daemon(
 ) -> Result<(), CliError> {
     // Read the control settings first so a bad table fails before any work.
     let control = control_settings(config, listen)?;
+    // Handlers first: a SIGTERM that arrives while accounts load or right
+    // after the server says it listens must stop us cleanly, not kill us.
+    let signal = shutdown_signal();
     match control::raise_nofile_limit() {
         Ok(l) => tracing::debug!(limit = ?l, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
@@ -110,7 +113,6 @@ pub async fn daemon(
             _alerts = Some(server.start());
         }
     }
-    let signal = shutdown_signal();
     tracing::info!(accounts = accounts.len(), config = %config.path.display(), "maintaining accounts; stop with SIGINT or SIGTERM");
     let signal = signal.await;
     tracing::info!(signal, "shutting down");
