@@ -81,6 +81,13 @@ impl Broker for Etrade {
         Ok(EtradeProvider::with_clock(c, ctx.clock.clone())?)
     }
 
+    fn sink_fields() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("oauth_token", "ETRADE_OAUTH_TOKEN"),
+            ("oauth_token_secret", "ETRADE_OAUTH_TOKEN_SECRET"),
+        ]
+    }
+
     fn describe_renewal(scheduled: bool) -> String {
         if scheduled {
             "scheduled renewal done".into()

@@ -74,6 +74,10 @@ impl Broker for Fyers {
         Ok(FyersProvider::new(config, ctx.clock.clone())?)
     }
 
+    fn sink_fields() -> Vec<(&'static str, &'static str)> {
+        vec![("access_token", "FYERS_ACCESS_TOKEN")]
+    }
+
     fn login_redirect_uri(s: &FyersSettings) -> Option<String> {
         Some(s.redirect_uri.clone())
     }

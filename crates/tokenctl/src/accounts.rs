@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use thiserror::Error;
 use token_core::{
-    BuildContext, BuildError, Clock, FileStore, ManagedAccount, Payload, StoreError, TokenManager,
+    BuildContext, BuildError, Clock, ManagedAccount, Payload, StoreError, TokenManager, TokenStore,
 };
 
 use crate::config::{AccountConfig, ConfigError};
@@ -52,6 +52,7 @@ pub struct Account {
     managed: Arc<dyn ManagedAccount>,
     loader: Arc<dyn Load>,
     redirect_uri: Option<String>,
+    store: Option<Arc<dyn TokenStore>>,
 }
 
 impl std::fmt::Debug for Account {
@@ -83,24 +84,64 @@ impl Account {
             managed: Arc::new(manager.clone()),
             loader: Arc::new(manager),
             redirect_uri,
+            store: None,
         }
     }
 
-    /// Builds the account's manager over its file store, on `clock`, with its
-    /// broker's provider and defaults.
+    /// Remembers the store the account was built over (sinks read it).
+    pub fn with_store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The store the account was built over, when known.
+    pub fn store(&self) -> Option<Arc<dyn TokenStore>> {
+        self.store.clone()
+    }
+
+    /// Builds the account's manager over its directory or `.env` store, on
+    /// `clock`, with its broker's provider and defaults. A Redis store needs
+    /// a connection: use [`Account::open`].
     pub fn build(
         cfg: &AccountConfig,
         clock: Arc<dyn Clock>,
         mode: Mode,
     ) -> Result<Self, AccountError> {
-        let name = cfg.key.to_string();
-        let store = FileStore::open(&cfg.store).map_err(|source| AccountError::Store {
-            account: name.clone(),
+        let store = crate::stores::open_local(cfg).map_err(|source| AccountError::Store {
+            account: cfg.key.to_string(),
             source,
         })?;
+        Self::build_over(cfg, clock, mode, store)
+    }
+
+    /// Like [`Account::build`], for every kind of store (connects to Redis).
+    pub async fn open(
+        cfg: &AccountConfig,
+        clock: Arc<dyn Clock>,
+        mode: Mode,
+    ) -> Result<Self, AccountError> {
+        let store = crate::stores::open(cfg, clock.clone())
+            .await
+            .map_err(|source| AccountError::Store {
+                account: cfg.key.to_string(),
+                source,
+            })?;
+        Self::build_over(cfg, clock, mode, store)
+    }
+
+    /// Builds the account over an already opened `store`.
+    pub fn build_over(
+        cfg: &AccountConfig,
+        clock: Arc<dyn Clock>,
+        mode: Mode,
+        store: Arc<dyn TokenStore>,
+    ) -> Result<Self, AccountError> {
+        let name = cfg.key.to_string();
         let ctx = BuildContext::new(cfg.key.clone(), clock, &cfg.base_dir);
+        let store_for_sinks = store.clone();
         cfg.settings
-            .build(&ctx, Arc::new(store), mode)
+            .build(&ctx, store, mode)
+            .map(|a| a.with_store(store_for_sinks))
             .map_err(|source| AccountError::Build {
                 account: name,
                 source,

@@ -26,6 +26,8 @@ pub mod cli;
 pub mod config;
 pub mod registry;
 pub mod render;
+pub mod sink;
+pub mod stores;
 
 pub use registry::Registry;
 pub use tokenctl_demo as demo;

@@ -92,6 +92,8 @@ pub trait BrokerEntry: Send + Sync {
     fn zone(&self) -> Tz;
     /// [`Broker::describe_renewal`].
     fn describe_renewal(&self, scheduled: bool) -> String;
+    /// [`Broker::sink_fields`].
+    fn sink_fields(&self) -> Vec<(&'static str, &'static str)>;
     /// Parses one account's settings (the `[[account]]` table without the
     /// common fields); errors keep the table's spans.
     fn parse_settings(
@@ -126,6 +128,9 @@ impl<B: Broker> BrokerEntry for Entry<B> {
     }
     fn describe_renewal(&self, scheduled: bool) -> String {
         B::describe_renewal(scheduled)
+    }
+    fn sink_fields(&self) -> Vec<(&'static str, &'static str)> {
+        B::sink_fields()
     }
     fn parse_settings(
         &self,

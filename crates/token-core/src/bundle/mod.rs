@@ -84,6 +84,15 @@ pub trait Broker: Send + Sync + 'static {
         }
     }
 
+    /// The payload fields a bot needs, each with the environment variable
+    /// name bots conventionally read it from (e.g. FYERS `access_token` in
+    /// `FYERS_ACCESS_TOKEN`): what a sink writes unless configured
+    /// otherwise. Empty (the default): every field, as `{NAME}_{FIELD}`
+    /// upper-cased.
+    fn sink_fields() -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
+
     /// The account key of `label` in `environment` for this broker.
     fn account_key(environment: Environment, label: &str) -> Result<AccountKey, Error> {
         AccountKey::new(Self::NAME, environment, label).map_err(|e| Error::Config(e.to_string()))

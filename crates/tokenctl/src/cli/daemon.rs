@@ -60,8 +60,9 @@ pub async fn daemon(
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
     let mut accounts = Vec::new();
+    let mut sink_tasks = Vec::new();
     for cfg in &config.accounts {
-        let acct = Account::build(cfg, clock.clone(), Mode::Online)?;
+        let acct = Account::open(cfg, clock.clone(), Mode::Online).await?;
         let name = cfg.key.to_string();
         match acct.load().await {
             Ok(true) => {}
@@ -69,6 +70,20 @@ pub async fn daemon(
                 tracing::warn!(account = %name, "no token in the store: run `tokenctl login`")
             }
             Err(e) => tracing::error!(account = %name, error = %e, "cannot read the token store"),
+        }
+        if let (false, Some(store)) = (cfg.sinks.is_empty(), acct.store()) {
+            let broker = cfg.key.broker();
+            let defaults = registry
+                .get(broker)
+                .map(|b| b.sink_fields())
+                .unwrap_or_default();
+            let sinks = crate::sink::Sinks::new(cfg.sinks.clone(), broker, &defaults);
+            sink_tasks.push(crate::sink::spawn(
+                acct.managed(),
+                store,
+                sinks,
+                clock.clone(),
+            ));
         }
         accounts.push(acct.managed());
     }
@@ -127,7 +142,7 @@ pub async fn daemon(
     for h in handles {
         h.stop().await;
     }
-    for l in loggers {
+    for l in loggers.into_iter().chain(sink_tasks) {
         l.abort();
     }
     let report = health_report(clock.now(), &accounts);

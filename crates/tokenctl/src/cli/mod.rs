@@ -191,7 +191,7 @@ pub async fn run(registry: &Registry, cli: Cli) -> Result<u8, CliError> {
         } => {
             let config = Config::load(cli.config.as_deref(), registry)?;
             let cfg = config.find(&account)?;
-            let acct = Account::build(cfg, clock, Mode::Online)?;
+            let acct = Account::open(cfg, clock, Mode::Online).await?;
             let pending = login::PendingLogin::new(&cfg.store, &cfg.key);
             match verifier {
                 Some(code) => login::finish(&acct, &pending, SecretString::from(code)).await?,
@@ -257,7 +257,7 @@ async fn online(
     let config = Config::load(config.as_deref(), registry)?;
     let cfg = config.find(selector)?;
     let name = cfg.key.to_string();
-    let acct = Account::build(cfg, clock, Mode::Online)?;
+    let acct = Account::open(cfg, clock, Mode::Online).await?;
     if !acct.load().await.map_err(token_err(&name))? {
         return Err(CliError::Other(format!(
             "{name}: no token in the store ({}); run `tokenctl login {selector}` first",
@@ -279,7 +279,7 @@ pub(crate) fn print_one(acct: &Account) -> std::io::Result<()> {
 pub async fn status(config: &Config, clock: Arc<dyn Clock>) -> Result<HealthReport, CliError> {
     let mut accounts: Vec<Arc<dyn ManagedAccount>> = Vec::new();
     for cfg in &config.accounts {
-        let acct = Account::build(cfg, clock.clone(), Mode::Offline)?;
+        let acct = Account::open(cfg, clock.clone(), Mode::Offline).await?;
         acct.load().await.map_err(token_err(&cfg.key.to_string()))?;
         accounts.push(acct.managed());
     }

@@ -33,6 +33,8 @@
 mod error;
 mod locate;
 mod parse;
+mod sink;
+mod store;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,6 +43,8 @@ use token_core::AccountKey;
 
 pub use error::{ConfigError, SelectError};
 pub use locate::locate;
+pub use sink::{OnExpiry, SinkKind, SinkSpec};
+pub use store::StoreSpec;
 
 use crate::registry::{AccountSettings, Registry};
 
@@ -52,8 +56,16 @@ pub const CONFIG_ENV: &str = "TOKENCTL_CONFIG";
 pub struct AccountConfig {
     /// `broker/environment/label`.
     pub key: AccountKey,
-    /// The directory of its file store.
+    /// The directory of its file store; for a `.env` store, the file's
+    /// directory, for Redis the config's `tokens` directory (where side
+    /// files such as a pending login live).
     pub store: PathBuf,
+    /// Which store holds its tokens.
+    pub store_spec: StoreSpec,
+    /// Its `.env` variables, for a `.env` store (default: a prefix from the key).
+    pub env_mapping: Option<token_core::EnvMapping>,
+    /// The files `tokenctl run` keeps up to date with its token.
+    pub sinks: Vec<SinkSpec>,
     /// Its broker's settings, parsed by the broker's bundle.
     pub settings: Arc<dyn AccountSettings>,
     /// The line of its `[[account]]` table.

@@ -8,16 +8,25 @@ use token_core::{AccountKey, Environment};
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
+use super::sink::RawSink;
+use super::store::{RawEnvMapping, RawStore, StoreSpec};
 use super::{AccountConfig, Config, ConfigError};
 use crate::registry::Registry;
 
 /// The fields every `[[account]]` has, whatever its broker.
-const COMMON: [&str; 4] = ["broker", "environment", "label", "store"];
+const COMMON: [&str; 6] = [
+    "broker",
+    "environment",
+    "label",
+    "store",
+    "env_mapping",
+    "sink",
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    store: Option<String>,
+    store: Option<Spanned<RawStore>>,
     control: Option<toml::Value>,
     notify: Option<toml::Value>,
 }
@@ -28,7 +37,10 @@ struct Common {
     broker: String,
     environment: Option<Spanned<String>>,
     label: Spanned<String>,
-    store: Option<String>,
+    store: Option<Spanned<RawStore>>,
+    env_mapping: Option<Spanned<RawEnvMapping>>,
+    #[serde(default)]
+    sink: Vec<Spanned<RawSink>>,
 }
 
 struct Parser<'a> {
@@ -62,7 +74,15 @@ pub(super) fn parse(text: &str, path: &Path, registry: &Registry) -> Result<Conf
     let raw = RawConfig::deserialize(toml::de::Deserializer::from(Spanned::new(doc_span, doc)))
         .map_err(|e| p.toml(e, 0))?;
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let default_store = base.join(raw.store.as_deref().unwrap_or("tokens"));
+    let default_store = match raw.store {
+        None => StoreSpec::Dir(base.join("tokens")),
+        Some(s) => {
+            let at = s.span().start;
+            s.into_inner()
+                .resolve(&base)
+                .map_err(|m| p.invalid(at, m))?
+        }
+    };
     let tables = match accounts {
         None => Vec::new(),
         Some(v) => {
@@ -88,6 +108,7 @@ pub(super) fn parse(text: &str, path: &Path, registry: &Registry) -> Result<Conf
         }
         out.push(account);
     }
+    check_env_files(&p, &out)?;
     Ok(Config {
         path: path.to_path_buf(),
         accounts: out,
@@ -134,7 +155,7 @@ fn parse_account(
     registry: &Registry,
     table: Spanned<DeValue<'_>>,
     base: &Path,
-    default_store: &Path,
+    default_store: &StoreSpec,
 ) -> Result<AccountConfig, ConfigError> {
     let span = table.span();
     let at = span.start;
@@ -198,15 +219,76 @@ fn parse_account(
     };
     let key = AccountKey::new(broker.as_ref(), environment, common.label.get_ref())
         .map_err(|e| p.invalid(common.label.span().start, e.to_string()))?;
+    let store_spec = match common.store {
+        None => default_store.clone(),
+        Some(s) => {
+            let at = s.span().start;
+            s.into_inner().resolve(base).map_err(|m| p.invalid(at, m))?
+        }
+    };
+    let env_mapping = match common.env_mapping {
+        None => None,
+        Some(m) => {
+            let at = m.span().start;
+            if !matches!(store_spec, StoreSpec::Env(_)) {
+                return Err(p.invalid(
+                    at,
+                    "env_mapping applies only to a store with kind = \"env\"",
+                ));
+            }
+            Some(m.into_inner().resolve().map_err(|e| p.invalid(at, e))?)
+        }
+    };
+    let mut sinks = Vec::new();
+    for s in common.sink {
+        let at = s.span().start;
+        sinks.push(s.into_inner().resolve(base).map_err(|m| p.invalid(at, m))?);
+    }
     Ok(AccountConfig {
         key,
-        store: common
-            .store
-            .map_or_else(|| default_store.to_path_buf(), |s| base.join(s)),
+        store: store_spec.local_dir(base),
+        store_spec,
+        env_mapping,
+        sinks,
         settings,
         line: line_col(p.text, at).0,
         base_dir: base.to_path_buf(),
     })
+}
+
+/// Accounts sharing one `.env` store must not write the same variable:
+/// refused here, naming both, at the second account's table.
+fn check_env_files(p: &Parser<'_>, accounts: &[AccountConfig]) -> Result<(), ConfigError> {
+    for (i, a) in accounts.iter().enumerate() {
+        let StoreSpec::Env(path) = &a.store_spec else {
+            continue;
+        };
+        let sharing: Vec<&AccountConfig> = accounts[..=i]
+            .iter()
+            .filter(|b| b.store_spec == a.store_spec)
+            .collect();
+        let store = sharing
+            .iter()
+            .fold(token_core::EnvFileStore::new(path), |s, b| {
+                match &b.env_mapping {
+                    Some(m) => s.with_mapping(b.key.clone(), m.clone()),
+                    None => s,
+                }
+            });
+        if let Err(e) = store.check_accounts(sharing.iter().map(|b| &b.key)) {
+            let at = line_offset(p.text, a.line);
+            return Err(p.invalid(at, e.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// The byte offset of the start of 1-based `line`.
+fn line_offset(text: &str, line: usize) -> usize {
+    text.split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum()
 }
 
 /// serde's "missing field `x`" as "broker account needs `x`".
