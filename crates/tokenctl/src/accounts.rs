@@ -67,12 +67,16 @@ impl std::fmt::Debug for Account {
 #[async_trait]
 trait Load: Send + Sync {
     async fn load(&self) -> Result<bool, token_core::Error>;
+    async fn reload_if_newer(&self) -> Result<bool, token_core::Error>;
 }
 
 #[async_trait]
 impl<P: Payload> Load for TokenManager<P> {
     async fn load(&self) -> Result<bool, token_core::Error> {
         TokenManager::load(self).await
+    }
+    async fn reload_if_newer(&self) -> Result<bool, token_core::Error> {
+        TokenManager::reload_if_newer(self).await
     }
 }
 
@@ -156,6 +160,12 @@ impl Account {
     /// Loads the stored record; true when one was found.
     pub async fn load(&self) -> Result<bool, token_core::Error> {
         self.loader.load().await
+    }
+
+    /// Re-reads the store when it holds a newer record than the manager
+    /// (e.g. saved by `tokenctl login` in another process); true if so.
+    pub async fn reload_if_newer(&self) -> Result<bool, token_core::Error> {
+        self.loader.reload_if_newer().await
     }
 
     /// The loopback redirect URI the login ends at, for a broker whose login

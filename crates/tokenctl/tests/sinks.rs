@@ -18,6 +18,7 @@ struct Env {
     _running: RunningSim,
     dir: tempfile::TempDir,
     clock: ManualClock,
+    acct: Account,
     account: Arc<dyn ManagedAccount>,
     store: Arc<dyn TokenStore>,
     sinks: Sinks,
@@ -81,6 +82,7 @@ base_url = "{base}"
         clock,
         account: acct.managed(),
         store: acct.store().expect("the store is kept"),
+        acct,
         sinks,
         running_sim: c,
     }
@@ -175,8 +177,7 @@ path = "bot.env"
     )
     .unwrap();
     let task = sink::spawn(
-        env.account.clone(),
-        env.store.clone(),
+        env.acct.clone(),
         env.sinks.clone(),
         Arc::new(env.clock.clone()),
     );

@@ -71,19 +71,14 @@ pub async fn daemon(
             }
             Err(e) => tracing::error!(account = %name, error = %e, "cannot read the token store"),
         }
-        if let (false, Some(store)) = (cfg.sinks.is_empty(), acct.store()) {
+        if !cfg.sinks.is_empty() {
             let broker = cfg.key.broker();
             let defaults = registry
                 .get(broker)
                 .map(|b| b.sink_fields())
                 .unwrap_or_default();
             let sinks = crate::sink::Sinks::new(cfg.sinks.clone(), broker, &defaults);
-            sink_tasks.push(crate::sink::spawn(
-                acct.managed(),
-                store,
-                sinks,
-                clock.clone(),
-            ));
+            sink_tasks.push(crate::sink::spawn(acct.clone(), sinks, clock.clone()));
         }
         accounts.push(acct.managed());
     }

@@ -2,6 +2,7 @@
 
 mod daemon;
 mod error;
+mod exec;
 mod login;
 
 use std::io::Write;
@@ -16,6 +17,7 @@ use token_core::{health_report, Clock, HealthReport, HealthStatus, ManagedAccoun
 pub use daemon::daemon;
 use error::token_err;
 pub use error::CliError;
+pub use exec::{exec, parse_signal, ExecOptions};
 
 use crate::accounts::{Account, Mode};
 use crate::config::Config;
@@ -127,6 +129,24 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
     },
+    /// Runs a command with the accounts' tokens in its environment (names
+    /// from the account's dotenv sink, else the broker's, e.g.
+    /// FYERS_ACCESS_TOKEN), keeping the accounts alive meanwhile; restarts
+    /// it (or signals it) when a token changes. Exits with its exit code.
+    #[command(
+        after_help = "Examples:\n  tokenctl exec -- python bot.py\n  tokenctl exec --account desk -- python bot.py\n  tokenctl exec --reload-signal HUP -- ./bot   # the bot re-reads a sink on SIGHUP"
+    )]
+    Exec {
+        /// Only these accounts (repeatable) [default: every account].
+        #[arg(long = "account", value_name = "ACCOUNT")]
+        accounts: Vec<String>,
+        /// On a token change send this signal (e.g. HUP) instead of restarting.
+        #[arg(long, value_name = "SIGNAL", value_parser = parse_signal)]
+        reload_signal: Option<rustix::process::Signal>,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<std::ffi::OsString>,
+    },
 }
 
 /// Parses `args`, runs the command with the brokers in `registry` and
@@ -156,7 +176,10 @@ pub async fn main_with(
 /// Runs a parsed command; returns the exit code.
 pub async fn run(registry: &Registry, cli: Cli) -> Result<u8, CliError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    if !matches!(cli.command, Command::Run { .. } | Command::Demo { .. }) {
+    if !matches!(
+        cli.command,
+        Command::Run { .. } | Command::Demo { .. } | Command::Exec { .. }
+    ) {
         daemon::init_warnings();
     }
     match cli.command {
@@ -231,6 +254,20 @@ pub async fn run(registry: &Registry, cli: Cli) -> Result<u8, CliError> {
             daemon::init_logging(&log_format);
             daemon(&config, registry, clock, listen).await?;
             Ok(0)
+        }
+        Command::Exec {
+            accounts,
+            reload_signal,
+            command,
+        } => {
+            let config = Config::load(cli.config.as_deref(), registry)?;
+            daemon::init_warnings();
+            let opts = ExecOptions {
+                accounts,
+                reload_signal,
+                command,
+            };
+            exec(&config, registry, clock, opts).await
         }
     }
 }

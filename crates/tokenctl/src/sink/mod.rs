@@ -19,6 +19,7 @@ use secrecy::SecretString;
 use thiserror::Error;
 use token_core::{AccountHealth, Clock, ManagedAccount, StoreError, TokenState, TokenStore};
 
+use crate::accounts::Account;
 use crate::config::{OnExpiry, SinkKind, SinkSpec};
 
 pub use json::JSON_SCHEMA_VERSION;
@@ -121,6 +122,30 @@ impl Sinks {
         self.specs.is_empty()
     }
 
+    /// The environment variables `tokenctl exec` gives a command: the names
+    /// of the account's first dotenv sink, else the broker's; nothing once
+    /// the token has expired.
+    pub fn env_values(&self, snap: &Snapshot) -> Vec<(String, SecretString)> {
+        let vars = self
+            .specs
+            .iter()
+            .find(|s| s.kind == SinkKind::Dotenv)
+            .map(|s| s.vars.clone())
+            .unwrap_or_default();
+        let spec = SinkSpec {
+            kind: SinkKind::Dotenv,
+            path: std::path::PathBuf::new(),
+            vars,
+            on_expiry: OnExpiry::Remove,
+            on_change: None,
+            on_change_timeout: std::time::Duration::ZERO,
+        };
+        self.values(&spec, snap)
+            .into_iter()
+            .map(|(n, v)| (n, v.clone()))
+            .collect()
+    }
+
     /// (name in the sink, value) for `spec`; nothing once expired when the
     /// sink removes expired tokens.
     fn values<'a>(&self, spec: &SinkSpec, snap: &'a Snapshot) -> Vec<(String, &'a SecretString)> {
@@ -197,22 +222,35 @@ impl Sinks {
     }
 }
 
+/// How often the sinks also look for a record saved by another process
+/// (e.g. `tokenctl login` while `tokenctl run` runs), which the manager
+/// announces no event for.
+pub const POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Keeps `sinks` up to date with `account` until aborted: writes them now,
-/// then after every event the account announces. Failures are logged
-/// (without token values) and retried at the next event.
-pub fn spawn(
-    account: Arc<dyn ManagedAccount>,
-    store: Arc<dyn TokenStore>,
-    sinks: Sinks,
-    clock: Arc<dyn Clock>,
-) -> tokio::task::JoinHandle<()> {
-    let mut rx = account.subscribe();
+/// then after every event the account announces, and every [`POLL`] after
+/// re-reading a newer record from the store. Failures are logged (without
+/// token values) and retried at the next event.
+pub fn spawn(account: Account, sinks: Sinks, clock: Arc<dyn Clock>) -> tokio::task::JoinHandle<()> {
+    let managed = account.managed();
+    let mut rx = managed.subscribe();
     tokio::spawn(async move {
+        let Some(store) = account.store() else {
+            return;
+        };
         loop {
-            sync(account.as_ref(), store.as_ref(), &sinks, clock.now()).await;
-            match rx.recv().await {
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            sync(managed.as_ref(), store.as_ref(), &sinks, clock.now()).await;
+            tokio::select! {
+                r = rx.recv() => {
+                    if let Err(tokio::sync::broadcast::error::RecvError::Closed) = r {
+                        break;
+                    }
+                }
+                _ = tokio::time::sleep(POLL) => {
+                    if let Err(e) = account.reload_if_newer().await {
+                        tracing::warn!(account = %managed.key(), error = %e, "cannot re-read the token store");
+                    }
+                }
             }
         }
     })

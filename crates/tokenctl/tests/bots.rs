@@ -1,6 +1,8 @@
-//! `tokenctl run` (the real binary) keeps a configured sink up to date: the
-//! token a login saved appears in the `.env` and JSON sinks, a POSIX shell
-//! reads it exactly, and no token value reaches the daemon's log.
+//! How a bot in another language gets its tokens, through the real binary:
+//! `tokenctl run` keeps the configured sinks up to date (a POSIX shell reads
+//! the exact token, no token value reaches the log), and `tokenctl exec`
+//! runs a command with the token in its environment, forwards SIGTERM and
+//! exits with the command's code.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -13,8 +15,15 @@ use token_core::{SystemClock, TokenStore};
 use tokenctl::accounts::{Account, Mode};
 use tokenctl::config::Config;
 
-#[tokio::test]
-async fn run_writes_the_sinks_from_the_store_and_never_logs_the_token() {
+struct LoggedIn {
+    _running: broker_sim::RunningSim,
+    dir: tempfile::TempDir,
+    config_path: std::path::PathBuf,
+    token: String,
+}
+
+/// A FYERS account with sinks under `bot/`, logged in against broker-sim.
+async fn logged_in() -> LoggedIn {
     let running = BrokerSim::start(SimConfig::default(), Arc::new(SystemClock))
         .await
         .expect("simulator starts");
@@ -82,7 +91,22 @@ path = "bot/tokens_prod.json"
         .unwrap()
         .expose_secret()
         .to_owned();
+    LoggedIn {
+        _running: running,
+        dir,
+        config_path,
+        token,
+    }
+}
 
+#[tokio::test]
+async fn run_writes_the_sinks_from_the_store_and_never_logs_the_token() {
+    let LoggedIn {
+        _running,
+        dir,
+        config_path,
+        token,
+    } = logged_in().await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_tokenctl"))
         .args(["--config"])
         .arg(&config_path)
@@ -127,4 +151,55 @@ path = "bot/tokens_prod.json"
     assert!(status.success(), "{log}");
     assert!(log.contains("sink updated"), "{log}");
     assert!(!log.contains(&token), "a token reached the log: {log}");
+}
+
+fn exec(config: &std::path::Path, script: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tokenctl"));
+    c.arg("--config")
+        .arg(config)
+        .args(["exec", "--account", "desk", "--", "sh", "-c", script]);
+    c
+}
+
+#[tokio::test]
+async fn exec_gives_the_command_its_token_and_exits_with_its_code() {
+    let env = logged_in().await;
+    let out = env.dir.path().join("seen");
+    let status = exec(
+        &env.config_path,
+        &format!(
+            "printf %s \"$FYERS_ACCESS_TOKEN\" > '{}'; exit 7",
+            out.display()
+        ),
+    )
+    .status()
+    .unwrap();
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), env.token);
+}
+
+#[tokio::test]
+async fn exec_forwards_sigterm_to_the_command() {
+    let env = logged_in().await;
+    let ready = env.dir.path().join("ready");
+    let got = env.dir.path().join("got");
+    let script = format!(
+        "trap 'echo term > \"{got}\"; exit 5' TERM; : > '{ready}'; while :; do sleep 0.05; done",
+        got = got.display(),
+        ready = ready.display()
+    );
+    let mut child = exec(&env.config_path, &script).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "the command never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(5));
+    assert_eq!(std::fs::read_to_string(&got).unwrap(), "term\n");
 }
