@@ -181,13 +181,10 @@ pub async fn exec(
     for mut rx in events {
         let tx = tx.clone();
         forwarders.push(tokio::spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        let _ = tx.try_send(());
-                    }
-                    Err(_) => break,
-                }
+            while let Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) =
+                rx.recv().await
+            {
+                let _ = tx.try_send(());
             }
         }));
     }
