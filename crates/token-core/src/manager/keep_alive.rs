@@ -1,6 +1,12 @@
 //! Keep-alive: a cheap authenticated probe that resets the broker's idle
 //! timer. A provider without a probe keeps alive by renewing; a probe
 //! answered "inactive" renews (both through the one renewal path).
+//!
+//! A renewal meant to revive an inactive token (this probe's "inactive",
+//! the maintenance pass finding the token idle) is verified with one probe
+//! ([`TokenManager::renew_and_verify`]): a broker that answers the renewal
+//! with 200 but keeps the token dead (E*TRADE has been seen doing so) raises
+//! "re-authorization required" instead of a renewal every idle period.
 
 use super::renewal::RenewMode;
 use super::TokenManager;
@@ -49,7 +55,7 @@ impl<P: Payload> TokenManager<P> {
                 Ok(())
             }
             Err(e) if e.kind() == ErrorKind::Inactive => {
-                self.renew(RenewMode::Always).await.map(|_| ())
+                self.renew_and_verify(RenewMode::Always).await
             }
             Err(e) => {
                 // A failure of credentials already replaced says nothing
@@ -58,6 +64,39 @@ impl<P: Payload> TokenManager<P> {
                     self.handle_failure(now, &e, record.meta.expires_at, took)
                         .await;
                 }
+                Err(e)
+            }
+        }
+    }
+
+    /// Renews (`mode`, through the one renewal path) to revive a token the
+    /// broker holds inactive, then verifies with one probe when the broker
+    /// was actually asked. Still inactive: the renewal did not revive the
+    /// token, so a person must authorize ([`TokenManager::report_rejection`]:
+    /// no more silent renewals of these credentials) and the answer is
+    /// [`Error::Rejected`]. Never more than one renewal and one probe.
+    pub(super) async fn renew_and_verify(&self, mode: RenewMode) -> Result<(), Error> {
+        let before = self.current_record();
+        let renewed = self.renew(mode).await?;
+        let asked = before.is_none_or(|b| !std::sync::Arc::ptr_eq(&b, &renewed));
+        if !asked || !self.inner.provider.capabilities().probe {
+            return Ok(());
+        }
+        match self.inner.provider.probe(&renewed).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::Inactive => {
+                let reason = format!(
+                    "the broker accepted a renewal but still refuses the token as inactive \
+                     ({e}): the renewal did not revive the token; authorize this account again"
+                );
+                tracing::warn!(account = %self.inner.key, %reason, "renewal had no effect");
+                self.report_rejection(&reason).await;
+                Err(Error::Rejected { reason })
+            }
+            Err(e) => {
+                // The renewal itself succeeded; a probe that could not get
+                // an answer says nothing about it.
+                tracing::warn!(account = %self.inner.key, error = %e, "could not verify the renewal");
                 Err(e)
             }
         }

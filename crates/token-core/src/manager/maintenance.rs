@@ -132,7 +132,7 @@ impl<P: Payload> TokenManager<P> {
                 self.raise_reauth("credentials expired").await;
             }
             TokenState::Idle if !gated && !reauth => {
-                let _ = self.renew(RenewMode::IfNeeded).await;
+                let _ = self.renew_and_verify(RenewMode::IfNeeded).await;
             }
             TokenState::KeepAliveDue if !gated => {
                 let _ = self.keep_alive().await;
