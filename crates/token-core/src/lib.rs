@@ -20,6 +20,7 @@ pub mod key;
 pub mod loopback;
 pub mod manager;
 pub mod net;
+pub mod notice;
 pub mod policy;
 pub mod provider;
 pub mod record;
@@ -38,6 +39,7 @@ pub use error::{Error, ErrorKind, KeyError, StoreError, Unavailable};
 pub use events::Event;
 pub use health::{AccountHealth, HealthReport, HealthStatus};
 pub use key::{AccountKey, Environment};
+pub use notice::Notice;
 pub use manager::{
     health_report, Credentials, MaintenanceHandle, ManagedAccount, ManagerConfig, RetryPolicy,
     TokenManager, TokenRef,

@@ -97,6 +97,7 @@ impl<P: Payload> TokenManager<P> {
                 Err(e) => self.store_failed(now, e, None),
             }
         }
+        self.raise_due_notices(now);
         let mut seen = None;
         if let Some(record) = self.current_record() {
             let ev = self.evaluate_at(&record, now);
@@ -147,6 +148,39 @@ impl<P: Payload> TokenManager<P> {
         }
     }
 
+    /// Raises each configured notice once, when it falls due.
+    fn raise_due_notices(&self, now: DateTime<Utc>) {
+        for (i, notice) in self.inner.config.notices.iter().enumerate() {
+            let first = notice.is_due(now) && {
+                let raised = &mut self.status().warnings.notices_raised;
+                !raised.contains(&i) && {
+                    raised.push(i);
+                    true
+                }
+            };
+            if first {
+                self.emit(Event::Warning {
+                    key: self.inner.key.clone(),
+                    at: now,
+                    message: notice.message.clone(),
+                });
+            }
+        }
+    }
+
+    /// When the next configured notice not raised yet falls due.
+    fn next_notice(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let raised = self.status().warnings.notices_raised.clone();
+        self.inner
+            .config
+            .notices
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| !raised.contains(i) && n.from > now)
+            .map(|(_, n)| n.from)
+            .min()
+    }
+
     /// Emits `ExpiringSoon` once per deadline, within the warning window.
     fn warn_ahead_of(&self, deadline: DateTime<Utc>, now: DateTime<Utc>) {
         let warn_at = deadline - self.inner.config.expiry_warning;
@@ -178,6 +212,7 @@ impl<P: Payload> TokenManager<P> {
         let mut candidates: Vec<DateTime<Utc>> = Vec::new();
         candidates.extend(self.status().failures.retry_at);
         candidates.extend(self.save_retry_due());
+        candidates.extend(self.next_notice(now));
         if let Some(record) = self.current_record() {
             let ev = match seen {
                 Some((old, ev)) if Arc::ptr_eq(&old, &record) => ev,

@@ -78,6 +78,8 @@ pub(super) struct Warnings {
     pub(super) warned_for: Option<DateTime<Utc>>,
     /// `Expired` was emitted for the credentials held.
     pub(super) expired_reported: bool,
+    /// The configured notices (by index) already raised as events.
+    pub(super) notices_raised: Vec<usize>,
 }
 
 /// Work done by this process.
