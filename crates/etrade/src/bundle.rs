@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono_tz::Tz;
 use chrono::NaiveDate;
+use chrono_tz::Tz;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use token_core::policy::ExpiryPolicy;

@@ -1,7 +1,8 @@
 //! E*TRADE can answer a renew with 200 while the token stays dead. The
-//! manager's maintenance verifies a reviving renewal with one probe and,
-//! when the token is still inactive, asks for a person instead of renewing
-//! again every idle period (issue 15).
+//! manager's maintenance verifies a reviving renewal with one probe (at once
+//! after a probe said inactive; the next keep-alive after renewing an idle
+//! token) and, when the token is still inactive, asks for a person instead
+//! of renewing again every idle period (issue 15).
 
 mod common;
 
@@ -46,11 +47,17 @@ async fn escalates_once_and_never_renews_again(env: &mut Env) {
     assert!(env.manager.health().reauthorization_required);
 
     // The next simulated hours, until just before midnight New York.
+    let probes = env.sim.calls(Endpoint::EtradeAccountsList);
     env.maintain_until(ny(2026, 3, 5, 23, 50)).await;
     assert_eq!(
         env.sim.calls(Endpoint::EtradeRenew),
         1,
         "no renewal loop after the escalation"
+    );
+    assert_eq!(
+        env.sim.calls(Endpoint::EtradeAccountsList),
+        probes,
+        "no probing of refused credentials"
     );
     assert!(reauth_reasons(&env.drain()).is_empty(), "raised once");
 }
@@ -62,9 +69,14 @@ async fn maintenance_renewing_an_idle_token_without_effect_escalates_once() {
     renew_does_nothing(&env);
     env.drain();
     // Maintenance was asleep past the 2 h idle timeout (here and at the sim).
-    env.clock.advance(Duration::hours(2) + Duration::minutes(30));
+    env.clock
+        .advance(Duration::hours(2) + Duration::minutes(30));
     env.manager.maintain().await;
-    // One renewal, verified by one probe that was refused as inactive.
+    assert_eq!(env.sim.calls(Endpoint::EtradeRenew), 1);
+    assert_eq!(names(&env.drain()), vec!["renewed"]);
+    // The next keep-alive (1 h 50 later) verifies the renewal: refused as
+    // inactive, so the manager escalates instead of renewing again.
+    env.maintain_until(ny(2026, 3, 5, 13, 30)).await;
     assert_eq!(env.sim.calls(Endpoint::EtradeAccountsList), 1);
     escalates_once_and_never_renews_again(&mut env).await;
 }
@@ -88,15 +100,16 @@ async fn keep_alive_renewal_without_effect_escalates_once() {
 }
 
 #[tokio::test]
-async fn a_renewal_that_works_is_verified_and_nothing_is_raised() {
+async fn a_renewal_that_works_is_verified_by_the_next_keep_alive_and_nothing_is_raised() {
     let mut env = setup().await;
     env.login().await;
     env.drain();
-    env.clock.advance(Duration::hours(2) + Duration::minutes(30));
-    env.manager.maintain().await;
+    env.clock
+        .advance(Duration::hours(2) + Duration::minutes(30));
+    env.maintain_until(ny(2026, 3, 5, 13, 30)).await;
     assert_eq!(env.sim.calls(Endpoint::EtradeRenew), 1);
     assert_eq!(env.sim.calls(Endpoint::EtradeAccountsList), 1, "verified");
     let events = env.drain();
-    assert_eq!(names(&events), vec!["renewed"]);
+    assert_eq!(names(&events), vec!["renewed", "keep_alive_sent"]);
     assert!(!env.manager.health().reauthorization_required);
 }

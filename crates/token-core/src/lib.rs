@@ -39,11 +39,11 @@ pub use error::{Error, ErrorKind, KeyError, StoreError, Unavailable};
 pub use events::Event;
 pub use health::{AccountHealth, HealthReport, HealthStatus};
 pub use key::{AccountKey, Environment};
-pub use notice::Notice;
 pub use manager::{
     health_report, Credentials, MaintenanceHandle, ManagedAccount, ManagerConfig, RetryPolicy,
     TokenManager, TokenRef,
 };
+pub use notice::Notice;
 pub use policy::{ExpiryPolicy, TokenState};
 pub use provider::{AuthorizationRequest, Capabilities, Expects, TokenProvider};
 pub use record::{

@@ -118,6 +118,9 @@ impl<P: Payload> TokenManager<P> {
     async fn act(&self, now: DateTime<Utc>, record: &Record<P>, ev: &Evaluation) {
         let gated = self.backing_off(now);
         let reauth = self.status().reauth.is_some();
+        // The broker refused these credentials: probing them again (every
+        // re-authorization poll) would only spend the broker's rate limit.
+        let refused = self.refusal().is_some();
         match ev.state {
             TokenState::Expired if self.reload_if_newer().await.unwrap_or(false) => {
                 // A person logged in from another process: use that.
@@ -133,9 +136,9 @@ impl<P: Payload> TokenManager<P> {
                 self.raise_reauth("credentials expired").await;
             }
             TokenState::Idle if !gated && !reauth => {
-                let _ = self.renew_and_verify(RenewMode::IfNeeded).await;
+                let _ = self.revive().await;
             }
-            TokenState::KeepAliveDue if !gated => {
+            TokenState::KeepAliveDue if !gated && !refused => {
                 let _ = self.keep_alive().await;
             }
             TokenState::Fresh if !gated && !reauth && self.schedule_due(record, now) => {
