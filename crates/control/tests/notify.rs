@@ -461,18 +461,7 @@ async fn webhook_urls_are_shown_by_origin_only() {
     };
     let server = control::Server::new(
         vec![],
-        &control::ControlConfig {
-            listen: control::config::DEFAULT_LISTEN,
-            allow_remote: false,
-            token: {
-                let p = dir.path().join("control");
-                std::fs::write(&p, "ctl-8073e0f2bbc88d52ed6026976dd50c97ff780ebb").unwrap();
-                control::SecretSource::File(p)
-            },
-            auth_health: true,
-            auth_metrics: true,
-            rate_limit: Default::default(),
-        },
+        &control_config(dir.path(), "ctl-8073e0f2bbc88d52ed6026976dd50c97ff780ebb"),
         Arc::new(start_clock()),
     )
     .unwrap()
@@ -498,25 +487,10 @@ async fn webhook_urls_are_shown_by_origin_only() {
 #[tokio::test]
 async fn embedders_get_the_plain_http_webhook_refusal_too() {
     let dir = tempfile::tempdir().unwrap();
-    let token = dir.path().join("control");
-    std::fs::write(&token, "ctl-5b1e0c9a7d3f42e8b6a0c4d2e9f17a3b").unwrap();
+    let config = control_config(dir.path(), "ctl-5b1e0c9a7d3f42e8b6a0c4d2e9f17a3b");
     let hmac = dir.path().join("hmac");
     std::fs::write(&hmac, "S3cr3t-Zq9vKx-hmac-4T7wQ").unwrap();
-    let server = || {
-        control::Server::new(
-            vec![],
-            &control::ControlConfig {
-                listen: control::config::DEFAULT_LISTEN,
-                allow_remote: false,
-                token: control::SecretSource::File(token.clone()),
-                auth_health: true,
-                auth_metrics: true,
-                rate_limit: Default::default(),
-            },
-            Arc::new(start_clock()),
-        )
-        .unwrap()
-    };
+    let server = || control::Server::new(vec![], &config, Arc::new(start_clock())).unwrap();
     let notify = |url: &str, allow: bool| NotifyConfig {
         webhook: Some(control::WebhookConfig {
             url: url.into(),
