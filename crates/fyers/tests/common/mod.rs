@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use broker_sim::{BrokerSim, RunningSim, SimConfig};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Asia::Kolkata;
 use fyers::{FyersConfig, FyersCreds, FyersProvider};
 use secrecy::{ExposeSecret, SecretString};
