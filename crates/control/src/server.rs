@@ -57,6 +57,13 @@ pub enum ControlError {
         /// The address asked for.
         addr: SocketAddr,
     },
+    /// The `[notify]` table is refused as given (e.g. a plain-HTTP webhook
+    /// to a host that is not loopback); the message says what to change.
+    #[error("[notify]: {message}")]
+    NotifyConfig {
+        /// What is wrong and how to fix it (names a host, never a URL path).
+        message: String,
+    },
     /// A notifier is misconfigured.
     #[error("{what}: {source}")]
     Notifier {
@@ -172,7 +179,12 @@ impl Server {
 
     /// Builds the notifiers in `notify` (log, Telegram, webhook) and, when
     /// `telegram.reauth` is set, phone re-authorization in the Telegram chat.
+    /// Checks `notify` first ([`NotifyConfig::validate`]): a plain-HTTP
+    /// webhook to a remote host is refused unless explicitly allowed.
     pub fn with_notify(mut self, notify: &NotifyConfig) -> Result<Self, ControlError> {
+        notify
+            .validate()
+            .map_err(|message| ControlError::NotifyConfig { message })?;
         self.notify = notify.clone();
         if notify.log {
             self.notifiers.push(Arc::new(LogNotifier));

@@ -9,12 +9,14 @@
 //! file and broker connection would fail with "Too many open files".
 #![cfg(unix)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use broker_sim::{BrokerSim, Endpoint, SimConfig};
 use chrono::{TimeZone, Utc};
-use control::{ControlConfig, RateLimitConfig, SecretSource, ServeLimits, Server};
+use control::{ServeLimits, Server};
 use secrecy::SecretString;
 use token_core::{Clock, FileStore, ManagedAccount, ManualClock, TokenManager, TokenStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -83,16 +85,7 @@ async fn a_renewal_succeeds_while_600_idle_connections_flood_the_control_server(
         .unwrap();
 
     // The control server with its default limits.
-    let token_file = dir.path().join("control-token");
-    std::fs::write(&token_file, TOKEN).unwrap();
-    let cfg = ControlConfig {
-        listen: control::config::DEFAULT_LISTEN,
-        allow_remote: false,
-        token: SecretSource::File(token_file),
-        auth_health: true,
-        auth_metrics: true,
-        rate_limit: RateLimitConfig::default(),
-    };
+    let cfg = common::control_config(dir.path(), TOKEN);
     let account: Arc<dyn ManagedAccount> = Arc::new(manager.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use control::{
-    ControlConfig, ControlError, RateLimitConfig, RouteLimits, SecretSource, ServeLimits, Server,
-};
+use control::{ControlConfig, ControlError, RateLimitConfig, RouteLimits, ServeLimits, Server};
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -20,16 +18,7 @@ use tokio::net::TcpStream;
 const TOKEN: &str = "ctl-5c0f9e2b7a4d18e63f29b0c7d4a1e85f6b3c92d0";
 
 fn config(dir: &tempfile::TempDir, token: &str) -> ControlConfig {
-    let path = dir.path().join("token");
-    std::fs::write(&path, format!("{token}\n")).unwrap();
-    ControlConfig {
-        listen: control::config::DEFAULT_LISTEN,
-        allow_remote: false,
-        token: SecretSource::File(path),
-        auth_health: true,
-        auth_metrics: true,
-        rate_limit: RateLimitConfig::default(),
-    }
+    control_config(dir.path(), token)
 }
 
 /// A server run by [`Server::serve`] on 127.0.0.1:0.

@@ -12,18 +12,12 @@ use token_core::{Clock, Error, ManagedAccount};
 const TOKEN: &str = "ctl-62e05d417b7c09a1b9a5023bbea3ee893ce14f12";
 
 fn config(dir: &tempfile::TempDir) -> ControlConfig {
-    let path = dir.path().join("token");
-    std::fs::write(&path, format!("{TOKEN}\n")).unwrap();
     ControlConfig {
-        listen: control::config::DEFAULT_LISTEN,
-        allow_remote: false,
-        token: SecretSource::File(path),
-        auth_health: true,
-        auth_metrics: true,
         rate_limit: RateLimitConfig {
             burst: 100,
             per_minute: 100,
         },
+        ..control_config(dir.path(), TOKEN)
     }
 }
 

@@ -461,18 +461,7 @@ async fn webhook_urls_are_shown_by_origin_only() {
     };
     let server = control::Server::new(
         vec![],
-        &control::ControlConfig {
-            listen: control::config::DEFAULT_LISTEN,
-            allow_remote: false,
-            token: {
-                let p = dir.path().join("control");
-                std::fs::write(&p, "ctl-8073e0f2bbc88d52ed6026976dd50c97ff780ebb").unwrap();
-                control::SecretSource::File(p)
-            },
-            auth_health: true,
-            auth_metrics: true,
-            rate_limit: Default::default(),
-        },
+        &control_config(dir.path(), "ctl-8073e0f2bbc88d52ed6026976dd50c97ff780ebb"),
         Arc::new(start_clock()),
     )
     .unwrap()
@@ -493,6 +482,44 @@ async fn webhook_urls_are_shown_by_origin_only() {
         assert!(!printed.contains("SECRET"), "{printed}");
         assert!(!printed.contains("T0001"), "{printed}");
     }
+}
+
+#[tokio::test]
+async fn embedders_get_the_plain_http_webhook_refusal_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = control_config(dir.path(), "ctl-5b1e0c9a7d3f42e8b6a0c4d2e9f17a3b");
+    let hmac = dir.path().join("hmac");
+    std::fs::write(&hmac, "S3cr3t-Zq9vKx-hmac-4T7wQ").unwrap();
+    let server = || control::Server::new(vec![], &config, Arc::new(start_clock())).unwrap();
+    let notify = |url: &str, allow: bool| NotifyConfig {
+        webhook: Some(control::WebhookConfig {
+            url: url.into(),
+            secret: control::SecretSource::File(hmac.clone()),
+        }),
+        allow_plain_http_webhook: allow,
+        ..NotifyConfig::default()
+    };
+    let err = server()
+        .with_notify(&notify("http://hooks.example.com/T0001/xoxSECRET", false))
+        .unwrap_err();
+    assert!(
+        matches!(err, control::ControlError::NotifyConfig { .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("allow_plain_http_webhook"), "{msg}");
+    assert!(msg.contains("hooks.example.com"), "{msg}");
+    assert!(!msg.contains("SECRET") && !msg.contains("T0001"), "{msg}");
+    // Allowed explicitly, over HTTPS, or plain HTTP on loopback: accepted.
+    assert!(server()
+        .with_notify(&notify("http://hooks.example.com/x", true))
+        .is_ok());
+    assert!(server()
+        .with_notify(&notify("https://hooks.example.com/x", false))
+        .is_ok());
+    assert!(server()
+        .with_notify(&notify("http://127.0.0.1:9/x", false))
+        .is_ok());
 }
 
 #[tokio::test]

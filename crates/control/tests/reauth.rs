@@ -14,7 +14,7 @@ use control::reauth::{
     Reauthorizer, TelegramChannel,
 };
 use control::telegram::TelegramBot;
-use control::{ControlConfig, NotifyConfig, SecretSource, Server, TelegramConfig};
+use control::{NotifyConfig, SecretSource, Server, TelegramConfig};
 use secrecy::SecretString;
 use token_core::{ManagedAccount, ManagerConfig, ManualClock, MemoryStore, TokenManager};
 
@@ -56,14 +56,7 @@ async fn phone(accounts: Vec<Arc<dyn ManagedAccount>>, clock: &ManualClock) -> P
         std::fs::write(&p, value).unwrap();
         SecretSource::File(p)
     };
-    let control = ControlConfig {
-        listen: control::config::DEFAULT_LISTEN,
-        allow_remote: false,
-        token: write("control", "ctl-dae88736028b439f2ae369fe5eb1a19f87cc8156"),
-        auth_health: true,
-        auth_metrics: true,
-        rate_limit: Default::default(),
-    };
+    let control = control_config(dir.path(), "ctl-dae88736028b439f2ae369fe5eb1a19f87cc8156");
     let notify = NotifyConfig {
         telegram: Some(TelegramConfig {
             bot_token: write("bot", BOT_TOKEN),
@@ -522,16 +515,7 @@ async fn fyers_login_through_the_loopback_channel_with_a_browser() {
         LoopbackChannel::new(&redirect_uri, Duration::from_secs(10), move |t| b.show(t))
     };
     let dir = tempfile::tempdir().unwrap();
-    let token = dir.path().join("control");
-    std::fs::write(&token, "ctl-38e7c161d934f90c8f436046b47411b814df7ca4").unwrap();
-    let config = ControlConfig {
-        listen: control::config::DEFAULT_LISTEN,
-        allow_remote: false,
-        token: SecretSource::File(token),
-        auth_health: true,
-        auth_metrics: true,
-        rate_limit: Default::default(),
-    };
+    let config = control_config(dir.path(), "ctl-38e7c161d934f90c8f436046b47411b814df7ca4");
     let server = Server::new(vec![Arc::new(manager.clone())], &config, Arc::new(clock))
         .unwrap()
         .with_reauth_channel(Arc::new(channel));

@@ -3,10 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::NaiveDate;
 use chrono_tz::Tz;
+use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use token_core::policy::ExpiryPolicy;
-use token_core::{Broker, BuildContext, BuildError, ManagerConfig, SecretSource};
+use token_core::{Broker, BuildContext, BuildError, ManagerConfig, Notice, SecretSource};
 
 use crate::{EtradeConfig, EtradeCredentials, EtradeProvider};
 
@@ -41,6 +43,25 @@ pub struct EtradeSettings {
     pub api_base_url: Option<String>,
     /// The page a person opens to authorize.
     pub authorize_url: Option<String>,
+    /// The day the consumer key was issued, e.g. `"2024-06-01"`: personal
+    /// keys stop working about two years later, so the account warns 30
+    /// days ahead (an event, `tokenctl status`, the health report).
+    #[serde(default, deserialize_with = "issue_date")]
+    pub consumer_key_issued: Option<NaiveDate>,
+}
+
+/// `consumer_key_issued`: a `"YYYY-MM-DD"` string, with an error that says so.
+fn issue_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+    let text = String::deserialize(d).map_err(|_| {
+        de::Error::custom("consumer_key_issued must be a date in quotes, e.g. \"2024-06-01\"")
+    })?;
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| {
+            de::Error::custom(format!(
+                "consumer_key_issued {text:?} is not a date: write it as \"YYYY-MM-DD\", e.g. \"2024-06-01\""
+            ))
+        })
 }
 
 impl Broker for Etrade {
@@ -78,14 +99,25 @@ impl Broker for Etrade {
         if let Some(u) = &s.authorize_url {
             c = c.with_authorize_url(u)?;
         }
+        if let Some(issued) = s.consumer_key_issued {
+            c = c.with_consumer_key_issued(issued);
+        }
         Ok(EtradeProvider::with_clock(c, ctx.clock.clone())?)
     }
 
+<<<<<<< HEAD
     fn sink_fields() -> Vec<(&'static str, &'static str)> {
         vec![
             ("oauth_token", "ETRADE_OAUTH_TOKEN"),
             ("oauth_token_secret", "ETRADE_OAUTH_TOKEN_SECRET"),
         ]
+=======
+    fn notices(s: &EtradeSettings) -> Vec<Notice> {
+        s.consumer_key_issued
+            .and_then(crate::key_age_notice)
+            .into_iter()
+            .collect()
+>>>>>>> gaps
     }
 
     fn describe_renewal(scheduled: bool) -> String {
@@ -113,6 +145,7 @@ mod tests {
             oauth_base_url: None,
             api_base_url: None,
             authorize_url: None,
+            consumer_key_issued: None,
         };
         let key = Etrade::account_key(Environment::Sandbox, "main").unwrap();
         let ctx = BuildContext::new(key, Arc::new(SystemClock), &dir);
@@ -131,6 +164,25 @@ mod tests {
             Err(BuildError::Invalid(_))
         ));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_consumer_key_issue_date_is_a_quoted_date_with_a_clear_error() {
+        let with = |v: &str| {
+            serde_json::from_str::<EtradeSettings>(&format!(
+                r#"{{"consumer_key":"k","consumer_secret":{{"env":"X"}},"consumer_key_issued":{v}}}"#
+            ))
+        };
+        let s = with("\"2024-06-01\"").unwrap();
+        assert_eq!(s.consumer_key_issued, NaiveDate::from_ymd_opt(2024, 6, 1));
+        assert_eq!(Etrade::notices(&s).len(), 1);
+        let err = with("\"01/06/2024\"").unwrap_err().to_string();
+        assert!(err.contains("YYYY-MM-DD"), "{err}");
+        let err = with("20240601").unwrap_err().to_string();
+        assert!(err.contains("in quotes"), "{err}");
+        let none = r#"{"consumer_key":"k","consumer_secret":{"env":"X"}}"#;
+        let s: EtradeSettings = serde_json::from_str(none).unwrap();
+        assert!(Etrade::notices(&s).is_empty());
     }
 
     #[test]

@@ -8,8 +8,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use chrono::NaiveDate;
 use secrecy::SecretString;
-use token_core::{AccountKey, Environment, Error};
+use token_core::{AccountKey, Environment, Error, Notice};
 use url::Url;
 
 /// Production data API host.
@@ -44,6 +45,7 @@ pub struct EtradeConfig {
     authorize_url: Url,
     timeout: Duration,
     connect_timeout: Duration,
+    consumer_key_issued: Option<NaiveDate>,
 }
 
 impl fmt::Debug for EtradeConfig {
@@ -57,6 +59,7 @@ impl fmt::Debug for EtradeConfig {
             .field("authorize_url", &self.authorize_url.as_str())
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
+            .field("consumer_key_issued", &self.consumer_key_issued)
             .finish()
     }
 }
@@ -87,6 +90,7 @@ impl EtradeConfig {
             authorize_url: parse_const(DEFAULT_AUTHORIZE_URL),
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            consumer_key_issued: None,
         }
     }
 
@@ -122,6 +126,29 @@ impl EtradeConfig {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// The day the consumer key was issued: personal keys stop working
+    /// about two years later, so [`EtradeConfig::notices`] warns 30 days
+    /// ahead ([`crate::key_age_notice`]).
+    pub fn with_consumer_key_issued(mut self, issued: NaiveDate) -> Self {
+        self.consumer_key_issued = Some(issued);
+        self
+    }
+
+    /// The consumer key's issue date, when configured.
+    pub fn consumer_key_issued(&self) -> Option<NaiveDate> {
+        self.consumer_key_issued
+    }
+
+    /// The dated warnings for a manager of this configuration
+    /// ([`token_core::ManagerConfig::notices`]): the consumer key's end of
+    /// life, when its issue date is configured.
+    pub fn notices(&self) -> Vec<Notice> {
+        self.consumer_key_issued
+            .and_then(crate::key_age_notice)
+            .into_iter()
+            .collect()
     }
 
     /// TCP/TLS connect timeout.

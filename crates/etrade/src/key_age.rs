@@ -6,8 +6,9 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Months, NaiveDate, Utc};
+use chrono::{DateTime, Days, Months, NaiveDate, Utc};
 use chrono_tz::America::New_York;
+use token_core::Notice;
 
 /// How long a personal consumer key lasts (about two years).
 pub const KEY_LIFETIME_MONTHS: u32 = 24;
@@ -70,6 +71,39 @@ pub fn key_age_warning(issued: NaiveDate, now: DateTime<Utc>) -> Option<KeyAgeWa
     })
 }
 
+/// The same warning as a [`Notice`] for a manager
+/// ([`token_core::ManagerConfig::notices`]): due from the start of the day
+/// (New York) [`KEY_WARNING_LEAD_DAYS`] before issue + two years, when
+/// [`key_age_warning`] starts warning. `None` only for dates near the end of
+/// the calendar.
+///
+/// ```
+/// use chrono::{NaiveDate, TimeZone, Utc};
+/// let issued = NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
+/// let n = etrade::key_age_notice(issued).unwrap();
+/// // 2026-05-02 00:00 in New York (EDT).
+/// assert_eq!(n.from, Utc.with_ymd_and_hms(2026, 5, 2, 4, 0, 0).unwrap());
+/// assert!(n.message.contains("2026-06-01"));
+/// ```
+pub fn key_age_notice(issued: NaiveDate) -> Option<Notice> {
+    let expected_end = issued.checked_add_months(Months::new(KEY_LIFETIME_MONTHS))?;
+    let lead = Days::new(KEY_WARNING_LEAD_DAYS.unsigned_abs());
+    let first_day = expected_end.checked_sub_days(lead)?;
+    let from = first_day
+        .and_hms_opt(0, 0, 0)?
+        .and_local_timezone(New_York)
+        .earliest()?
+        .with_timezone(&Utc);
+    Some(Notice::new(
+        from,
+        format!(
+            "the E*TRADE consumer key issued {issued} stops working around {expected_end}: \
+             personal keys last about two years; request a new key on the E*TRADE developer \
+             site and update consumer_key (and consumer_key_issued) in the configuration"
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +130,17 @@ mod tests {
         let w = key_age_warning(date(2024, 3, 15), utc(2026, 4, 1, 17, 0)).unwrap();
         assert_eq!(w.days_left, -17);
         assert!(w.to_string().contains("17 days ago"), "{w}");
+    }
+
+    #[test]
+    fn the_notice_falls_due_when_the_warning_starts() {
+        let issued = date(2024, 3, 15);
+        let n = key_age_notice(issued).unwrap();
+        // 2026-02-13 00:00 EST is 05:00 UTC.
+        assert_eq!(n.from, utc(2026, 2, 13, 5, 0));
+        assert!(key_age_warning(issued, n.from).is_some());
+        assert!(key_age_warning(issued, n.from - chrono::Duration::minutes(1)).is_none());
+        assert!(n.message.contains("2026-03-15"), "{}", n.message);
     }
 
     #[test]

@@ -58,7 +58,9 @@ pub use config::{
     SANDBOX_API_URL,
 };
 pub use error::EtradeError;
-pub use key_age::{key_age_warning, KeyAgeWarning, KEY_LIFETIME_MONTHS, KEY_WARNING_LEAD_DAYS};
+pub use key_age::{
+    key_age_notice, key_age_warning, KeyAgeWarning, KEY_LIFETIME_MONTHS, KEY_WARNING_LEAD_DAYS,
+};
 pub use payload::EtradeCredentials;
 pub use policy::{
     default_policy, next_midnight_new_york, PolicyConfig, DEFAULT_KEEPALIVE_MARGIN, IDLE_TIMEOUT,

@@ -99,6 +99,17 @@ pub enum Event {
         /// When.
         at: DateTime<Utc>,
     },
+    /// A dated warning about the account's setup fell due (a configured
+    /// [`Notice`](crate::Notice), e.g. the E*TRADE consumer key nears its
+    /// two-year end). Raised once per notice.
+    Warning {
+        /// Account.
+        key: AccountKey,
+        /// When raised.
+        at: DateTime<Utc>,
+        /// What it warns of and what to do.
+        message: String,
+    },
 }
 
 impl Event {
@@ -113,7 +124,8 @@ impl Event {
             | Event::ReauthorizationRequired { key, .. }
             | Event::RenewalFailed { key, .. }
             | Event::StoreFailure { key, .. }
-            | Event::Recovered { key, .. } => key,
+            | Event::Recovered { key, .. }
+            | Event::Warning { key, .. } => key,
         }
     }
 
@@ -128,7 +140,8 @@ impl Event {
             | Event::ReauthorizationRequired { at, .. }
             | Event::RenewalFailed { at, .. }
             | Event::StoreFailure { at, .. }
-            | Event::Recovered { at, .. } => *at,
+            | Event::Recovered { at, .. }
+            | Event::Warning { at, .. } => *at,
         }
     }
 
@@ -144,6 +157,7 @@ impl Event {
             Event::RenewalFailed { .. } => "renewal_failed",
             Event::StoreFailure { .. } => "store_failure",
             Event::Recovered { .. } => "recovered",
+            Event::Warning { .. } => "warning",
         }
     }
 
@@ -155,7 +169,8 @@ impl Event {
             Event::ReauthorizationRequired { .. } | Event::Expired { .. } => Severity::Error,
             Event::RenewalFailed { .. }
             | Event::StoreFailure { .. }
-            | Event::ExpiringSoon { .. } => Severity::Warn,
+            | Event::ExpiringSoon { .. }
+            | Event::Warning { .. } => Severity::Warn,
             Event::Authorized { .. }
             | Event::Renewed { .. }
             | Event::KeepAliveSent { .. }

@@ -70,6 +70,10 @@ pub struct AccountHealth {
     pub renewals: u64,
     /// Keep-alives sent by this process.
     pub keepalives: u64,
+    /// Dated warnings about the account's setup that are due (configured
+    /// [`Notice`](crate::Notice)s), e.g. an E*TRADE consumer key near its end.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// Health of a set of accounts.

@@ -20,6 +20,7 @@ pub mod key;
 pub mod loopback;
 pub mod manager;
 pub mod net;
+pub mod notice;
 pub mod policy;
 pub mod provider;
 pub mod record;
@@ -42,6 +43,7 @@ pub use manager::{
     health_report, Credentials, MaintenanceHandle, ManagedAccount, ManagerConfig, RetryPolicy,
     TokenManager, TokenRef,
 };
+pub use notice::Notice;
 pub use policy::{ExpiryPolicy, TokenState};
 pub use provider::{AuthorizationRequest, Capabilities, Expects, TokenProvider};
 pub use record::{

@@ -58,7 +58,9 @@ pub struct AuthorizationRequest {
     pub url: String,
     /// What to bring back.
     pub expects: Expects,
-    /// Human instructions, e.g. "log in, then paste the 5-character code".
+    /// Human instructions, e.g. "log in, then paste the verification code
+    /// shown (E*TRADE's are 5 to 7 characters) or the whole callback URL the
+    /// browser was sent to".
     pub instructions: String,
     /// After this the request is stale and a new one is needed.
     pub expires_at: Option<DateTime<Utc>>,

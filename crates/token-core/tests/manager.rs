@@ -16,10 +16,7 @@ fn key() -> AccountKey {
 }
 
 fn et(y: i32, m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    New_York
-        .with_ymd_and_hms(y, m, d, h, mi, 0)
-        .unwrap()
-        .with_timezone(&Utc)
+    token_core::testing::local(New_York, y, m, d, h, mi)
 }
 
 fn etrade_like() -> Arc<dyn ExpiryPolicy> {

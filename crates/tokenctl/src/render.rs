@@ -174,6 +174,11 @@ pub fn status_table(report: &HealthReport) -> String {
     if report.accounts.is_empty() {
         out.push_str("(no accounts configured)\n");
     }
+    for a in &report.accounts {
+        for w in &a.warnings {
+            out.push_str(&format!("WARNING {}: {w}\n", a.key));
+        }
+    }
     out.push_str(&format!("overall: {}\n", status_name(report.status)));
     out
 }
@@ -206,6 +211,7 @@ pub fn describe_event(e: &Event, registry: &Registry) -> String {
             format!("token store failed: {error}; kept in memory, retrying")
         }
         Event::Recovered { .. } => "recovered".into(),
+        Event::Warning { message, .. } => format!("WARNING: {message}"),
         _ => e.name().replace('_', " "),
     }
 }
@@ -269,6 +275,7 @@ mod tests {
             unsaved: false,
             renewals: 0,
             keepalives: 0,
+            warnings: vec![],
         };
         let t = status_table(&HealthReport::new(now, vec![a]));
         let lines: Vec<&str> = t.lines().collect();

@@ -1,7 +1,9 @@
 //! The `tokenctl` binary end to end: configs in temp dirs, secrets in the
 //! child's environment, brokers simulated by broker-sim on 127.0.0.1.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -165,15 +167,7 @@ fn start_login(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = common::lines(child.stdout.take().unwrap());
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -480,25 +474,8 @@ async fn run_maintains_accounts_and_stops_cleanly_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut log = Vec::new();
-    while !log
-        .iter()
-        .any(|l: &String| l.contains("maintaining accounts"))
-    {
-        let left = deadline.saturating_duration_since(Instant::now());
-        log.push(
-            rx.recv_timeout(left)
-                .expect("the daemon logs that it started"),
-        );
-    }
+    let rx = common::lines(child.stderr.take().unwrap());
+    let mut log = common::until(&rx, "maintaining accounts", &mut child);
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -558,25 +535,9 @@ async fn run_with_listen_serves_the_control_endpoints_behind_the_bearer_token() 
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut log: Vec<String> = Vec::new();
-    let addr = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .expect("the daemon says where it listens");
-        log.push(line.clone());
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
+    let rx = common::lines(child.stderr.take().unwrap());
+    let mut log = common::until(&rx, "listening on http://", &mut child);
+    let addr = common::listen_addr(&log);
     let http = reqwest::Client::new();
     let health = format!("http://{addr}/health");
     let unauth = http.get(&health).send().await.unwrap();

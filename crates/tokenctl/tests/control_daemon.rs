@@ -3,7 +3,9 @@
 //! address needs `allow_remote`, and SIGTERM ends the daemon within seconds
 //! even while hostile clients hold half-sent requests. Loopback only.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -45,23 +47,8 @@ fn start(config: &Path, args: &[&str]) -> (Child, String, mpsc::Receiver<String>
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let addr = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .expect("the daemon says where it listens");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
+    let rx = common::lines(child.stderr.take().unwrap());
+    let addr = common::listen_addr(&common::until(&rx, "listening on http://", &mut child));
     (child, addr, rx)
 }
 

@@ -9,14 +9,16 @@
 //!
 //! (`harness = false`: a test binary that is also the CLI under test.)
 
+mod common;
+
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration as StdDuration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use axum::extract::{Form, Query, State};
@@ -25,6 +27,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Duration;
 use chrono_tz::Tz;
+use common::{lines, until};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use token_core::policy::{ExpiryPolicy, ExplicitExpiry};
@@ -361,39 +364,6 @@ impl Env {
             String::from_utf8_lossy(&o.stdout).into_owned(),
             String::from_utf8_lossy(&o.stderr).into_owned(),
         )
-    }
-}
-
-/// Lines of a child's pipe, as they come.
-fn lines(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// Reads `rx` until a line contains `marker` (20 s at most); returns all read.
-fn until(rx: &mpsc::Receiver<String>, marker: &str, child: &mut Child) -> Vec<String> {
-    let deadline = Instant::now() + StdDuration::from_secs(20);
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(l) if l.contains(marker) => {
-                seen.push(l);
-                return seen;
-            }
-            Ok(l) => seen.push(l),
-            Err(e) => {
-                let _ = child.kill();
-                panic!("no line with {marker:?} ({e}); got:\n{}", seen.join("\n"));
-            }
-        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Shared test set-up: fake Telegram Bot API and webhook servers on
-//! loopback, fake accounts on a manual clock, polling helpers.
+//! loopback, fake accounts on a manual clock, polling helpers, a loopback
+//! `[control]` configuration.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -22,6 +23,21 @@ use token_core::{
 };
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+
+/// A loopback `[control]` configuration with default limits whose bearer
+/// token `token` is read from a file written in `dir`.
+pub fn control_config(dir: &std::path::Path, token: &str) -> control::ControlConfig {
+    let path = dir.join("control-token");
+    std::fs::write(&path, format!("{token}\n")).unwrap();
+    control::ControlConfig {
+        listen: control::config::DEFAULT_LISTEN,
+        allow_remote: false,
+        token: control::SecretSource::File(path),
+        auth_health: true,
+        auth_metrics: true,
+        rate_limit: control::RateLimitConfig::default(),
+    }
+}
 
 pub const BOT_TOKEN: &str = "123456:TEST-bot-token-SECRET";
 pub const CHAT: i64 = 4242;

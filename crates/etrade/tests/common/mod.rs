@@ -26,11 +26,7 @@ pub struct Env {
 
 /// New York local time on a date, as UTC.
 pub fn ny(y: i32, m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    chrono_tz::America::New_York
-        .with_ymd_and_hms(y, m, d, h, mi, 0)
-        .earliest()
-        .expect("valid New York time")
-        .with_timezone(&Utc)
+    token_core::testing::local(chrono_tz::America::New_York, y, m, d, h, mi)
 }
 
 pub fn config_for(running: &RunningSim, env: Environment) -> EtradeConfig {

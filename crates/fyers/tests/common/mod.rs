@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use broker_sim::{BrokerSim, RunningSim, SimConfig};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Asia::Kolkata;
 use fyers::{FyersConfig, FyersCreds, FyersProvider};
 use secrecy::{ExposeSecret, SecretString};
@@ -23,11 +23,7 @@ pub fn monday_10_ist() -> DateTime<Utc> {
 
 /// A local Asia/Kolkata time as UTC.
 pub fn ist(y: i32, m: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Kolkata
-        .with_ymd_and_hms(y, m, d, h, mi, 0)
-        .single()
-        .expect("IST has no gaps")
-        .with_timezone(&Utc)
+    token_core::testing::local(Kolkata, y, m, d, h, mi)
 }
 
 pub fn key() -> AccountKey {

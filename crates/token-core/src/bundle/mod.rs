@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::error::Error;
 use crate::key::{AccountKey, Environment};
 use crate::manager::ManagerConfig;
+use crate::notice::Notice;
 use crate::policy::ExpiryPolicy;
 use crate::provider::TokenProvider;
 use crate::record::Payload;
@@ -72,6 +73,14 @@ pub trait Broker: Send + Sync + 'static {
     fn login_redirect_uri(settings: &Self::Settings) -> Option<String> {
         let _ = settings;
         None
+    }
+
+    /// Dated warnings about an account with these settings (e.g. an
+    /// E*TRADE consumer key near its two-year end), handed to its manager as
+    /// [`ManagerConfig::notices`]. None by default.
+    fn notices(settings: &Self::Settings) -> Vec<Notice> {
+        let _ = settings;
+        Vec::new()
     }
 
     /// How a renewal reads in a timeline: `scheduled` is true for a renewal

@@ -2,6 +2,7 @@
 
 use chrono::Duration;
 
+use crate::notice::Notice;
 use crate::schedule::Schedule;
 
 /// Exponential backoff with jitter for transient failures.
@@ -70,6 +71,10 @@ pub struct ManagerConfig {
     /// up for now (maintenance retries). Longer than `lease_ttl`, so a
     /// crashed holder's lease runs out while we wait.
     pub lease_wait: std::time::Duration,
+    /// Dated warnings about this account's setup (e.g. an E*TRADE consumer
+    /// key's end of life): each is raised once as an `Event::Warning` when
+    /// due and listed in health reports from then on.
+    pub notices: Vec<Notice>,
 }
 
 impl Default for ManagerConfig {
@@ -89,6 +94,7 @@ impl Default for ManagerConfig {
             // the save), so a lease cannot run out under a live holder.
             lease_ttl: std::time::Duration::from_secs(120),
             lease_wait: std::time::Duration::from_secs(125),
+            notices: Vec::new(),
         }
     }
 }

@@ -22,6 +22,14 @@ impl<P: Payload> TokenManager<P> {
         let warning = ev
             .and_then(|e| e.reauthorize_by)
             .is_some_and(|d| d - now <= self.inner.config.expiry_warning);
+        let warnings: Vec<String> = self
+            .inner
+            .config
+            .notices
+            .iter()
+            .filter(|n| n.is_due(now))
+            .map(|n| n.message.clone())
+            .collect();
         let status = match state {
             None | Some(TokenState::Expired) => HealthStatus::Critical,
             Some(TokenState::Idle) if st.reauth.is_some() => HealthStatus::Critical,
@@ -31,7 +39,8 @@ impl<P: Payload> TokenManager<P> {
                     || st.failures.consecutive > 0
                     || st.saving.unsaved.is_some()
                     || st.saving.failures > 0
-                    || warning =>
+                    || warning
+                    || !warnings.is_empty() =>
             {
                 HealthStatus::Degraded
             }
@@ -58,6 +67,7 @@ impl<P: Payload> TokenManager<P> {
             unsaved: st.saving.unsaved.is_some(),
             renewals: st.counters.renewals,
             keepalives: st.counters.keepalives,
+            warnings,
         }
     }
 }

@@ -97,6 +97,7 @@ impl<P: Payload> TokenManager<P> {
                 Err(e) => self.store_failed(now, e, None),
             }
         }
+        self.raise_due_notices(now);
         let mut seen = None;
         if let Some(record) = self.current_record() {
             let ev = self.evaluate_at(&record, now);
@@ -117,6 +118,9 @@ impl<P: Payload> TokenManager<P> {
     async fn act(&self, now: DateTime<Utc>, record: &Record<P>, ev: &Evaluation) {
         let gated = self.backing_off(now);
         let reauth = self.status().reauth.is_some();
+        // The broker refused these credentials: probing them again (every
+        // re-authorization poll) would only spend the broker's rate limit.
+        let refused = self.refusal().is_some();
         match ev.state {
             TokenState::Expired if self.reload_if_newer().await.unwrap_or(false) => {
                 // A person logged in from another process: use that.
@@ -132,9 +136,9 @@ impl<P: Payload> TokenManager<P> {
                 self.raise_reauth("credentials expired").await;
             }
             TokenState::Idle if !gated && !reauth => {
-                let _ = self.renew(RenewMode::IfNeeded).await;
+                let _ = self.revive().await;
             }
-            TokenState::KeepAliveDue if !gated => {
+            TokenState::KeepAliveDue if !gated && !refused => {
                 let _ = self.keep_alive().await;
             }
             TokenState::Fresh if !gated && !reauth && self.schedule_due(record, now) => {
@@ -145,6 +149,39 @@ impl<P: Payload> TokenManager<P> {
         if let Some(deadline) = ev.reauthorize_by {
             self.warn_ahead_of(deadline, now);
         }
+    }
+
+    /// Raises each configured notice once, when it falls due.
+    fn raise_due_notices(&self, now: DateTime<Utc>) {
+        for (i, notice) in self.inner.config.notices.iter().enumerate() {
+            let first = notice.is_due(now) && {
+                let raised = &mut self.status().warnings.notices_raised;
+                !raised.contains(&i) && {
+                    raised.push(i);
+                    true
+                }
+            };
+            if first {
+                self.emit(Event::Warning {
+                    key: self.inner.key.clone(),
+                    at: now,
+                    message: notice.message.clone(),
+                });
+            }
+        }
+    }
+
+    /// When the next configured notice not raised yet falls due.
+    fn next_notice(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let raised = self.status().warnings.notices_raised.clone();
+        self.inner
+            .config
+            .notices
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| !raised.contains(i) && n.from > now)
+            .map(|(_, n)| n.from)
+            .min()
     }
 
     /// Emits `ExpiringSoon` once per deadline, within the warning window.
@@ -178,6 +215,7 @@ impl<P: Payload> TokenManager<P> {
         let mut candidates: Vec<DateTime<Utc>> = Vec::new();
         candidates.extend(self.status().failures.retry_at);
         candidates.extend(self.save_retry_due());
+        candidates.extend(self.next_notice(now));
         if let Some(record) = self.current_record() {
             let ev = match seen {
                 Some((old, ev)) if Arc::ptr_eq(&old, &record) => ev,

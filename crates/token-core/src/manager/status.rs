@@ -32,6 +32,9 @@ pub(super) struct Status {
     pub(super) trouble: Trouble,
     /// When maintenance will next act (for health reports).
     pub(super) next_action_at: Option<DateTime<Utc>>,
+    /// Maintenance renewed an idle token and no probe has confirmed the
+    /// renewal yet (`keep_alive.rs`: the next probe verifies it).
+    pub(super) revival_unverified: bool,
 }
 
 /// Renewal and keep-alive failures, and the backoff gate they set.
@@ -78,6 +81,8 @@ pub(super) struct Warnings {
     pub(super) warned_for: Option<DateTime<Utc>>,
     /// `Expired` was emitted for the credentials held.
     pub(super) expired_reported: bool,
+    /// The configured notices (by index) already raised as events.
+    pub(super) notices_raised: Vec<usize>,
 }
 
 /// Work done by this process.
@@ -125,6 +130,7 @@ impl Status {
     pub(super) fn new_credentials(&mut self) -> bool {
         self.reauth = None;
         self.authorization.pending = None;
+        self.revival_unverified = false;
         self.succeeded()
     }
 

@@ -1,7 +1,7 @@
 //! Test utilities for this crate, adapters and users' own bots (feature
 //! `testing`): a scriptable [`FakeProvider`] that counts calls, a
 //! [`FaultyStore`] that fails on demand, and the store conformance suite
-//! every [`TokenStore`](crate::TokenStore) must pass, and [`utc`] for
+//! every [`TokenStore`](crate::TokenStore) must pass, and [`utc`] / [`local`] for
 //! writing instants in tests.
 
 mod conformance;
@@ -12,4 +12,4 @@ mod time;
 pub use conformance::store_conformance;
 pub use fake::{FakeCreds, FakeProvider};
 pub use store::FaultyStore;
-pub use time::utc;
+pub use time::{local, utc};
