@@ -105,19 +105,18 @@ impl Broker for Etrade {
         Ok(EtradeProvider::with_clock(c, ctx.clock.clone())?)
     }
 
-<<<<<<< HEAD
     fn sink_fields() -> Vec<(&'static str, &'static str)> {
         vec![
             ("oauth_token", "ETRADE_OAUTH_TOKEN"),
             ("oauth_token_secret", "ETRADE_OAUTH_TOKEN_SECRET"),
         ]
-=======
+    }
+
     fn notices(s: &EtradeSettings) -> Vec<Notice> {
         s.consumer_key_issued
             .and_then(crate::key_age_notice)
             .into_iter()
             .collect()
->>>>>>> gaps
     }
 
     fn describe_renewal(scheduled: bool) -> String {
