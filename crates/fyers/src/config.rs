@@ -195,19 +195,12 @@ impl FyersConfig {
 
     /// The parsed base URL, checked (HTTPS, or HTTP on loopback).
     pub(crate) fn base(&self) -> Result<Url, Error> {
-        if self.base_url.is_empty() {
-            return Err(Error::Config(
-                "FYERS has no sandbox environment: give a base_url (e.g. a simulator's)".into(),
-            ));
-        }
-        require_https_unless_loopback("base_url", self.base_url.trim_end_matches('/'))
+        token_core::net::base_url("FYERS", &self.base_url)
     }
 
     /// `{base}/{path}`.
     pub(crate) fn endpoint(&self, path: &str) -> Result<Url, Error> {
-        let base = self.base()?;
-        let joined = format!("{}/{}", base.as_str().trim_end_matches('/'), path);
-        Url::parse(&joined).map_err(|e| Error::Config(format!("bad endpoint URL: {e}")))
+        token_core::net::join(&self.base()?, path)
     }
 }
 

@@ -196,9 +196,7 @@ impl KiteConfig {
 
     /// `{base}/{path}` (the base's own path prefix is kept).
     pub(crate) fn endpoint(&self, path: &str) -> Result<Url, Error> {
-        let base = self.base()?;
-        let joined = format!("{}/{}", base.as_str().trim_end_matches('/'), path);
-        parse("endpoint", &joined)
+        token_core::net::join(&self.base()?, path)
     }
 
     /// The login URL: `{login_url}?v=3&api_key={api_key}`.

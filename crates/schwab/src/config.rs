@@ -154,19 +154,12 @@ impl SchwabConfig {
 
     /// The parsed base URL, checked (HTTPS, or HTTP on loopback).
     pub(crate) fn base(&self) -> Result<Url, Error> {
-        if self.base_url.is_empty() {
-            return Err(Error::Config(
-                "Schwab has no sandbox environment: give a base_url (e.g. a simulator's)".into(),
-            ));
-        }
-        require_https_unless_loopback("base_url", self.base_url.trim_end_matches('/'))
+        token_core::net::base_url("Schwab", &self.base_url)
     }
 
-    /// `{base}{path}` (`path` starts with `/`).
+    /// `{base}/{path}`.
     pub(crate) fn endpoint(&self, path: &str) -> Result<Url, Error> {
-        let base = self.base()?;
-        let joined = format!("{}{}", base.as_str().trim_end_matches('/'), path);
-        Url::parse(&joined).map_err(|e| Error::Config(format!("bad endpoint URL: {e}")))
+        token_core::net::join(&self.base()?, path)
     }
 }
 

@@ -54,6 +54,36 @@ pub fn require_https_unless_loopback(what: &str, url: &str) -> Result<Url, Error
     }
 }
 
+/// A broker's configured base URL: HTTPS unless loopback, trailing `/`
+/// ignored. Empty means the environment has no default host (e.g. a broker
+/// with no sandbox), and the error says to give one.
+pub fn base_url(broker: &str, url: &str) -> Result<Url, Error> {
+    if url.is_empty() {
+        return Err(Error::Config(format!(
+            "{broker} has no sandbox environment: give a base_url (e.g. a simulator's)"
+        )));
+    }
+    require_https_unless_loopback("base_url", url.trim_end_matches('/'))
+}
+
+/// `{base}/{path}`, with exactly one `/` between them whatever either side has.
+///
+/// ```
+/// # use url::Url;
+/// use token_core::net::join;
+/// let base = Url::parse("http://127.0.0.1:9/api/v3/").unwrap();
+/// assert_eq!(join(&base, "/profile").unwrap().as_str(), "http://127.0.0.1:9/api/v3/profile");
+/// assert_eq!(join(&base, "profile").unwrap().as_str(), "http://127.0.0.1:9/api/v3/profile");
+/// ```
+pub fn join(base: &Url, path: &str) -> Result<Url, Error> {
+    let joined = format!(
+        "{}/{}",
+        base.as_str().trim_end_matches('/'),
+        path.trim_start_matches('/')
+    );
+    Url::parse(&joined).map_err(|e| Error::Config(format!("bad endpoint URL: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
