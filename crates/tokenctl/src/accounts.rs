@@ -133,6 +133,25 @@ impl Account {
         Self::build_over(cfg, clock, mode, store)
     }
 
+    /// [`Account::open`], then loads the stored token, logging (not failing)
+    /// when the store is empty or unreadable: `run` and `exec` start either way.
+    pub async fn open_and_load(
+        cfg: &AccountConfig,
+        clock: Arc<dyn Clock>,
+        mode: Mode,
+    ) -> Result<Self, AccountError> {
+        let acct = Self::open(cfg, clock, mode).await?;
+        let name = cfg.key.to_string();
+        match acct.load().await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(account = %name, "no token in the store: run `tokenctl login`")
+            }
+            Err(e) => tracing::error!(account = %name, error = %e, "cannot read the token store"),
+        }
+        Ok(acct)
+    }
+
     /// Builds the account over an already opened `store`.
     pub fn build_over(
         cfg: &AccountConfig,

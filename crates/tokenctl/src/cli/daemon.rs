@@ -62,15 +62,7 @@ pub async fn daemon(
     let mut accounts = Vec::new();
     let mut sink_tasks = Vec::new();
     for cfg in &config.accounts {
-        let acct = Account::open(cfg, clock.clone(), Mode::Online).await?;
-        let name = cfg.key.to_string();
-        match acct.load().await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(account = %name, "no token in the store: run `tokenctl login`")
-            }
-            Err(e) => tracing::error!(account = %name, error = %e, "cannot read the token store"),
-        }
+        let acct = Account::open_and_load(cfg, clock.clone(), Mode::Online).await?;
         if !cfg.sinks.is_empty() {
             let broker = cfg.key.broker();
             let defaults = registry

@@ -150,15 +150,8 @@ pub async fn exec(
     let mut handles = Vec::new();
     let mut events = Vec::new();
     for cfg in selected {
-        let acct = Account::open(cfg, clock.clone(), Mode::Online).await?;
+        let acct = Account::open_and_load(cfg, clock.clone(), Mode::Online).await?;
         let name = cfg.key.to_string();
-        match acct.load().await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(account = %name, "no token in the store: run `tokenctl login`")
-            }
-            Err(e) => tracing::error!(account = %name, error = %e, "cannot read the token store"),
-        }
         let broker = cfg.key.broker();
         let defaults = registry
             .get(broker)
