@@ -24,6 +24,7 @@ pub mod notice;
 pub mod policy;
 pub mod provider;
 pub mod record;
+pub mod remedy;
 pub mod retry;
 pub mod retry_after;
 pub mod schedule;
@@ -49,6 +50,7 @@ pub use provider::{AuthorizationRequest, Capabilities, Expects, TokenProvider};
 pub use record::{
     serde_secret, Metadata, Payload, Record, SecretFields, StoredRecord, SCHEMA_VERSION,
 };
+pub use remedy::Remedy;
 pub use schedule::Schedule;
 pub use store::{
     EnvFileStore, EnvMapping, FileStore, Lease, MemoryStore, TokenStore, TokenStoreExt,
