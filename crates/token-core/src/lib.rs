@@ -53,5 +53,6 @@ pub use record::{
 pub use remedy::Remedy;
 pub use schedule::Schedule;
 pub use store::{
-    EnvFileStore, EnvMapping, FileStore, Lease, MemoryStore, TokenStore, TokenStoreExt,
+    EnvFileStore, EnvMapping, FileStore, Lease, MemoryStore, OwnerClaims, OwnerInfo, TokenStore,
+    TokenStoreExt,
 };

@@ -12,7 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 use super::dotenv::DotEnv;
 use super::envclaims::{Accounts, EnvMeta};
 use super::envmapping::{self, EnvMapping};
-use super::{fsutil, lockfile, tempfiles, TokenStore};
+use super::owner::{ClaimAttempt, OwnerClaims, OwnerInfo};
+use super::{fsutil, lockfile, ownerfile, tempfiles, TokenStore};
 use crate::error::StoreError;
 use crate::key::AccountKey;
 use crate::record::{
@@ -397,5 +398,22 @@ impl TokenStore for EnvFileStore {
             Ok(keys)
         })
         .await
+    }
+}
+
+/// The claim is an advisory lock on
+/// `.<file name>.<broker>.<environment>.<label>.owner` next to the file (see
+/// [`OwnerClaims`]), dropped by the OS with the holding process.
+#[async_trait]
+impl OwnerClaims for EnvFileStore {
+    async fn try_claim(
+        &self,
+        key: &AccountKey,
+        me: &OwnerInfo,
+    ) -> Result<ClaimAttempt, StoreError> {
+        let this = self.clone();
+        fsutil::blocking(move || this.prepare()).await?;
+        let path = fsutil::hidden_sibling(&self.path, &format!(".{}.owner", key.file_stem()));
+        ownerfile::try_claim(path, key, me).await
     }
 }

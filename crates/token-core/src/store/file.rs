@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
+use super::owner::{ClaimAttempt, OwnerClaims, OwnerInfo};
 use super::{fsutil, lockfile, tempfiles};
-use super::{Lease, TokenStore};
+use super::{ownerfile, Lease, TokenStore};
 use crate::error::StoreError;
 use crate::key::AccountKey;
 use crate::record::{check_version, StoredRecord};
@@ -168,5 +169,19 @@ impl TokenStore for FileStore {
             Ok(keys)
         })
         .await
+    }
+}
+
+/// The claim is an advisory lock on `<dir>/.<broker>.<environment>.<label>.owner`
+/// (see [`OwnerClaims`]), dropped by the OS with the holding process.
+#[async_trait]
+impl OwnerClaims for FileStore {
+    async fn try_claim(
+        &self,
+        key: &AccountKey,
+        me: &OwnerInfo,
+    ) -> Result<ClaimAttempt, StoreError> {
+        let path = self.dir.join(format!(".{}.owner", key.file_stem()));
+        ownerfile::try_claim(path, key, me).await
     }
 }

@@ -10,7 +10,7 @@ use super::fsutil::{self, hidden_sibling};
 use super::tempfiles;
 use crate::error::StoreError;
 
-fn open_lock_file(path: &Path) -> Result<File, StoreError> {
+pub(crate) fn open_lock_file(path: &Path) -> Result<File, StoreError> {
     let mut opts = OpenOptions::new();
     opts.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]

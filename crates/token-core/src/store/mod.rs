@@ -9,6 +9,9 @@
 //! never open a file through a symbolic link, and remove temp files that
 //! killed writers left behind (see `tempfiles.rs` for why that is safe with
 //! writers in other processes).
+//!
+//! Beside the records, each store keeps its accounts' maintenance claims
+//! ([`OwnerClaims`]): one daemon maintains an account at a time.
 
 pub mod dotenv;
 mod envclaims;
@@ -18,6 +21,8 @@ mod file;
 pub(crate) mod fsutil;
 mod lockfile;
 mod memory;
+mod owner;
+mod ownerfile;
 mod tempfiles;
 
 use std::fmt;
@@ -34,6 +39,9 @@ pub use envmapping::EnvMapping;
 pub use file::FileStore;
 pub use fsutil::{read_private_file, write_private_file};
 pub use memory::MemoryStore;
+pub use owner::{
+    any_lost, host_name, wait_for_claim, ClaimAttempt, OwnerClaim, OwnerClaims, OwnerInfo,
+};
 
 /// Persists one record per account.
 #[async_trait]
