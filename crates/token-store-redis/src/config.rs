@@ -23,6 +23,7 @@ pub struct RedisStoreBuilder {
     pub(crate) record_ttl_after_expiry: Option<Duration>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) lease_ttl: Option<Duration>,
+    pub(crate) owner_ttl: Duration,
     pub(crate) reload_interval: Duration,
     pub(crate) reconnect_min: Duration,
     pub(crate) reconnect_max: Duration,
@@ -37,6 +38,7 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("prefix", &self.prefix)
             .field("record_ttl_after_expiry", &self.record_ttl_after_expiry)
             .field("lease_ttl", &self.lease_ttl)
+            .field("owner_ttl", &self.owner_ttl)
             .field("reload_interval", &self.reload_interval)
             .finish_non_exhaustive()
     }
@@ -50,6 +52,7 @@ impl RedisStoreBuilder {
             record_ttl_after_expiry: None,
             clock: Arc::new(SystemClock),
             lease_ttl: None,
+            owner_ttl: Duration::from_secs(15),
             reload_interval: Duration::from_secs(30),
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
@@ -88,6 +91,17 @@ impl RedisStoreBuilder {
     /// longer than one renewal takes, or two replicas may renew at once.
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = Some(ttl);
+        self
+    }
+
+    /// How long an account's maintenance claim (see
+    /// [`OwnerClaims`](token_core::store::OwnerClaims)) outlives its holder
+    /// (default 15 s): a heartbeat extends it every third of this, so a
+    /// standby takes over within this long after the owner died; a holder
+    /// that could not extend it for this long stops maintaining the account.
+    /// At least 30 ms.
+    pub fn owner_ttl(mut self, ttl: Duration) -> Self {
+        self.owner_ttl = ttl.max(Duration::from_millis(30));
         self
     }
 

@@ -39,6 +39,11 @@ impl KeySpace {
         format!("{}:lease:{key}", self.prefix)
     }
 
+    /// The maintenance claim of `key`.
+    pub(crate) fn owner(&self, key: &AccountKey) -> String {
+        format!("{}:owner:{key}", self.prefix)
+    }
+
     /// The pub/sub channel that carries changed account keys.
     pub(crate) fn channel(&self) -> String {
         format!("{}:changes", self.prefix)
@@ -62,6 +67,7 @@ mod tests {
         let key = AccountKey::new("etrade", Environment::Sandbox, "main").expect("key");
         assert_eq!(ks.record(&key), "bot:tokens:record:etrade/sandbox/main");
         assert_eq!(ks.lease(&key), "bot:tokens:lease:etrade/sandbox/main");
+        assert_eq!(ks.owner(&key), "bot:tokens:owner:etrade/sandbox/main");
         assert_eq!(ks.index(), "bot:tokens:index");
         assert_eq!(ks.channel(), "bot:tokens:changes");
     }

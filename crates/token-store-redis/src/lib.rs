@@ -9,6 +9,12 @@
 //!   compare-and-delete Lua script): one replica renews, the others wait and
 //!   then find the renewed record when the manager re-reads the store. A
 //!   crashed holder's lease simply runs out.
+//! - **Maintenance claims** ([`OwnerClaims`](token_core::store::OwnerClaims)):
+//!   `SET {prefix}:owner:{account} {owner} NX PX ttl`, extended by a
+//!   heartbeat (compare-and-`PEXPIRE`) and released by compare-and-delete,
+//!   so one daemon maintains an account; a standby takes over within the
+//!   TTL ([`RedisStoreBuilder::owner_ttl`]) after the owner dies, and a
+//!   holder whose claim could not be extended is told to stop.
 //! - **Change notifications** over Redis pub/sub: every save and delete
 //!   publishes the account key, and [`TokenStore::changes`](token_core::TokenStore::changes)
 //!   hands them to managers, whose maintenance loop reloads. When the
@@ -44,9 +50,11 @@ mod config;
 mod keys;
 mod lease;
 mod notify;
+mod owner;
 mod scripts;
 mod store;
 
 pub use config::RedisStoreBuilder;
 pub use lease::RedisLease;
+pub use owner::RedisOwnerClaim;
 pub use store::RedisStore;

@@ -94,3 +94,18 @@ return 0
 "#,
     )
 });
+
+/// Extend a maintenance claim only if this owner still holds it (the
+/// heartbeat): compare-and-`PEXPIRE`.
+///
+/// KEYS: claim. ARGV: owner value, ttl ms. Returns 1 if extended, 0 otherwise.
+pub(crate) static EXTEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"#,
+    )
+});

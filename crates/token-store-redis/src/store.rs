@@ -33,16 +33,17 @@ use crate::scripts;
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    conn: ConnectionManager,
-    keys: KeySpace,
+pub(crate) struct Inner {
+    pub(crate) conn: ConnectionManager,
+    pub(crate) keys: KeySpace,
     url: SecretString,
     record_ttl_after_expiry: Option<Duration>,
     clock: Arc<dyn Clock>,
     lease_ttl: Option<Duration>,
+    pub(crate) owner_ttl: Duration,
     shared: Arc<Shared>,
     /// Dropping it stops the subscription task.
     _stop: watch::Sender<()>,
@@ -130,6 +131,7 @@ impl RedisStore {
                 record_ttl_after_expiry: b.record_ttl_after_expiry,
                 clock: b.clock,
                 lease_ttl: b.lease_ttl,
+                owner_ttl: b.owner_ttl,
                 shared,
                 _stop: stop,
             }),
@@ -175,7 +177,7 @@ impl RedisStore {
     /// Runs `f` on the connection; when the connection was lost, tries
     /// twice more after short pauses (the connection manager reconnects in
     /// between), so the first command after Redis returns does not fail.
-    async fn run<T, F, Fut>(&self, op: &str, f: F) -> Result<T, StoreError>
+    pub(crate) async fn run<T, F, Fut>(&self, op: &str, f: F) -> Result<T, StoreError>
     where
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
