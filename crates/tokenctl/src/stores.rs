@@ -32,8 +32,21 @@ pub async fn open(
     cfg: &AccountConfig,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<dyn TokenStore>, StoreError> {
-    let StoreSpec::Redis { url, prefix } = &cfg.store_spec else {
+    if !matches!(cfg.store_spec, StoreSpec::Redis { .. }) {
         return open_local(cfg);
+    }
+    Ok(Arc::new(connect_redis(cfg, clock).await?))
+}
+
+/// Connects to the Redis store `cfg` names (its URL read from its secret
+/// reference, never shown); refused with [`StoreError::Config`] for any
+/// other store.
+pub(crate) async fn connect_redis(
+    cfg: &AccountConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<token_store_redis::RedisStore, StoreError> {
+    let StoreSpec::Redis { url, prefix } = &cfg.store_spec else {
+        return Err(StoreError::Config("not a Redis store".into()));
     };
     let url = url
         .read_in(&cfg.base_dir)
@@ -42,5 +55,5 @@ pub async fn open(
     if let Some(p) = prefix {
         builder = builder.prefix(p.clone());
     }
-    Ok(Arc::new(builder.connect().await?))
+    builder.connect().await
 }

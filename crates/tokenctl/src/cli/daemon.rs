@@ -49,6 +49,7 @@ pub async fn daemon(
     registry: &Registry,
     clock: Arc<dyn Clock>,
     listen: Option<std::net::SocketAddr>,
+    owner: &super::OwnerArgs,
 ) -> Result<(), CliError> {
     // Read the control settings first so a bad table fails before any work.
     let control = control_settings(config, listen)?;
@@ -59,6 +60,9 @@ pub async fn daemon(
         Ok(l) => tracing::debug!(limit = ?l, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
+    // One maintenance owner per account: refuse or stand by before loading.
+    let all: Vec<_> = config.accounts.iter().collect();
+    let claims = super::owner::claim_all(&all, clock.clone(), owner).await?;
     let mut accounts = Vec::new();
     let mut sink_tasks = Vec::new();
     for cfg in &config.accounts {
@@ -116,8 +120,14 @@ pub async fn daemon(
         }
     }
     tracing::info!(accounts = accounts.len(), config = %config.path.display(), "maintaining accounts; stop with SIGINT or SIGTERM");
-    let signal = signal.await;
-    tracing::info!(signal, "shutting down");
+    let stopped = tokio::select! {
+        signal = signal => Ok(signal),
+        key = token_core::store::any_lost(&claims) => Err(key),
+    };
+    match &stopped {
+        Ok(signal) => tracing::info!(signal, "shutting down"),
+        Err(key) => tracing::error!(account = %key, "maintenance claim lost: shutting down"),
+    }
     if let Some((stop, task)) = server_task {
         let _ = stop.send(());
         match task.await {
@@ -132,9 +142,10 @@ pub async fn daemon(
     for l in loggers.into_iter().chain(sink_tasks) {
         l.abort();
     }
+    super::owner::release_all(claims).await;
     let report = health_report(clock.now(), &accounts);
     tracing::info!(status = render::status_name(report.status), "stopped");
-    Ok(())
+    stopped.map(|_| ()).map_err(|key| super::owner::lost(&key))
 }
 
 /// Registers SIGINT/SIGTERM handlers now (so a signal that arrives before

@@ -33,9 +33,25 @@ pub enum CliError {
     /// Terminal or output trouble.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// Another process already maintains an account (`run`/`exec` without
+    /// `--standby`); exits with [`super::owner::EXIT_OWNED`].
+    #[error("{0}")]
+    Owned(String),
     /// Anything else worth saying plainly.
     #[error("{0}")]
     Other(String),
+}
+
+impl CliError {
+    /// The process exit code for this failure: [`super::owner::EXIT_OWNED`]
+    /// when another process maintains an account, else
+    /// [`super::EXIT_FAILURE`].
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Owned(_) => super::owner::EXIT_OWNED,
+            _ => super::EXIT_FAILURE,
+        }
+    }
 }
 
 pub(crate) fn token_err(account: &str) -> impl FnOnce(token_core::Error) -> CliError + '_ {

@@ -28,6 +28,8 @@ pub struct ExecOptions {
     pub reload_signal: Option<Signal>,
     /// The command and its arguments.
     pub command: Vec<OsString>,
+    /// Refuse, or stand by, when another process maintains an account.
+    pub owner: super::OwnerArgs,
 }
 
 /// Parses a signal name (`HUP`, `SIGUSR1`, ...).
@@ -146,6 +148,7 @@ pub async fn exec(
             .map(|s| config.find(s))
             .collect::<Result<_, _>>()?
     };
+    let claims = super::owner::claim_all(&selected, clock.clone(), &opts.owner).await?;
     let mut watched = Vec::new();
     let mut handles = Vec::new();
     let mut events = Vec::new();
@@ -185,9 +188,19 @@ pub async fn exec(
     let mut term = signal(SignalKind::terminate())?;
     let mut env = environment(&watched, clock.as_ref()).await;
     let mut child = spawn(&opts.command, &env)?;
+    let mut maintaining = true;
     let code = loop {
         tokio::select! {
             status = child.wait() => break exit_code(status?),
+            key = token_core::store::any_lost(&claims), if maintaining => {
+                // Another process owns the account now: stop maintaining
+                // here (the command keeps running on the stored tokens).
+                tracing::error!(account = %key, "{}", super::owner::lost(&key));
+                maintaining = false;
+                for h in handles.drain(..) {
+                    h.stop().await;
+                }
+            }
             _ = int.recv() => send(&child, Signal::INT),
             _ = term.recv() => send(&child, Signal::TERM),
             _ = next_change(&mut changed, &watched) => {
@@ -220,5 +233,6 @@ pub async fn exec(
     for h in handles {
         h.stop().await;
     }
+    super::owner::release_all(claims).await;
     Ok(code)
 }

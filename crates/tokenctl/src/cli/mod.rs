@@ -4,6 +4,7 @@ mod daemon;
 mod error;
 mod exec;
 mod login;
+mod owner;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ pub use daemon::daemon;
 use error::token_err;
 pub use error::CliError;
 pub use exec::{exec, parse_signal, ExecOptions};
+pub use owner::{OwnerArgs, EXIT_OWNED};
 
 use crate::accounts::{Account, Mode};
 use crate::config::Config;
@@ -25,7 +27,9 @@ use crate::registry::Registry;
 use crate::{demo, render};
 
 /// Exit code when tokenctl itself failed (bad config, store, network).
-/// 0, 1 and 2 are reserved for `status`: healthy, degraded, critical.
+/// 0, 1 and 2 are reserved for `status`: healthy, degraded, critical; 4
+/// ([`EXIT_OWNED`]) is `run`/`exec` refusing an account another process
+/// maintains.
 pub const EXIT_FAILURE: u8 = 3;
 
 const AFTER_HELP: &str = "\
@@ -39,7 +43,8 @@ Examples:
 Configuration: --config PATH, else $TOKENCTL_CONFIG, else the platform config
 directory (e.g. ~/.config/tokenctl/config.toml). Secrets come from environment
 variables or files named in it, never from the command line.
-Exit codes: 0 ok/healthy, 1 degraded, 2 critical, 3 tokenctl failed.";
+Exit codes: 0 ok/healthy, 1 degraded, 2 critical, 3 tokenctl failed,
+4 run/exec: another process already maintains an account (see --standby).";
 
 /// Keeps broker API tokens alive: log in, check, renew, and run the
 /// maintenance daemon.
@@ -128,6 +133,9 @@ pub enum Command {
         /// `[notify]` run whenever `[notify]` is configured.
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
+        /// One maintenance owner per account.
+        #[command(flatten)]
+        owner: OwnerArgs,
     },
     /// Runs a command with the accounts' tokens in its environment (names
     /// from the account's dotenv sink, else the broker's, e.g.
@@ -146,6 +154,9 @@ pub enum Command {
         /// The command and its arguments, after `--`.
         #[arg(last = true, required = true, value_name = "CMD")]
         command: Vec<std::ffi::OsString>,
+        /// One maintenance owner per account.
+        #[command(flatten)]
+        owner: OwnerArgs,
     },
 }
 
@@ -168,7 +179,7 @@ pub async fn main_with(
         Ok(code) => code,
         Err(e) => {
             eprintln!("tokenctl: {e}");
-            EXIT_FAILURE
+            e.exit_code()
         }
     }
 }
@@ -249,16 +260,21 @@ pub async fn run(registry: &Registry, cli: Cli) -> Result<u8, CliError> {
             println!("{name}: revoked and deleted from the store");
             Ok(0)
         }
-        Command::Run { log_format, listen } => {
+        Command::Run {
+            log_format,
+            listen,
+            owner,
+        } => {
             let config = Config::load(cli.config.as_deref(), registry)?;
             daemon::init_logging(&log_format);
-            daemon(&config, registry, clock, listen).await?;
+            daemon(&config, registry, clock, listen, &owner).await?;
             Ok(0)
         }
         Command::Exec {
             accounts,
             reload_signal,
             command,
+            owner,
         } => {
             let config = Config::load(cli.config.as_deref(), registry)?;
             daemon::init_warnings();
@@ -266,6 +282,7 @@ pub async fn run(registry: &Registry, cli: Cli) -> Result<u8, CliError> {
                 accounts,
                 reload_signal,
                 command,
+                owner,
             };
             exec(&config, registry, clock, opts).await
         }
