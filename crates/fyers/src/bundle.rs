@@ -152,8 +152,8 @@ mod tests {
         let c = Fyers::default_manager_config();
         assert_eq!(c.schedule, crate::default_manager_config().schedule);
         assert_eq!(
-            c.expiry_warning,
-            crate::default_manager_config().expiry_warning
+            c.expiry_warnings,
+            crate::default_manager_config().expiry_warnings
         );
         assert_eq!(Fyers::exchange_zone(), chrono_tz::Asia::Kolkata);
     }

@@ -89,7 +89,7 @@ pub fn default_manager_config() -> ManagerConfig {
 pub fn manager_config(schedule: Option<Schedule>, warn_days: i64) -> ManagerConfig {
     ManagerConfig {
         schedule,
-        expiry_warning: Duration::days(warn_days),
+        expiry_warnings: vec![Duration::days(warn_days)],
         ..ManagerConfig::default()
     }
 }
@@ -260,7 +260,7 @@ mod tests {
             Some(utc(2026, 3, 9, 3, 15))
         );
         let c = default_manager_config();
-        assert_eq!(c.expiry_warning, Duration::days(3));
+        assert_eq!(c.expiry_warnings, vec![Duration::days(3)]);
         assert_eq!(c.schedule, Some(s));
     }
 }

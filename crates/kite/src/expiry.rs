@@ -60,7 +60,7 @@ pub fn login_schedule() -> Schedule {
 pub fn default_manager_config() -> ManagerConfig {
     ManagerConfig {
         schedule: None,
-        expiry_warning: chrono::Duration::hours(2),
+        expiry_warnings: vec![chrono::Duration::hours(2)],
         ..ManagerConfig::default()
     }
 }

@@ -23,9 +23,7 @@ pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::days(7);
 /// The first warning before the 7-day end ([`default_manager_config`]).
 pub const FIRST_WARNING: Duration = Duration::days(1);
 
-/// The second warning two hours before the 7-day end: not yet sent by the
-/// manager, which has one warning lead per account (see
-/// [`default_manager_config`]).
+/// The second warning, two hours before the 7-day end ([`default_manager_config`]).
 pub const SECOND_WARNING: Duration = Duration::hours(2);
 
 /// The stored access expiry, less a leeway: past that point the token is
@@ -64,16 +62,14 @@ pub fn default_policy() -> RefreshAhead {
 }
 
 /// Manager settings for Schwab: no schedule (the policy refreshes every
-/// ~25 minutes) and a warning [`FIRST_WARNING`] (a day) before the 7-day
-/// end.
+/// ~25 minutes), a warning [`FIRST_WARNING`] (a day) and again
+/// [`SECOND_WARNING`] (two hours) before the 7-day end.
 ///
-/// Not yet here: the second warning two hours before the end
-/// ([`SECOND_WARNING`]; the manager has one warning lead) and a login
-/// window before the US open on the last day (future work).
+/// Not yet here: a login window before the US open on the last day.
 pub fn default_manager_config() -> ManagerConfig {
     ManagerConfig {
         schedule: None,
-        expiry_warning: FIRST_WARNING,
+        expiry_warnings: vec![FIRST_WARNING, SECOND_WARNING],
         ..ManagerConfig::default()
     }
 }
@@ -129,9 +125,12 @@ mod tests {
     }
 
     #[test]
-    fn manager_config_warns_a_day_ahead_without_schedule() {
+    fn manager_config_warns_a_day_and_two_hours_ahead_without_schedule() {
         let c = default_manager_config();
-        assert_eq!(c.expiry_warning, Duration::days(1));
+        assert_eq!(
+            c.expiry_warnings,
+            vec![Duration::days(1), Duration::hours(2)]
+        );
         assert!(c.schedule.is_none());
     }
 }

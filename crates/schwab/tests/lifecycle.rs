@@ -1,5 +1,6 @@
 //! Two simulated weeks on the manual clock against broker-sim: refreshes
-//! every 25 minutes, the warning a day before the 7-day end, the weekly
+//! every 25 minutes (by the maintenance loop, and on use by a bot alone),
+//! the warnings a day and two hours before the 7-day end, the weekly
 //! login from the "re-authorization required" URL, a login elsewhere that
 //! revokes the refresh token; and rotated refresh tokens saved before use.
 
@@ -50,6 +51,16 @@ fn renewals(events: &[Event]) -> Vec<DateTime<Utc>> {
         .collect()
 }
 
+fn warnings(events: &[Event]) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ExpiringSoon { at, deadline, .. } => Some((*at, *deadline)),
+            _ => None,
+        })
+        .collect()
+}
+
 fn reauth_url(events: &[Event]) -> Option<String> {
     events.iter().find_map(|e| match e {
         Event::ReauthorizationRequired { url, .. } => url.clone(),
@@ -73,19 +84,16 @@ async fn two_weeks_of_refreshes_warnings_weekly_logins_and_a_login_elsewhere() {
         assert_eq!(pair[1] - pair[0], Duration::minutes(25), "at {}", pair[1]);
     }
     assert!(*r.last().unwrap() < end);
-    // Warned once, a day ahead, for the 7-day end.
-    let warnings: Vec<_> = week1
-        .iter()
-        .filter_map(|e| match e {
-            Event::ExpiringSoon { at, deadline, .. } => Some((*at, *deadline)),
-            _ => None,
-        })
-        .collect();
+    // Warned a day ahead and again two hours ahead, once each, for the
+    // 7-day end.
+    let warnings = warnings(&week1);
     assert_eq!(warnings[0], (end - Duration::days(1), end));
+    assert_eq!(warnings[1], (end - Duration::hours(2), end));
+    assert_eq!(warnings.iter().filter(|(_, d)| *d == end).count(), 2);
     // The last access token outlives the refresh token by minutes: its end
     // is the final deadline, announced too; nothing else is.
     assert!(
-        warnings[1..]
+        warnings[2..]
             .iter()
             .all(|(at, d)| *at >= end && *d <= end + Duration::minutes(25)),
         "{warnings:?}"
@@ -201,4 +209,56 @@ async fn a_memory_store_manager_serves_a_token_with_minutes_left() {
     let c = env.manager.ensure_fresh().await.unwrap();
     assert!(c.meta.expires_at.unwrap() - env.clock.now() >= Duration::minutes(29));
     env.provider.probe(&c).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_manager_started_after_the_first_warning_time_warns_once_then_again_two_hours_ahead() {
+    let env = start().await;
+    let mut rx = env.manager.subscribe();
+    let login_at = monday_8_ny();
+    login(&env).await;
+    let end = login_at + Duration::days(7);
+    // Not running for six days and a half (the process was down): the first
+    // pass is past the day-ahead time and warns once for it, late.
+    env.clock.set(end - Duration::hours(12));
+    let events = run_until(&env, &mut rx, end - Duration::hours(1)).await;
+    let w = warnings(&events);
+    assert_eq!(
+        w,
+        vec![
+            (end - Duration::hours(12), end),
+            (end - Duration::hours(2), end)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_bot_alone_gets_a_refreshed_token_every_half_hour_while_it_uses_it() {
+    let env = start().await;
+    login(&env).await;
+    let before = env.sim().calls(Endpoint::SchwabToken);
+    // No maintenance loop: a bot asks for the token every 3 minutes over a
+    // 6.5-hour trading session.
+    let session_end = env.clock.now() + Duration::minutes(390);
+    let mut tokens = std::collections::BTreeSet::new();
+    let mut served = 0;
+    while env.clock.now() < session_end {
+        let c = env
+            .manager
+            .ensure_fresh()
+            .await
+            .expect("token while in use");
+        let left = c.meta.expires_at.unwrap() - env.clock.now();
+        assert!(left > Duration::minutes(4), "served with {left} left");
+        env.provider.probe(&c).await.expect("the broker accepts it");
+        tokens.insert(access(&c.payload));
+        served += 1;
+        env.clock.advance(Duration::minutes(3));
+    }
+    let refreshes = env.sim().calls(Endpoint::SchwabToken) - before;
+    // One refresh per access life, never one per use: at the first use
+    // past the 25-minute point (27 min with uses every 3), 14 in 390 min.
+    assert_eq!(served, 130);
+    assert_eq!(refreshes, 14);
+    assert_eq!(tokens.len() as u64, refreshes + 1);
 }

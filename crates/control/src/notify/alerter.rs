@@ -26,7 +26,9 @@ struct Episode {
     failures: bool,
     store: bool,
     consecutive: u32,
-    warned_for: Option<DateTime<Utc>>,
+    /// The last expiry warning sent: its deadline and time (a manager
+    /// warns once per lead, e.g. a day and two hours ahead).
+    warned: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// A recovery waiting out the quiet period before "recovered" is sent.
     recovering: Option<Recovering>,
 }
@@ -71,7 +73,7 @@ impl Episode {
     fn close(&mut self) {
         self.relapse();
         *self = Episode {
-            warned_for: self.warned_for,
+            warned: self.warned,
             ..Episode::default()
         };
     }
@@ -223,8 +225,8 @@ impl Alerter {
                     None,
                 ))
             }
-            Event::ExpiringSoon { at, deadline, .. } if ep.warned_for != Some(*deadline) => {
-                ep.warned_for = Some(*deadline);
+            Event::ExpiringSoon { at, deadline, .. } if ep.warned != Some((*deadline, *at)) => {
+                ep.warned = Some((*deadline, *at));
                 Some(alert(
                     AlertKind::ExpiringSoon,
                     *at,

@@ -53,8 +53,11 @@ pub struct ManagerConfig {
     /// Renew at these times even when the credentials are fresh (e.g. FYERS
     /// 08:45 Asia/Kolkata Mon–Fri).
     pub schedule: Option<Schedule>,
-    /// Raise `ExpiringSoon` this long before only a person can help.
-    pub expiry_warning: Duration,
+    /// Raise `ExpiringSoon` this long before only a person can help, once
+    /// per lead and deadline: `[Duration::days(1), Duration::hours(2)]`
+    /// warns a day ahead and again two hours ahead. A manager that was not
+    /// running at an earlier lead's time warns once, at the next one due.
+    pub expiry_warnings: Vec<Duration>,
     /// Backoff for transient renewal / keep-alive failures.
     pub retry: RetryPolicy,
     /// Backoff for failed store saves.
@@ -77,11 +80,23 @@ pub struct ManagerConfig {
     pub notices: Vec<Notice>,
 }
 
+impl ManagerConfig {
+    /// The longest warning lead: from then on an account's health shows the
+    /// coming deadline (zero when no warning is configured).
+    pub fn first_warning(&self) -> Duration {
+        self.expiry_warnings
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or_else(Duration::zero)
+    }
+}
+
 impl Default for ManagerConfig {
     fn default() -> Self {
         Self {
             schedule: None,
-            expiry_warning: Duration::minutes(30),
+            expiry_warnings: vec![Duration::minutes(30)],
             retry: RetryPolicy::default(),
             store_retry: RetryPolicy {
                 initial: Duration::seconds(2),

@@ -184,15 +184,28 @@ impl<P: Payload> TokenManager<P> {
             .min()
     }
 
-    /// Emits `ExpiringSoon` once per deadline, within the warning window.
+    /// Emits `ExpiringSoon` once per warning lead and deadline: when the
+    /// latest warning time passed is one not warned for yet.
     fn warn_ahead_of(&self, deadline: DateTime<Utc>, now: DateTime<Utc>) {
-        let warn_at = deadline - self.inner.config.expiry_warning;
+        let due = self
+            .inner
+            .config
+            .expiry_warnings
+            .iter()
+            .copied()
+            .filter(|lead| now >= deadline - *lead)
+            .min();
+        let Some(due) = due.filter(|_| now < deadline) else {
+            return;
+        };
         let first = {
             let mut st = self.status();
-            let first =
-                now >= warn_at && now < deadline && st.warnings.warned_for != Some(deadline);
+            let first = match st.warnings.warned {
+                Some((d, warned)) if d == deadline => due < warned,
+                _ => true,
+            };
             if first {
-                st.warnings.warned_for = Some(deadline);
+                st.warnings.warned = Some((deadline, due));
             }
             first
         };
@@ -227,9 +240,18 @@ impl<P: Payload> TokenManager<P> {
                 candidates.extend(self.next_scheduled(&record));
             }
             if let Some(deadline) = ev.reauthorize_by {
-                if self.status().warnings.warned_for != Some(deadline) {
-                    candidates.push(deadline - self.inner.config.expiry_warning);
-                }
+                let warned = match self.status().warnings.warned {
+                    Some((d, lead)) if d == deadline => Some(lead),
+                    _ => None,
+                };
+                candidates.extend(
+                    self.inner
+                        .config
+                        .expiry_warnings
+                        .iter()
+                        .filter(|lead| warned.is_none_or(|w| **lead < w))
+                        .map(|lead| deadline - *lead),
+                );
             }
         }
         if self.status().reauth.is_some() {

@@ -77,8 +77,9 @@ pub(super) struct Authorization {
 /// Warnings already given, so each is given once.
 #[derive(Default)]
 pub(super) struct Warnings {
-    /// The deadline we already warned about.
-    pub(super) warned_for: Option<DateTime<Utc>>,
+    /// The deadline we already warned about, and the shortest lead
+    /// warned for it so far.
+    pub(super) warned: Option<(DateTime<Utc>, chrono::Duration)>,
     /// `Expired` was emitted for the credentials held.
     pub(super) expired_reported: bool,
     /// The configured notices (by index) already raised as events.

@@ -177,7 +177,7 @@ pub async fn run<W: Write>(
         .clock(app_clock)
         // Warn one day ahead (the demo's refresh token lives two days); the
         // 08:45 schedule stays.
-        .configure(|c| c.expiry_warning = Duration::days(1))
+        .configure(|c| c.expiry_warnings = vec![Duration::days(1)])
         .build();
 
     let events = vec![et.subscribe(), fy.subscribe()];
