@@ -216,7 +216,7 @@ fn param(url: &str, name: &str) -> String {
 }
 
 #[test]
-fn demo_runs_days_of_both_lifecycles_in_seconds_and_ends_with_the_status_table() {
+fn demo_runs_days_of_all_four_lifecycles_in_seconds_and_ends_with_the_status_table() {
     let started = Instant::now();
     let o = Command::new(BIN)
         .args(["demo", "--pace-ms", "0"])
@@ -237,6 +237,21 @@ fn demo_runs_days_of_both_lifecycles_in_seconds_and_ends_with_the_status_table()
         "FYERS    scheduled refresh (08:45 IST Mon-Fri)",
         "FYERS    WARNING: silent renewal ends Wed 03 Jun 06:00 IST",
         "FYERS    ALERT: re-authorization required (credentials expired); open http://127.0.0.1:",
+        // Schwab: the login last Wednesday, a refresh shown once a day, the
+        // warnings a day and two hours before the 7-day end, the weekly login.
+        "Wed 27 May 12:30 UTC = Wed 08:30 EDT  Schwab   logged in; token saved to the store",
+        "Schwab   access token (30 min) refreshed 5 min before its end",
+        "[every 25 min; the rest of this day's are not shown]",
+        "Tue 02 Jun 12:30 UTC = Tue 08:30 EDT  Schwab   WARNING: silent renewal ends Wed 03 Jun 08:30 EDT",
+        "Wed 03 Jun 10:30 UTC = Wed 06:30 EDT  Schwab   WARNING: silent renewal ends Wed 03 Jun 08:30 EDT",
+        "Schwab   ALERT: re-authorization required (credentials expired); open http://127.0.0.1:",
+        "Wed 03 Jun 13:10 UTC = Wed 09:10 EDT  Schwab   a person logs in (the weekly login)",
+        "Schwab   bot: GET /trader/v1/accounts/accountNumbers with `Authorization: Bearer` -> ok",
+        // Kite: dies at 06:00 IST, a person logs in before the open.
+        "= Tue 06:00 IST  Kite     token expired",
+        "Kite     ALERT: re-authorization required (credentials expired); open http://127.0.0.1:",
+        "= Tue 08:30 IST  Kite     a person logs in before the open",
+        "Kite     bot: GET /user/profile with `Authorization: token api_key:access_token` -> ok",
         "ACCOUNT ",
         "overall: ",
     ] {
@@ -244,15 +259,30 @@ fn demo_runs_days_of_both_lifecycles_in_seconds_and_ends_with_the_status_table()
     }
     // Three trading days of E*TRADE logins plus the fourth morning's.
     assert_eq!(out.matches("E*TRADE  logged in").count(), 4, "{out}");
+    // Kite every trading day (Mon-Thu); Schwab twice in the week (the 7-day end).
+    assert_eq!(out.matches("Kite     logged in").count(), 4, "{out}");
+    assert_eq!(out.matches("Schwab   logged in").count(), 2, "{out}");
+    // Readable: Schwab's refreshes every 25 minutes are one line a day.
+    assert_eq!(
+        out.matches("Schwab   access token (30 min) refreshed")
+            .count(),
+        5,
+        "{out}"
+    );
+    assert!(out.lines().count() < 160, "{} lines", out.lines().count());
     let table = out.split("ACCOUNT ").nth(1).unwrap();
     assert!(table.contains("etrade/sandbox/demo  healthy"), "{table}");
     assert!(table.contains("fyers/sandbox/demo"), "{table}");
+    assert!(table.contains("schwab/sandbox/demo  healthy"), "{table}");
+    assert!(table.contains("kite/sandbox/demo    healthy"), "{table}");
     let sim = SimConfig::default();
     assert_no_secret(
         &[
             sim.etrade_consumer_secret,
             sim.fyers_secret_key,
             sim.fyers_pin,
+            sim.schwab.app_secret,
+            sim.kite.api_secret,
         ],
         &format!("{out}{err}"),
     );

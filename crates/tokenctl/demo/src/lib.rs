@@ -1,11 +1,12 @@
-//! `tokenctl demo`: a multi-day lifecycle of one E*TRADE and one FYERS
-//! account against the embedded simulator, in simulated time.
+//! `tokenctl demo`: a multi-day lifecycle of one E*TRADE, one FYERS, one
+//! Schwab and one Kite account against the embedded simulator, in simulated
+//! time.
 //!
 //! It lives in its own crate so `tokenctl` itself names no broker: the CLI
 //! hands it a [`Render`] (its status table and event wording) and prints
 //! what it writes.
 //!
-//! One [`ManualClock`] drives the simulator and both managers. The driver
+//! One [`ManualClock`] drives the simulator and the four managers. The driver
 //! jumps the clock to whichever comes first: a manager's next maintenance
 //! deadline or the next scripted moment (a person logging in, the bot
 //! trading, the bot's host sleeping), so days pass in milliseconds and the
@@ -19,6 +20,8 @@ use broker_sim::{BrokerSim, RunningSim, SimConfig};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use etrade::{Etrade, EtradeClient, EtradeConfig, EtradeCredentials, EtradeProvider};
 use fyers::{Fyers, FyersConfig, FyersCreds, FyersProvider};
+use kite::Kite;
+use schwab::Schwab;
 use secrecy::SecretString;
 use thiserror::Error;
 use token_core::{
@@ -28,6 +31,7 @@ use token_core::{
 use tokio::sync::broadcast;
 
 mod script;
+mod weekly;
 
 /// How the demo's lines are worded: the CLI's own status table and event
 /// descriptions, so the demo reads like `tokenctl status` and `tokenctl run`.
@@ -42,12 +46,12 @@ pub trait Render {
 
 /// `Tue 02 Jun 00:00 UTC = Mon 20:00 EDT`: UTC, then the broker's exchange time.
 fn timeline_stamp(t: DateTime<Utc>, broker: &str) -> String {
-    let zone = if broker == Etrade::NAME {
-        Etrade::exchange_zone()
-    } else if broker == Fyers::NAME {
-        Fyers::exchange_zone()
-    } else {
-        chrono_tz::UTC
+    let zone = match broker {
+        Etrade::NAME => Etrade::exchange_zone(),
+        Fyers::NAME => Fyers::exchange_zone(),
+        Schwab::NAME => Schwab::exchange_zone(),
+        Kite::NAME => Kite::exchange_zone(),
+        _ => chrono_tz::UTC,
     };
     format!(
         "{} UTC = {}",
@@ -112,6 +116,7 @@ struct Demo<'r, W: Write> {
     et_client: EtradeClient,
     fy: TokenManager<FyersCreds>,
     fy_provider: Arc<FyersProvider>,
+    weekly: weekly::Weekly,
     events: Vec<broadcast::Receiver<Event>>,
     bot_calls: u32,
 }
@@ -128,7 +133,13 @@ pub async fn run<W: Write>(
         .with_ymd_and_hms(2026, 6, 1, 2, 30, 0)
         .single()
         .unwrap_or_else(Utc::now);
-    let clock = ManualClock::new(start);
+    // The Schwab login the demo starts with was made the Wednesday before
+    // (08:30 New York), so its 7-day end falls on the demo's Wednesday.
+    let schwab_login = Utc
+        .with_ymd_and_hms(2026, 5, 27, 12, 30, 0)
+        .single()
+        .unwrap_or(start);
+    let clock = ManualClock::new(schwab_login);
     let sim_config = SimConfig {
         fyers_refresh_token_days: opts.fyers_refresh_days,
         ..SimConfig::default()
@@ -172,6 +183,7 @@ pub async fn run<W: Write>(
         .map_err(step("FYERS account"))?;
     let fy_provider =
         Arc::new(FyersProvider::new(fy_config, app_clock.clone()).map_err(step("FYERS provider"))?);
+    let weekly = weekly::Weekly::build(&running, app_clock.clone(), store.clone())?;
     let fy = Fyers::manager(fy_key, fy_provider.clone())
         .store(store)
         .clock(app_clock)
@@ -180,7 +192,14 @@ pub async fn run<W: Write>(
         .configure(|c| c.expiry_warnings = vec![Duration::days(1)])
         .build();
 
-    let events = vec![et.subscribe(), fy.subscribe()];
+    let events = vec![
+        et.subscribe(),
+        fy.subscribe(),
+        weekly.sc.subscribe(),
+        weekly.kt.subscribe(),
+    ];
+    weekly.schwab_login(&running).await?;
+    clock.set(start);
     let et_client = EtradeClient::new(et.clone(), et_provider);
     let mut demo = Demo {
         out,
@@ -192,13 +211,24 @@ pub async fn run<W: Write>(
         et_client,
         fy,
         fy_provider,
+        weekly,
         events,
         bot_calls: 0,
     };
     demo.intro(opts)?;
+    demo.line(
+        schwab_login,
+        "schwab",
+        "a person logs in (the weekly login) and pastes the redirect URL",
+    )?;
+    demo.print_events()?;
     let end = demo.drive(start, opts.days).await?;
-    let accounts: Vec<Arc<dyn ManagedAccount>> =
-        vec![Arc::new(demo.et.clone()), Arc::new(demo.fy.clone())];
+    let accounts: Vec<Arc<dyn ManagedAccount>> = vec![
+        Arc::new(demo.et.clone()),
+        Arc::new(demo.fy.clone()),
+        Arc::new(demo.weekly.sc.clone()),
+        Arc::new(demo.weekly.kt.clone()),
+    ];
     let report = health_report(end, &accounts);
     writeln!(
         demo.out,
@@ -208,9 +238,16 @@ pub async fn run<W: Write>(
     write!(demo.out, "{}", render.status_table(&report))?;
     writeln!(
         demo.out,
-        "\n{} E*TRADE and {} FYERS token calls reached the simulator; the bot made {} API calls.",
+        "\n{} E*TRADE, {} FYERS, {} Schwab and {} Kite token calls reached the simulator \
+         ({} Schwab refreshes not shown above); the bot made {} API calls.",
         demo.sim_calls_etrade(),
         demo.sim_calls_fyers(),
+        demo.sim_calls(&[broker_sim::Endpoint::SchwabToken]),
+        demo.sim_calls(&[
+            broker_sim::Endpoint::KiteSessionToken,
+            broker_sim::Endpoint::KiteLogout
+        ]),
+        demo.weekly.quiet_refreshes,
         demo.bot_calls
     )?;
     demo.running.shutdown().await;
@@ -230,7 +267,16 @@ impl<W: Write> Demo<'_, W> {
              refresh token for {} days (shortened for the demo).",
             opts.fyers_refresh_days
         )?;
-        writeln!(self.out, "Each line: UTC = the exchange's local time (New York for E*TRADE, Mumbai for FYERS).\n")
+        writeln!(
+            self.out,
+            "Schwab: access token for 30 min, refreshed silently for 7 days from the login. \
+             Kite: dies at 06:00 IST; a person logs in every trading day."
+        )?;
+        writeln!(self.out, "Each line: UTC = the exchange's local time (New York for E*TRADE and Schwab, Mumbai for FYERS and Kite).\n")
+    }
+
+    fn sim_calls(&self, endpoints: &[broker_sim::Endpoint]) -> u64 {
+        endpoints.iter().map(|e| self.running.sim.calls(*e)).sum()
     }
 
     fn sim_calls_etrade(&self) -> u64 {
@@ -259,6 +305,8 @@ impl<W: Write> Demo<'_, W> {
         let label = match who {
             "etrade" => "E*TRADE",
             "fyers" => "FYERS  ",
+            "schwab" => "Schwab ",
+            "kite" => "Kite   ",
             other => other,
         };
         writeln!(self.out, "{}  {label}  {text}", timeline_stamp(at, who))?;
@@ -277,9 +325,13 @@ impl<W: Write> Demo<'_, W> {
             }
         }
         for e in all {
+            if !self.weekly.shown(&e) {
+                continue;
+            }
             let at = e.at();
             let broker = e.key().broker().to_owned();
-            let text = self.render.describe_event(&e);
+            let mut text = self.render.describe_event(&e);
+            text.push_str(weekly::note(&e));
             self.line(at, &broker, &text)?;
         }
         Ok(())

@@ -15,6 +15,8 @@ use crate::{step, Demo, DemoError};
 pub(crate) enum Who {
     Etrade,
     Fyers,
+    Schwab,
+    Kite,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +43,12 @@ impl<W: Write> Demo<'_, W> {
         let mut s = Vec::new();
         for d in 0..=days {
             let date = first + Duration::days(i64::from(d));
+            s.push((local(ist, date, 8, 30), Action::PersonLogin(Who::Kite)));
+            s.push((local(ist, date, 9, 20), Action::BotCall(Who::Kite, true)));
+            s.push((local(ny, date, 9, 10), Action::PersonLogin(Who::Schwab)));
+            for h in 10..16 {
+                s.push((local(ny, date, h, 0), Action::BotCall(Who::Schwab, h == 10)));
+            }
             s.push((local(ist, date, 8, 50), Action::PersonLogin(Who::Fyers)));
             s.push((local(ist, date, 9, 15), Action::BotCall(Who::Fyers, true)));
             s.push((local(ist, date, 13, 0), Action::BotCall(Who::Fyers, false)));
@@ -82,12 +90,18 @@ impl<W: Write> Demo<'_, W> {
         let mut host_awake = true;
         let mut et_next = self.et.maintain().await;
         let mut fy_next = self.fy.maintain().await;
+        // Schwab and Kite run on an always-on server.
+        let mut sc_next = self.weekly.sc.maintain().await;
+        let mut kt_next = self.weekly.kt.maintain().await;
         self.print_events()?;
         loop {
             let now = self.clock.now();
             let action_at = script.peek().map(|(t, _)| *t);
             let et_due = et_next.filter(|_| host_awake);
-            let next = [action_at, et_due, fy_next].into_iter().flatten().min();
+            let next = [action_at, et_due, fy_next, sc_next, kt_next]
+                .into_iter()
+                .flatten()
+                .min();
             let Some(t) = next.filter(|t| *t <= end) else {
                 break;
             };
@@ -110,6 +124,8 @@ impl<W: Write> Demo<'_, W> {
                 et_next = self.et.maintain().await;
             }
             fy_next = self.fy.maintain().await;
+            sc_next = self.weekly.sc.maintain().await;
+            kt_next = self.weekly.kt.maintain().await;
             self.print_events()?;
         }
         self.clock.set(end);
@@ -163,7 +179,37 @@ impl<W: Write> Demo<'_, W> {
                     .await
                     .map_err(step("FYERS auth code exchange"))?;
             }
+            Action::PersonLogin(Who::Schwab) => {
+                if self.weekly.schwab_login(&self.running).await? {
+                    self.line(
+                        at,
+                        "schwab",
+                        "a person logs in (the weekly login) and pastes the redirect URL",
+                    )?;
+                }
+            }
+            Action::PersonLogin(Who::Kite) => {
+                if self.weekly.kite_login(&self.running).await? {
+                    self.line(
+                        at,
+                        "kite",
+                        "a person logs in before the open and pastes the redirect URL",
+                    )?;
+                }
+            }
             Action::PersonLogin(_) => {}
+            Action::BotCall(who @ (Who::Schwab | Who::Kite), loud) => {
+                self.bot_calls += 1;
+                let (text, broker) = if who == Who::Schwab {
+                    (self.weekly.schwab_call().await, "schwab")
+                } else {
+                    (self.weekly.kite_call().await, "kite")
+                };
+                self.print_events()?;
+                if loud || !text.ends_with("-> ok") {
+                    self.line(at, broker, &text)?;
+                }
+            }
             Action::BotCall(Who::Etrade, loud) => {
                 self.bot_calls += 1;
                 let text = match self.et_client.get("/v1/market/quote/AAPL.json").await {

@@ -62,8 +62,9 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Runs a multi-day E*TRADE + FYERS lifecycle against the embedded
-    /// simulator in a few seconds. Needs no config and no accounts.
+    /// Runs a multi-day E*TRADE, FYERS, Schwab and Kite lifecycle against
+    /// the embedded simulator in a few seconds. Needs no config and no
+    /// accounts.
     #[command(after_help = "Examples:\n  tokenctl demo\n  tokenctl demo --days 5 --pace-ms 0")]
     Demo {
         /// Simulated days to run.
