@@ -568,3 +568,29 @@ async fn huge_timeouts_and_poll_times_from_the_config_do_not_panic() {
     });
     wait_for("the alert", || fake.count() == 1).await;
 }
+
+#[tokio::test]
+async fn each_warning_lead_is_alerted_once_and_a_repeat_is_not() {
+    let clock = start_clock();
+    let (alerter, recorder) = recorded(&clock, 0);
+    let deadline = clock.now() + chrono::Duration::days(1);
+    let warn = |at| token_core::Event::ExpiringSoon {
+        key: key(),
+        at,
+        deadline,
+    };
+    // A day ahead (the same event twice: one alert), then two hours ahead.
+    alerter.handle(&warn(clock.now()));
+    alerter.handle(&warn(clock.now()));
+    alerter.handle(&warn(deadline - chrono::Duration::hours(2)));
+    assert_eq!(
+        settled(&recorder).await,
+        vec![AlertKind::ExpiringSoon, AlertKind::ExpiringSoon]
+    );
+    let texts: Vec<String> = lock(&recorder.got)
+        .iter()
+        .map(|a| a.message.clone())
+        .collect();
+    assert!(texts[0].contains("within 1 d"), "{texts:?}");
+    assert!(texts[1].contains("within 2 h"), "{texts:?}");
+}
