@@ -3,9 +3,13 @@
 //! (exit code 4) naming the account and the process that holds it; with
 //! `--standby` it waits and takes over once the first is killed; and two
 //! daemons over an expired E*TRADE account ask the broker-sim for one
-//! authorization, not two.
+//! authorization, not two. Over Redis: the second refuses too, and an
+//! owner whose claim was taken stops (exit code 3).
 
 mod common;
+
+#[path = "../../token-store-redis/tests/common/mod.rs"]
+mod redis_common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -190,4 +194,42 @@ async fn a_standby_waits_without_prompting_and_takes_over_when_the_owner_is_kill
     assert_eq!(env.authorizations(), 2);
     sigterm(&standby);
     assert!(wait_exit(&mut standby, Duration::from_secs(15)).success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_redis_the_second_refuses_and_an_owner_whose_claim_was_taken_stops() {
+    let Some(server) = redis_common::RedisServer::start_or_skip(
+        "tokenctl one owner over redis",
+        Default::default(),
+    ) else {
+        return;
+    };
+    let env = Env::start().await;
+    std::fs::write(env.dir().join("redis_url"), format!("{}\n", server.url())).unwrap();
+    let text = std::fs::read_to_string(&env.config).unwrap().replace(
+        "store = \"tokens\"",
+        "store = { kind = \"redis\", url = { file = \"redis_url\" }, prefix = \"t13\" }",
+    );
+    std::fs::write(&env.config, text).unwrap();
+    let (mut first, rx) = env.spawn(&["run"]);
+    common::until(&rx, "maintaining accounts", &mut first);
+
+    let o = env.cmd(&["run"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains(&format!("process {} on host", first.id())),
+        "{err}"
+    );
+
+    // Someone else now holds the claim (as after a pause longer than its
+    // TTL): the first daemon notices at its next heartbeat and stops.
+    let owner = "t13:owner:etrade/sandbox/main";
+    let taken = server.raw(&["SET", owner, "another-daemon", "PX", "60000"]);
+    assert!(taken.starts_with("+OK"), "{taken}");
+    let log = common::until(&rx, "lost its maintenance claim", &mut first);
+    let status = wait_exit(&mut first, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(3), "{}", log.join("\n"));
+    // It did not delete the new holder's claim on its way out.
+    assert!(server.raw(&["GET", owner]).contains("another-daemon"));
 }
