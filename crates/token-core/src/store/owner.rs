@@ -111,8 +111,11 @@ pub enum ClaimAttempt {
     },
 }
 
-/// Where a store keeps its accounts' maintenance claims; see the
-/// [module docs](self).
+/// Where a store keeps its accounts' maintenance claims: a daemon claims
+/// each account it maintains for its whole life, so that a second daemon
+/// over the same store neither renews nor prompts for it. Files: an
+/// advisory lock on a hidden `.owner` file, dropped by the OS with the
+/// process; Redis: a key kept alive by a heartbeat; memory: in-process.
 #[async_trait]
 pub trait OwnerClaims: Send + Sync + fmt::Debug {
     /// Claims the maintenance of `key` for this process as `me`, without
