@@ -7,7 +7,7 @@ use std::io::Write;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use secrecy::SecretString;
-use token_core::{Clock, TokenProvider};
+use token_core::Clock;
 
 use crate::{step, Demo, DemoError};
 
@@ -226,16 +226,12 @@ impl<W: Write> Demo<'_, W> {
             }
             Action::BotCall(Who::Fyers, loud) => {
                 self.bot_calls += 1;
-                let text = match self.fy.ensure_fresh().await {
-                    Ok(creds) => match self.fy_provider.probe(&creds).await {
-                        Ok(()) => {
-                            "bot: GET /profile with `Authorization: client_id:access_token` -> ok"
-                                .to_owned()
-                        }
-                        Err(e) => format!("bot: API call failed ({e})"),
-                    },
-                    Err(e) => format!("bot: no usable token ({e}); trading paused"),
-                };
+                let text = crate::weekly::bot_call(
+                    &self.fy,
+                    self.fy_provider.as_ref(),
+                    "GET /profile with `Authorization: client_id:access_token`",
+                )
+                .await;
                 self.print_events()?;
                 if loud || !text.ends_with("-> ok") {
                     self.line(at, "fyers", &text)?;

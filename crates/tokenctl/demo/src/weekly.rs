@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use kite::{Kite, KiteConfig, KiteCreds, KiteProvider};
 use schwab::{Schwab, SchwabConfig, SchwabCreds, SchwabProvider};
 use secrecy::SecretString;
-use token_core::{Broker, Clock, Environment, Event, TokenManager, TokenProvider};
+use token_core::{Broker, Clock, Environment, Event, Payload, TokenManager, TokenProvider};
 
 use crate::{step, DemoError};
 
@@ -124,33 +124,24 @@ impl Weekly {
         Ok(true)
     }
 
-    /// The bot's Schwab call: a fresh token (refreshed if due), then an
-    /// authenticated request.
+    /// The bot's Schwab call.
     pub(crate) async fn schwab_call(&self) -> String {
-        match self.sc.ensure_fresh().await {
-            Ok(c) => match self.sc_provider.probe(&c).await {
-                Ok(()) => {
-                    "bot: GET /trader/v1/accounts/accountNumbers with `Authorization: Bearer` -> ok"
-                        .into()
-                }
-                Err(e) => format!("bot: API call failed ({e})"),
-            },
-            Err(e) => format!("bot: no usable token ({e}); trading paused"),
-        }
+        bot_call(
+            &self.sc,
+            self.sc_provider.as_ref(),
+            "GET /trader/v1/accounts/accountNumbers with `Authorization: Bearer`",
+        )
+        .await
     }
 
     /// The bot's Kite call.
     pub(crate) async fn kite_call(&self) -> String {
-        match self.kt.ensure_fresh().await {
-            Ok(c) => match self.kt_provider.probe(&c).await {
-                Ok(()) => {
-                    "bot: GET /user/profile with `Authorization: token api_key:access_token` -> ok"
-                        .into()
-                }
-                Err(e) => format!("bot: API call failed ({e})"),
-            },
-            Err(e) => format!("bot: no usable token ({e}); trading paused"),
-        }
+        bot_call(
+            &self.kt,
+            self.kt_provider.as_ref(),
+            "GET /user/profile with `Authorization: token api_key:access_token`",
+        )
+        .await
     }
 
     /// Whether to print `e`: Schwab's silent refresh every 25 minutes is
@@ -181,5 +172,22 @@ pub(crate) fn note(e: &Event) -> &'static str {
             " [every 25 min; the rest of this day's are not shown]"
         }
         _ => "",
+    }
+}
+
+/// A bot's API call `what`: a fresh token (renewed if due), then an
+/// authenticated request (the provider's probe); the line to print, ending
+/// in `-> ok` on success.
+pub(crate) async fn bot_call<P: Payload>(
+    manager: &TokenManager<P>,
+    provider: &dyn TokenProvider<P>,
+    what: &str,
+) -> String {
+    match manager.ensure_fresh().await {
+        Ok(c) => match provider.probe(&c).await {
+            Ok(()) => format!("bot: {what} -> ok"),
+            Err(e) => format!("bot: API call failed ({e})"),
+        },
+        Err(e) => format!("bot: no usable token ({e}); trading paused"),
     }
 }
