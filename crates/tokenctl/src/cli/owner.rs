@@ -79,12 +79,21 @@ pub(crate) async fn claim_all(
     let me = OwnerInfo::this_process(clock.now());
     let poll = Duration::from_millis(args.standby_poll_ms.max(1));
     let mut held = Vec::new();
+    // One handle (one Redis connection) per store, however many accounts.
+    let mut opened: Vec<(&StoreSpec, Arc<dyn OwnerClaims>)> = Vec::new();
     for cfg in cfgs {
         let key = &cfg.key;
         let store_err = |e: StoreError| {
             CliError::Other(format!("account {key}: cannot claim its maintenance: {e}"))
         };
-        let claims = claims_for(cfg, clock.clone()).await.map_err(store_err)?;
+        let claims = match opened.iter().find(|(spec, _)| **spec == cfg.store_spec) {
+            Some((_, claims)) => claims.clone(),
+            None => {
+                let claims = claims_for(cfg, clock.clone()).await.map_err(store_err)?;
+                opened.push((&cfg.store_spec, claims.clone()));
+                claims
+            }
+        };
         let claim = if args.standby {
             wait_for_claim(claims.as_ref(), key, &me, poll, |holder| {
                 let who = holder.map_or_else(|| "another process".into(), ToString::to_string);
