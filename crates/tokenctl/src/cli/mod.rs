@@ -123,7 +123,7 @@ pub enum Command {
     /// The maintenance daemon: keeps every configured account alive until
     /// SIGINT or SIGTERM, logging events (set RUST_LOG to filter).
     #[command(
-        after_help = "Examples:\n  tokenctl run\n  RUST_LOG=debug tokenctl run --log-format json\n  tokenctl run --listen 127.0.0.1:9184   # /health, /metrics, /refresh, /keepalive (needs [control])"
+        after_help = "Examples:\n  tokenctl run\n  RUST_LOG=debug tokenctl run --log-format json\n  tokenctl run --listen 127.0.0.1:9184   # /health, /metrics, /refresh, /keepalive (needs [control])\n  tokenctl run --standby                 # wait while another process maintains an account, then take over\n\nOne process maintains an account at a time: a second `run` or `exec` over the same store exits with code 4, naming the process that holds the account, unless --standby."
     )]
     Run {
         /// `text` or `json` log lines on stderr.
