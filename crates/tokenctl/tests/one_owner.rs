@@ -110,6 +110,17 @@ fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     }
 }
 
+/// Runs `cmd` to its end, at most 15 s (a second daemon that did not
+/// refuse would run forever: killed, and the test fails); its exit code and
+/// stderr.
+fn refused(mut cmd: Command) -> (Option<i32>, String) {
+    let mut child = cmd.spawn().unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(15));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status.code(), err)
+}
+
 fn sigterm(child: &Child) {
     let ok = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -125,9 +136,8 @@ async fn a_second_daemon_refuses_with_who_holds_the_account_and_one_prompt_is_ma
     common::until(&rx, "re-authorization required", &mut first);
     assert_eq!(env.authorizations(), 1);
 
-    let o = env.cmd(&["run"]).output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(4), "{err}");
+    let (code, err) = refused(env.cmd(&["run"]));
+    assert_eq!(code, Some(4), "{err}");
     assert!(
         err.contains("account etrade/sandbox/main is already maintained by"),
         "{err}"
@@ -139,12 +149,10 @@ async fn a_second_daemon_refuses_with_who_holds_the_account_and_one_prompt_is_ma
     assert!(err.contains("--standby"), "{err}");
     assert!(!err.contains("re-authorization required"), "{err}");
     // `exec` is refused the same way, before running its command.
-    let o = env
-        .cmd(&["exec", "--", "sh", "-c", "touch ran"])
-        .current_dir(env.dir())
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(4));
+    let mut exec = env.cmd(&["exec", "--", "sh", "-c", "touch ran"]);
+    exec.current_dir(env.dir());
+    let (code, err) = refused(exec);
+    assert_eq!(code, Some(4), "{err}");
     assert!(!env.dir().join("ran").exists());
     // One prompt: the second daemon never asked the broker for a login.
     assert_eq!(env.authorizations(), 1);
@@ -214,9 +222,8 @@ async fn over_redis_the_second_refuses_and_an_owner_whose_claim_was_taken_stops(
     let (mut first, rx) = env.spawn(&["run"]);
     common::until(&rx, "maintaining accounts", &mut first);
 
-    let o = env.cmd(&["run"]).output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(4), "{err}");
+    let (code, err) = refused(env.cmd(&["run"]));
+    assert_eq!(code, Some(4), "{err}");
     assert!(
         err.contains(&format!("process {} on host", first.id())),
         "{err}"
