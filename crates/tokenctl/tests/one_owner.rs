@@ -188,6 +188,12 @@ async fn a_standby_waits_without_prompting_and_takes_over_when_the_owner_is_kill
         "{early:?}"
     );
     assert_eq!(env.authorizations(), 1);
+    // A standby stops on SIGTERM like the owner does.
+    let (mut other, rx3) = env.spawn(&["run", "--standby", "--standby-poll-ms", "20"]);
+    common::until(&rx3, "standing by", &mut other);
+    sigterm(&other);
+    assert!(wait_exit(&mut other, Duration::from_secs(10)).success());
+    assert!(rx3.iter().any(|l| l.contains("stopped while standing by")));
 
     // SIGKILL: no clean shutdown, the OS drops the lock.
     first.kill().unwrap();

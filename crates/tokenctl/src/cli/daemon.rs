@@ -56,13 +56,20 @@ pub async fn daemon(
     // Handlers first: a SIGTERM that arrives while accounts load or right
     // after the server says it listens must stop us cleanly, not kill us.
     let signal = shutdown_signal();
+    tokio::pin!(signal);
     match control::raise_nofile_limit() {
         Ok(l) => tracing::debug!(limit = ?l, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
     // One maintenance owner per account: refuse or stand by before loading.
     let all: Vec<_> = config.accounts.iter().collect();
-    let claims = super::owner::claim_all(&all, clock.clone(), owner).await?;
+    let claims = tokio::select! {
+        claims = super::owner::claim_all(&all, clock.clone(), owner) => claims?,
+        signal = &mut signal => {
+            tracing::info!(signal, "stopped while standing by");
+            return Ok(());
+        }
+    };
     let mut accounts = Vec::new();
     let mut sink_tasks = Vec::new();
     for cfg in &config.accounts {
@@ -121,7 +128,7 @@ pub async fn daemon(
     }
     tracing::info!(accounts = accounts.len(), config = %config.path.display(), "maintaining accounts; stop with SIGINT or SIGTERM");
     let stopped = tokio::select! {
-        signal = signal => Ok(signal),
+        signal = &mut signal => Ok(signal),
         key = token_core::store::any_lost(&claims) => Err(key),
     };
     match &stopped {
