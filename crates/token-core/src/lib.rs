@@ -41,7 +41,7 @@ pub use events::Event;
 pub use health::{AccountHealth, HealthReport, HealthStatus};
 pub use key::{AccountKey, Environment};
 pub use manager::{
-    health_report, Credentials, MaintenanceHandle, ManagedAccount, ManagerConfig, RetryPolicy,
+    health_report, Credentials, LoginRequest, MaintenanceHandle, ManagedAccount, ManagerConfig, RetryPolicy,
     TokenManager, TokenRef,
 };
 pub use notice::Notice;
