@@ -143,9 +143,13 @@ pub async fn reauthorize_with(
 ) -> Result<u32, ReauthError> {
     let key = account.key().clone();
     let max_attempts = max_attempts.max(1);
-    let mut request = account.begin_authorization().await?;
+    // The login in progress, whoever started it (one URL per account).
+    let begun = account.login_request().await?;
+    let mut request = begun.request;
     started(&request)?;
-    let mut note = None;
+    let mut note = begun.replaced.then(|| {
+        "⌛ The login URL sent earlier expired and no longer works. Here is a new one.".to_owned()
+    });
     let mut attempt = 0;
     loop {
         attempt += 1;
