@@ -62,7 +62,10 @@ impl PendingLogins for RedisPendingLogins {
     async fn save(&self, request: &AuthorizationRequest) -> Result<(), StoreError> {
         let redis_key = self.store.keys().login(&request.key);
         let json = serde_json::to_vec(request).map_err(|e| {
-            StoreError::Payload(format!("cannot encode the pending login: {:?}", e.classify()))
+            StoreError::Payload(format!(
+                "cannot encode the pending login: {:?}",
+                e.classify()
+            ))
         })?;
         let left = request
             .expires_at

@@ -611,7 +611,10 @@ async fn etrade_login_can_be_finished_later_with_verifier() {
         .unwrap();
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
-    assert!(out.contains("echo CODE | tokenctl login etrade/sandbox/main"), "{out}");
+    assert!(
+        out.contains("echo CODE | tokenctl login etrade/sandbox/main"),
+        "{out}"
+    );
     let url = out
         .lines()
         .map(str::trim)

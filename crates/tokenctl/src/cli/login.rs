@@ -115,10 +115,16 @@ pub(crate) async fn finish(acct: &Account, answer: SecretString) -> Result<(), C
 /// up to `timeout` for the person's answer: the control server's login flow
 /// ([`reauthorize`]) over the terminal. Piped stdin answers the live request:
 /// `echo CODE | tokenctl login ACCOUNT`.
-pub(crate) async fn login(acct: &Account, paste: bool, timeout: StdDuration) -> Result<(), CliError> {
+pub(crate) async fn login(
+    acct: &Account,
+    paste: bool,
+    timeout: StdDuration,
+) -> Result<(), CliError> {
     let m = acct.managed();
     let name = m.key().to_string();
-    progress(&format!("looking for the login in progress for {name} (or asking the broker to start one)..."));
+    progress(&format!(
+        "looking for the login in progress for {name} (or asking the broker to start one)..."
+    ));
     let terminal = Terminal {
         name: name.clone(),
         paste,
