@@ -32,6 +32,7 @@ fn reauth_alert(clock: &token_core::ManualClock) -> Alert {
         message: "a person must log in (credentials expired)".into(),
         url: Some("https://us.etrade.com/e/t/etws/authorize?key=k&token=t".into()),
         deadline: None,
+        answer: None,
         resolves: vec![],
     }
 }
