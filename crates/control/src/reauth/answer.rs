@@ -16,9 +16,9 @@ pub struct AnswerWays {
 /// What a person brings back after logging in at the URL.
 pub fn what_to_bring(expects: Option<Expects>) -> &'static str {
     match expects {
-        Some(Expects::Verifier) => "the verification code the page shows",
-        Some(Expects::RedirectUrl) => "the whole URL the browser lands on",
-        None => "the verification code the page shows, or the whole URL the browser lands on",
+        Some(Expects::Verifier) => "the verifier code shown after login",
+        Some(Expects::RedirectUrl) => "the full URL the browser lands on after login",
+        None => "the verifier code shown after login, or the full URL the browser lands on",
     }
 }
 
@@ -34,7 +34,7 @@ pub fn what_to_bring(expects: Option<Expects>) -> &'static str {
 /// ```
 pub fn how_to_answer(account: &AccountKey, expects: Option<Expects>, ways: AnswerWays) -> String {
     let mut text = format!(
-        "After logging in, bring back {} (CODE below). Answer with: `echo CODE | tokenctl login {account}`",
+        "Bring back {} (CODE below) and answer with: `echo CODE | tokenctl login {account}`",
         what_to_bring(expects)
     );
     if ways.http {
