@@ -34,7 +34,7 @@ pub fn what_to_bring(expects: Option<Expects>) -> &'static str {
 /// ```
 pub fn how_to_answer(account: &AccountKey, expects: Option<Expects>, ways: AnswerWays) -> String {
     let mut text = format!(
-        "Bring back {} (CODE below) and answer with: `echo CODE | tokenctl login {account}`",
+        "Answer with {} as CODE: `echo CODE | tokenctl login {account}`",
         what_to_bring(expects)
     );
     if ways.http {
@@ -43,7 +43,7 @@ pub fn how_to_answer(account: &AccountKey, expects: Option<Expects>, ways: Answe
         ));
     }
     if ways.telegram {
-        text.push_str("; or reply to this message with CODE on Telegram");
+        text.push_str("; or reply to this message with it on Telegram");
     }
     text.push('.');
     text
