@@ -695,7 +695,10 @@ fn login_started_elsewhere(env: &SimEnv) -> String {
         .find(|l| l.contains("/e/t/etws/authorize?"))
         .expect("authorize URL printed")
         .to_owned();
-    env.running.sim.approve_etrade(&param(&url, "token")).unwrap()
+    env.running
+        .sim
+        .approve_etrade(&param(&url, "token"))
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -733,15 +736,28 @@ async fn a_login_in_progress_is_answered_on_stdin_from_a_code_file_or_argv_with_
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
-    let (code, out, err) = env.run(&["login", "etrade/main", "--code-file", file.to_str().unwrap()]);
+    let (code, out, err) = env.run(&[
+        "login",
+        "etrade/main",
+        "--code-file",
+        file.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains(logged_in), "{out}");
     #[cfg(unix)]
-    assert!(err.contains("is readable by other users (mode 644)"), "{err}");
+    assert!(
+        err.contains("is readable by other users (mode 644)"),
+        "{err}"
+    );
     assert!(!err.contains(&verifier), "{err}");
     let empty = env.dir.path().join("empty.txt");
     std::fs::write(&empty, "\n").unwrap();
-    let (code, _, err) = env.run(&["login", "etrade/main", "--code-file", empty.to_str().unwrap()]);
+    let (code, _, err) = env.run(&[
+        "login",
+        "etrade/main",
+        "--code-file",
+        empty.to_str().unwrap(),
+    ]);
     assert_eq!(code, 3);
     assert!(err.contains("is empty"), "{err}");
 
