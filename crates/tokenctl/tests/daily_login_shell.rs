@@ -234,7 +234,7 @@ async fn past_midnight_the_daemons_alert_is_answered_by_piping_the_verifier_into
         .split_whitespace()
         .find(|w| w.contains("/e/t/etws/authorize?"))
         .unwrap_or_else(|| panic!("no URL in {alert}"))
-        .trim_end_matches(|c| c == ';' || c == ',')
+        .trim_end_matches([';', ','])
         .to_owned();
     let how = common::until(
         &log,
