@@ -121,7 +121,7 @@ pub enum Command {
     /// The maintenance daemon: keeps every configured account alive until
     /// SIGINT or SIGTERM, logging events (set RUST_LOG to filter).
     #[command(
-        after_help = "Examples:\n  tokenctl run\n  RUST_LOG=debug tokenctl run --log-format json\n  tokenctl run --listen 127.0.0.1:9184   # /health, /metrics, /refresh, /keepalive (needs [control])"
+        after_help = "Examples:\n  tokenctl run\n  RUST_LOG=debug tokenctl run --log-format json\n  tokenctl run --listen 127.0.0.1:9184   # /health, /metrics, /refresh, /keepalive, /login (needs [control])"
     )]
     Run {
         /// `text` or `json` log lines on stderr.
