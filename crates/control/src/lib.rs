@@ -1,7 +1,8 @@
 //! Running broker-tokens unattended.
 //!
 //! - [`Server`]: the HTTP control surface (`GET /health`, `GET /metrics`,
-//!   `POST /refresh`, `POST /keepalive`) with bearer-token auth compared in
+//!   `POST /refresh`, `POST /keepalive`, `POST /login/{account}[/complete]`,
+//!   `GET /callback/{broker}/{environment}/{label}`) with bearer-token auth compared in
 //!   constant time, a refusal of weak tokens, rate limits on every route
 //!   that other callers' failures cannot spend, a connection cap, timeouts
 //!   and a bounded shutdown; loopback only unless `allow_remote`;

@@ -6,7 +6,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use broker_sim::{BrokerSim, RunningSim, SimConfig};
+use broker_sim::{BrokerSim, Endpoint, RunningSim, SimConfig};
 use chrono::{TimeZone, Utc};
 use common::*;
 use control::reauth::{
@@ -593,7 +593,7 @@ fn a_prompt_says_until_which_day_its_url_is_valid() {
     assert!(
         prompt
             .text()
-            .ends_with("(valid until 2026-03-09 04:30 UTC)"),
+            .contains("(valid until 2026-03-09 04:30 UTC)\nOr answer from a shell: `echo CODE | tokenctl login fyers/production/main`."),
         "{}",
         prompt.text()
     );
@@ -647,4 +647,67 @@ async fn an_unanswered_conversation_is_asked_again_while_a_person_is_needed() {
     .expect("logged in on the second conversation");
     assert_eq!(channel.asks.load(std::sync::atomic::Ordering::SeqCst), 2);
     task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phone_is_sent_the_login_another_process_started_and_its_answer_finishes_it() {
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 5, 14, 0, 0).unwrap());
+    let running = BrokerSim::start_with_manual_clock(SimConfig::default(), clock.clone())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Two processes over one store directory (memory stores: the login in
+    // progress is what they share here).
+    let process = || {
+        TokenManager::builder(
+            "etrade/sandbox/main".parse().unwrap(),
+            Arc::new(provider_of(&running, &clock)),
+        )
+        .pending_logins(Arc::new(token_core::store::DirPendingLogins::new(
+            dir.path(),
+        )))
+        .policy(Arc::new(etrade::default_policy()))
+        .clock(Arc::new(clock.clone()))
+        .build()
+    };
+    let (daemon, cli) = (process(), process());
+    // `tokenctl login` started it first; then the daemon needs a person.
+    let started = cli.begin_authorization().await.unwrap();
+    let phone = phone(vec![Arc::new(daemon.clone())], &clock).await;
+    daemon.maintain().await;
+    wait_for("the login URL", || phone.fake.count() >= 1).await;
+    assert_eq!(
+        last_url(&phone.fake),
+        started.url,
+        "the one URL, not a second"
+    );
+    assert_eq!(running.sim.calls(Endpoint::EtradeRequestToken), 1);
+    let verifier = running
+        .sim
+        .approve_etrade(&query(&started.url, "token"))
+        .unwrap();
+    phone.fake.incoming(CHAT, &verifier);
+    wait_for("the confirmation", || {
+        phone
+            .fake
+            .texts()
+            .iter()
+            .any(|t| t.contains("is authorized"))
+    })
+    .await;
+    assert!(daemon.token().is_ok());
+    assert!(cli.pending_authorization().await.unwrap().is_none());
+    assert_eq!(running.sim.calls(Endpoint::EtradeRequestToken), 1);
+}
+
+fn provider_of(running: &RunningSim, clock: &ManualClock) -> etrade::EtradeProvider {
+    let c = running.credentials();
+    let config = etrade::EtradeConfig::new(
+        token_core::Environment::Sandbox,
+        c.etrade_consumer_key,
+        c.etrade_consumer_secret.into(),
+    )
+    .with_base_url(&running.base_url)
+    .unwrap();
+    etrade::EtradeProvider::with_clock(config, Arc::new(clock.clone())).unwrap()
 }

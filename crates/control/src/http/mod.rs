@@ -6,12 +6,16 @@
 //! | `GET /metrics` | bearer (unless `auth_metrics = false`) | Prometheus text |
 //! | `POST /refresh[?account=KEY]` | bearer | renew all accounts or one |
 //! | `POST /keepalive[?account=KEY]` | bearer | keep-alive all accounts or one |
+//! | `POST /login/{account}` | bearer | start or return the account's login in progress ([`login`]) |
+//! | `POST /login/{account}/complete` | bearer | finish it with `{"code": "..."}` |
+//! | `GET /callback/{broker}/{environment}/{label}` | `state` of the login in progress | capture the broker's redirect |
 //!
 //! Every route is rate limited ([`guard`]); connections are capped and
 //! timed out by the accept loop ([`serve`]).
 
 mod auth;
 mod guard;
+pub mod login;
 mod ratelimit;
 pub(crate) mod serve;
 
@@ -48,6 +52,8 @@ pub(crate) struct AppState {
     pub metrics: Arc<Metrics>,
     pub auth_health: bool,
     pub auth_metrics: bool,
+    /// `[control] public_url`, trailing `/` removed.
+    pub public_url: Option<String>,
 }
 
 impl AppState {
@@ -66,6 +72,10 @@ impl AppState {
             metrics,
             auth_health: config.auth_health,
             auth_metrics: config.auth_metrics,
+            public_url: config
+                .public_url
+                .as_deref()
+                .map(|u| u.trim_end_matches('/').to_owned()),
         }
     }
 }
@@ -79,6 +89,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/refresh", post(refresh))
         .route("/keepalive", post(keepalive))
+        .route("/login/{*account}", post(login::login))
+        .route("/callback/{broker}/{*account}", get(login::callback))
         .with_state(state)
 }
 

@@ -23,6 +23,7 @@ mod lockfile;
 mod memory;
 mod owner;
 mod ownerfile;
+mod pending;
 mod tempfiles;
 
 use std::fmt;
@@ -42,6 +43,7 @@ pub use memory::MemoryStore;
 pub use owner::{
     any_lost, host_name, wait_for_claim, ClaimAttempt, OwnerClaim, OwnerClaims, OwnerInfo,
 };
+pub use pending::{DirPendingLogins, MemoryPendingLogins, PendingLogins};
 
 /// Persists one record per account.
 #[async_trait]
