@@ -126,15 +126,13 @@ pub enum Command {
     },
     /// The maintenance daemon: keeps every configured account alive until
     /// SIGINT or SIGTERM, logging events (set RUST_LOG to filter).
-    #[command(
-        after_help = "Examples:
+    #[command(after_help = "Examples:
   tokenctl run
   RUST_LOG=debug tokenctl run --log-format json
   tokenctl run --listen 127.0.0.1:9184   # /health, /metrics, /refresh, /keepalive, /login (needs [control])
   tokenctl run --standby                 # wait while another process maintains an account, then take over
 
-One process maintains an account at a time: a second `run` or `exec` over the same store exits with code 4, naming the process that holds the account, unless --standby."
-    )]
+One process maintains an account at a time: a second `run` or `exec` over the same store exits with code 4, naming the process that holds the account, unless --standby.")]
     Run {
         /// `text` or `json` log lines on stderr.
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
