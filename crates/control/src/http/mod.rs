@@ -6,14 +6,22 @@
 //! | `GET /metrics` | bearer (unless `auth_metrics = false`) | Prometheus text |
 //! | `POST /refresh[?account=KEY]` | bearer | renew all accounts or one |
 //! | `POST /keepalive[?account=KEY]` | bearer | keep-alive all accounts or one |
+//! | `GET /events` | as `/health` | each account's events of the last 24 h and its exchange zone ([`events_feed`]) |
+//! | `GET /`, `/assets/*`, `/session` | open | the page for a person, and its sign-in ([`page`]) |
+//!
+//! Wherever the bearer token is accepted, the page's session cookie is too
+//! (with its CSRF header and the page's origin on writes; [`session`]).
 //!
 //! Every route is rate limited ([`guard`]); connections are capped and
 //! timed out by the accept loop ([`serve`]).
 
 mod auth;
+pub(crate) mod events_feed;
 mod guard;
+mod page;
 mod ratelimit;
 pub(crate) mod serve;
+mod session;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -28,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use token_core::{AccountKey, Clock, HealthStatus, ManagedAccount};
 
 pub use auth::{BearerToken, WeakTokenError, MIN_TOKEN_CHARS};
+pub use events_feed::{EVENTS_PER_ACCOUNT, TIMELINE_SPAN};
 pub use guard::RouteLimits;
 pub use ratelimit::{RateLimiter, DEFAULT_SLOTS};
 pub use serve::{
@@ -37,6 +46,7 @@ pub use serve::{
 
 use crate::config::ControlConfig;
 use crate::metrics::Metrics;
+use events_feed::EventLog;
 use guard::{Guard, Route};
 
 /// Everything the handlers share.
@@ -46,8 +56,10 @@ pub(crate) struct AppState {
     pub guard: Arc<Guard>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    pub events: Arc<EventLog>,
     pub auth_health: bool,
     pub auth_metrics: bool,
+    pub allow_remote: bool,
 }
 
 impl AppState {
@@ -58,14 +70,17 @@ impl AppState {
         limits: RouteLimits,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
+        events: Arc<EventLog>,
     ) -> Self {
         Self {
             accounts,
             guard: Arc::new(Guard::new(token, config.rate_limit, limits, clock.clone())),
             clock,
             metrics,
+            events,
             auth_health: config.auth_health,
             auth_metrics: config.auth_metrics,
+            allow_remote: config.allow_remote,
         }
     }
 }
@@ -79,6 +94,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/refresh", post(refresh))
         .route("/keepalive", post(keepalive))
+        .route("/events", get(events_feed::events))
+        .route("/", get(page::index))
+        .route("/assets/app.js", get(page::app_js))
+        .route("/assets/app.css", get(page::app_css))
+        .route("/session", get(page::session).post(page::sign_in))
+        .route("/session/end", post(page::sign_out))
         .with_state(state)
 }
 
