@@ -81,6 +81,11 @@
     return String(x);
   }
 
+  // An account key as the server writes it in paths: broker/environment/label.
+  function keyName(k) {
+    return typeof k === 'string' ? k : k.broker + '/' + k.environment + '/' + k.label;
+  }
+
   // ---- sign-in ------------------------------------------------------------
   function show(signedIn) {
     $('signin').hidden = signedIn;
@@ -167,8 +172,9 @@
   }
 
   function render(a, now) {
-    const c = card(a.key);
-    const zone = zones[a.key] || 'UTC';
+    const key = keyName(a.key);
+    const c = card(key);
+    const zone = zones[key] || 'UTC';
     c.badge.textContent = a.status;
     c.badge.className = 'badge status-' + a.status;
     c.root.dataset.status = a.status;

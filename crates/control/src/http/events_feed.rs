@@ -39,7 +39,8 @@ impl std::fmt::Debug for EventLog {
 /// One account's timeline.
 #[derive(Serialize)]
 struct Timeline<'a> {
-    account: &'a AccountKey,
+    /// `broker/environment/label`.
+    account: String,
     /// IANA zone name of the account's exchange (`UTC` when not known).
     zone: &'a str,
     /// Oldest first, within the last 24 h.
@@ -108,7 +109,7 @@ pub(crate) async fn events(
             .accounts
             .iter()
             .map(|a| Timeline {
-                account: a.key(),
+                account: a.key().to_string(),
                 zone: state.events.zone(a.key()),
                 events: state.events.recent(a.key()),
             })
