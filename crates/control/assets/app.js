@@ -55,18 +55,18 @@
     return human((Date.parse(ts) - now) / 1000);
   }
   function clock(ts, zone) {
-    return new Intl.DateTimeFormat('en-GB', {
+    return new Intl.DateTimeFormat('en-US', {
       timeZone: zone, weekday: 'short', day: 'numeric', month: 'short',
-      hour: '2-digit', minute: '2-digit', timeZoneName: 'short',
+      hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZoneName: 'short',
     }).format(new Date(ts));
   }
-  // "Fri 6 Mar, 00:05 GMT-5 (05:05 UTC)": the exchange's time, then UTC.
+  // "Fri, Mar 6, 00:05 EST (05:05 UTC)": the exchange's time, then UTC.
   function stamp(ts, zone) {
     if (!ts) return '—';
     const utc = clock(ts, 'UTC');
     if (!zone || zone === 'UTC') return utc;
-    return clock(ts, zone) + ' (' + new Intl.DateTimeFormat('en-GB', {
-      timeZone: 'UTC', hour: '2-digit', minute: '2-digit',
+    return clock(ts, zone) + ' (' + new Intl.DateTimeFormat('en-US', {
+      timeZone: 'UTC', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
     }).format(new Date(ts)) + ' UTC)';
   }
   // Remedy / next person action: whatever shape the server gives.
@@ -143,7 +143,7 @@
     c.fields = {};
     for (const [name, label] of [
       ['state', 'State'], ['expires', 'Expires'], ['idle', 'Idle'],
-      ['refresh', 'Refresh token life'], ['next', 'Next renewal'],
+      ['refresh', 'Refresh token life'], ['next', 'Next check'],
       ['error', 'Last error'], ['remedy', 'Remedy'], ['action', 'Next person action'],
       ['warnings', 'Warnings'],
     ]) {

@@ -1,7 +1,7 @@
 //! The last 24 hours of each account's events, for the page's timeline:
 //! a bounded ring per account in memory, filled by [`Server::start`]
-//! (crate::Server::start), served at `GET /events` with the same auth as
-//! `/health`.
+//! (crate::Server::start), served at `GET /events` to holders of the
+//! bearer token or a page session only (even where `/health` is open).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -97,10 +97,11 @@ pub(crate) async fn events(
     ip: ClientIp,
     headers: HeaderMap,
 ) -> Response {
-    let route = Route::Read {
-        open: !state.auth_health,
-    };
-    if let Err(r) = state.guard.admit(route, &headers, ip.0) {
+    // Always authed: events carry authorize URLs, even where `/health` is open.
+    if let Err(r) = state
+        .guard
+        .admit(Route::Read { open: false }, &headers, ip.0)
+    {
         return *r;
     }
     let feed = Feed {

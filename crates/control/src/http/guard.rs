@@ -172,6 +172,12 @@ impl Guard {
         Ok(self.sessions.open())
     }
 
+    /// Whether the request carries the bearer token or a live page session
+    /// (without charging any budget; call after [`Guard::admit`]).
+    pub fn authenticated(&self, headers: &HeaderMap) -> bool {
+        self.authorized(headers) || self.sessions.check(headers) != SessionCheck::None
+    }
+
     /// The browser sessions.
     pub fn sessions(&self) -> &Sessions {
         &self.sessions

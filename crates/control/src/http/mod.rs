@@ -6,7 +6,7 @@
 //! | `GET /metrics` | bearer (unless `auth_metrics = false`) | Prometheus text |
 //! | `POST /refresh[?account=KEY]` | bearer | renew all accounts or one |
 //! | `POST /keepalive[?account=KEY]` | bearer | keep-alive all accounts or one |
-//! | `GET /events` | as `/health` | each account's events of the last 24 h and its exchange zone ([`events_feed`]) |
+//! | `GET /events` | bearer or page session (always) | each account's events of the last 24 h and its exchange zone ([`events_feed`]) |
 //! | `GET /`, `/assets/*`, `/session` | open | the page for a person, and its sign-in ([`page`]) |
 //!
 //! Wherever the bearer token is accepted, the page's session cookie is too
@@ -143,7 +143,13 @@ async fn health(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap)
     if let Err(r) = state.guard.admit(route, &headers, ip.0) {
         return *r;
     }
-    let report = token_core::health_report(state.clock.now(), &state.accounts);
+    let mut report = token_core::health_report(state.clock.now(), &state.accounts);
+    if !state.guard.authenticated(&headers) {
+        // An open `/health` tells the status, never where to log in.
+        for a in &mut report.accounts {
+            a.reauthorization_url = None;
+        }
+    }
     let code = if report.status == HealthStatus::Critical {
         StatusCode::SERVICE_UNAVAILABLE
     } else {

@@ -1,0 +1,506 @@
+//! The page at `/` in a real browser (headless Debian chromium through
+//! chromedriver), against the control server with an E*TRADE and a FYERS
+//! account on broker-sim, all on loopback and on one manual clock:
+//! wrong token refused; sign in; both brokers shown; the simulator moves past
+//! midnight New York; the E*TRADE card asks for a person; its login is opened
+//! from the page, approved in the simulator and the verifier pasted; the card
+//! turns healthy; sign out and the data is gone. Screenshots of the signed-in
+//! page at desktop and phone widths go to `target/screenshots/`, and the
+//! HTML and JSON the page was served are scanned for every secret the run
+//! handled.
+//!
+//! The login routes (`POST /login/{account}`, `…/complete`) belong to
+//! another change (issue 13); until they are merged, [`login_routes`] below
+//! stands in for them, speaking the agreed contract.
+
+mod common;
+mod webdriver;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use broker_sim::{BrokerSim, RunningSim, SimConfig};
+use chrono::{TimeZone, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use token_core::{Expects, ManagedAccount, ManagerConfig, ManualClock, MemoryStore, TokenManager};
+
+use common::control_config;
+use webdriver::Driver;
+
+const TOKEN: &str = "ctl-S3cr3t-Qw7Zp-4be1d09a7c35f28e6b1d0c9a";
+const ETRADE: &str = "etrade/sandbox/main";
+const FYERS: &str = "fyers/production/main";
+
+fn query(url: &str, name: &str) -> String {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("{url} has no {name}"))
+}
+
+fn etrade(running: &RunningSim, clock: &ManualClock) -> TokenManager<etrade::EtradeCredentials> {
+    let c = running.credentials();
+    let config = etrade::EtradeConfig::new(
+        token_core::Environment::Sandbox,
+        c.etrade_consumer_key,
+        c.etrade_consumer_secret.into(),
+    )
+    .with_base_url(&running.base_url)
+    .unwrap();
+    let key = config.account_key("main").unwrap();
+    let provider = etrade::EtradeProvider::with_clock(config, Arc::new(clock.clone())).unwrap();
+    TokenManager::new(
+        key,
+        Arc::new(provider),
+        Arc::new(MemoryStore::new()),
+        Arc::new(etrade::default_policy()),
+        Arc::new(clock.clone()),
+        ManagerConfig::default(),
+    )
+}
+
+fn fyers(running: &RunningSim, clock: &ManualClock) -> TokenManager<fyers::FyersCreds> {
+    let c = running.credentials();
+    let config = fyers::FyersConfig::new(
+        token_core::Environment::Production,
+        c.fyers_client_id.clone(),
+        SecretString::from(c.fyers_secret_key),
+        SecretString::from(c.fyers_pin),
+        c.fyers_redirect_uri.clone(),
+    )
+    .with_base_url(&c.fyers_base_url)
+    .unwrap();
+    TokenManager::new(
+        FYERS.parse().unwrap(),
+        Arc::new(fyers::FyersProvider::new(config, Arc::new(clock.clone())).unwrap()),
+        Arc::new(MemoryStore::new()),
+        Arc::new(fyers::default_policy()),
+        Arc::new(clock.clone()),
+        fyers::default_manager_config(),
+    )
+}
+
+/// The login contract of issue 13 (stand-in until its routes are merged).
+fn login_routes(accounts: Vec<Arc<dyn ManagedAccount>>) -> Router {
+    type Accounts = Arc<Vec<Arc<dyn ManagedAccount>>>;
+    fn find(accounts: &Accounts, key: &str) -> Option<Arc<dyn ManagedAccount>> {
+        accounts
+            .iter()
+            .find(|a| a.key().to_string() == key)
+            .cloned()
+    }
+    async fn start(
+        State(accounts): State<Accounts>,
+        Path(key): Path<String>,
+    ) -> (StatusCode, Json<Value>) {
+        let Some(a) = find(&accounts, &key) else {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": "unknown account"})),
+            );
+        };
+        match a.begin_authorization().await {
+            Ok(r) => (
+                StatusCode::OK,
+                Json(json!({
+                    "account": key, "url": r.url,
+                    "expects": if r.expects == Expects::Verifier { "verifier" } else { "redirect_url" },
+                    "instructions": r.instructions, "expires_at": r.expires_at, "replaced": false,
+                })),
+            ),
+            Err(e) => (
+                StatusCode::BAD_GATEWAY,
+                Json(json!({"error": e.to_string()})),
+            ),
+        }
+    }
+    async fn complete(
+        State(accounts): State<Accounts>,
+        Path(key): Path<String>,
+        Json(body): Json<Value>,
+    ) -> (StatusCode, Json<Value>) {
+        let Some(a) = find(&accounts, &key) else {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": "unknown account"})),
+            );
+        };
+        let code = SecretString::from(body["code"].as_str().unwrap_or_default().to_string());
+        match a.complete_authorization(&code).await {
+            Ok(()) => (
+                StatusCode::OK,
+                Json(json!({"account": key, "authorized": true})),
+            ),
+            Err(e) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"error": e.to_string(), "remedy": "log in again"})),
+            ),
+        }
+    }
+    Router::new()
+        .route("/login/{account}", post(start))
+        .route("/login/{account}/complete", post(complete))
+        .with_state(Arc::new(accounts))
+}
+
+/// Secrets to look for, and what the page was served.
+#[derive(Default)]
+struct Scan {
+    secrets: Vec<(&'static str, String)>,
+    served: Vec<(String, String)>,
+}
+
+impl Scan {
+    fn secret(&mut self, what: &'static str, value: &str) {
+        assert!(value.len() >= 5, "{what} too short to scan for");
+        self.secrets.push((what, value.to_string()));
+    }
+    fn check(&self) {
+        assert!(self.served.len() >= 8, "scanned what was served");
+        let real = self
+            .served
+            .iter()
+            .filter(|(_, t)| t.contains(ETRADE))
+            .count();
+        assert!(real >= 4, "the scanned answers carried account data");
+        assert!(contains("code: H92GX.", "H92GX") && !contains("xH92GX", "H92GX"));
+        for (place, text) in &self.served {
+            for (what, secret) in &self.secrets {
+                assert!(
+                    !contains(text, secret),
+                    "{what} leaked into {place}:\n{text}"
+                );
+            }
+        }
+    }
+}
+
+/// Whether `text` holds `secret`; a short one (an E*TRADE verifier is 5
+/// characters) only as a whole word, so that it cannot match by chance
+/// inside the page's own code.
+fn contains(text: &str, secret: &str) -> bool {
+    if secret.len() >= 12 {
+        return text.contains(secret);
+    }
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    text.match_indices(secret).any(|(i, _)| {
+        !alnum(text[..i].chars().next_back()) && !alnum(text[i + secret.len()..].chars().next())
+    })
+}
+
+fn screenshot_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
+}
+
+fn card(key: &str) -> String {
+    format!(r#"article[data-account="{key}"]"#)
+}
+
+fn status_is(key: &str, status: &str) -> String {
+    format!(
+        r#"document.querySelector('{}')?.dataset.status === '{status}'"#,
+        card(key)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_sees_both_brokers_logs_etrade_in_after_midnight_and_signs_out() {
+    let Some((chromedriver, chromium)) = webdriver::binaries() else {
+        return;
+    };
+    // Thursday 2026-03-05 20:00 New York (Friday 06:30 Kolkata).
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 6, 1, 0, 0).unwrap());
+    let running = BrokerSim::start_with_manual_clock(SimConfig::default(), clock.clone())
+        .await
+        .unwrap();
+    let c = running.credentials();
+    let mut scan = Scan::default();
+    scan.secret("control token", TOKEN);
+    scan.secret("E*TRADE consumer secret", &c.etrade_consumer_secret);
+    scan.secret("FYERS secret key", &c.fyers_secret_key);
+    scan.secret("FYERS PIN", &c.fyers_pin);
+
+    // The control server, as `tokenctl run --listen` builds it.
+    let et = etrade(&running, &clock);
+    let fy = fyers(&running, &clock);
+    let accounts: Vec<Arc<dyn ManagedAccount>> = vec![Arc::new(et.clone()), Arc::new(fy.clone())];
+    let dir = tempfile::tempdir().unwrap();
+    let server = control::Server::new(
+        accounts.clone(),
+        &control_config(dir.path(), TOKEN),
+        Arc::new(clock.clone()),
+    )
+    .unwrap()
+    .with_zones([
+        (et.key().clone(), "America/New_York".to_string()),
+        (fy.key().clone(), "Asia/Kolkata".to_string()),
+    ]);
+    let _background = server.start();
+    // Both accounts logged in, as a person did earlier (the server sees it).
+    let url = et.begin_authorization().await.unwrap().url;
+    let verifier = running.sim.approve_etrade(&query(&url, "token")).unwrap();
+    et.complete_authorization(&SecretString::from(verifier))
+        .await
+        .unwrap();
+    let url = fy.begin_authorization().await.unwrap().url;
+    let redirect = running
+        .sim
+        .approve_fyers(
+            &c.fyers_client_id,
+            &c.fyers_redirect_uri,
+            &query(&url, "state"),
+        )
+        .unwrap();
+    scan.secret("FYERS auth code", &query(&redirect, "auth_code"));
+    fy.complete_authorization(&SecretString::from(redirect))
+        .await
+        .unwrap();
+    for record in [et.token().unwrap()] {
+        scan.secret(
+            "E*TRADE access token",
+            record.payload.oauth_token.expose_secret(),
+        );
+        scan.secret(
+            "E*TRADE token secret",
+            record.payload.oauth_token_secret.expose_secret(),
+        );
+    }
+    let fyers_creds = fy.token().unwrap().payload.clone();
+    scan.secret(
+        "FYERS access token",
+        fyers_creds.access_token.expose_secret(),
+    );
+    if let Some(r) = &fyers_creds.refresh_token {
+        scan.secret("FYERS refresh token", r.expose_secret());
+    }
+
+    let addr = common::serve(server.router().merge(login_routes(accounts))).await;
+    let base = format!("http://{addr}");
+
+    let driver = Driver::start(&chromedriver, &chromium).await;
+    driver.goto(&format!("{base}/")).await;
+    driver
+        .wait_for(
+            "the sign-in form",
+            "!document.getElementById('signin').hidden",
+        )
+        .await;
+
+    // A wrong token is refused and shows nothing.
+    driver
+        .type_into("#token", "ctl-wrong-Zq81-guess-0000000000000000")
+        .await;
+    driver.click("#signin-button").await;
+    driver
+        .wait_for(
+            "the refusal",
+            "document.getElementById('signin-error').textContent.includes('Wrong')",
+        )
+        .await;
+    assert_eq!(
+        driver
+            .js("return document.querySelectorAll('article.card').length")
+            .await,
+        0
+    );
+
+    // Sign in: both brokers, healthy, with their timelines.
+    driver.type_into("#token", TOKEN).await;
+    driver.click("#signin-button").await;
+    for key in [ETRADE, FYERS] {
+        driver.wait_for(key, &status_is(key, "healthy")).await;
+    }
+    let cookie = driver.js("return document.cookie").await;
+    assert_eq!(
+        cookie, "",
+        "the session cookie is HttpOnly: scripts cannot read it"
+    );
+    driver
+        .wait_for(
+            "the E*TRADE login in the timeline",
+            &format!(
+                r#"document.querySelector('{} li[data-event="authorized"]')"#,
+                card(ETRADE)
+            ),
+        )
+        .await;
+    let time = driver
+        .text(&format!(
+            r#"{} li[data-event="authorized"] time"#,
+            card(ETRADE)
+        ))
+        .await;
+    assert!(
+        time.contains("20:00") && time.contains("01:00 UTC"),
+        "New York and UTC: {time}"
+    );
+    let time = driver
+        .text(&format!(
+            r#"{} li[data-event="authorized"] time"#,
+            card(FYERS)
+        ))
+        .await;
+    assert!(
+        time.contains("06:30") && time.contains("01:00 UTC"),
+        "Kolkata and UTC: {time}"
+    );
+    scan.served
+        .push(("page, signed in".into(), driver.source().await));
+
+    // Past midnight New York: E*TRADE tokens die; the card asks for a person.
+    clock.set(Utc.with_ymd_and_hms(2026, 3, 6, 5, 5, 0).unwrap());
+    et.maintain().await;
+    driver
+        .wait_for("E*TRADE critical", &status_is(ETRADE, "critical"))
+        .await;
+    let person = driver
+        .text(&format!(r#"{} [data-field="person"]"#, card(ETRADE)))
+        .await;
+    assert!(person.starts_with("A person must log in"), "{person}");
+    assert_eq!(
+        driver
+            .js(&format!(
+                "return document.querySelector('{}').dataset.status",
+                card(FYERS)
+            ))
+            .await,
+        "healthy",
+        "FYERS is untouched"
+    );
+
+    // Log in from the page.
+    driver
+        .click(&format!("{} button.primary", card(ETRADE)))
+        .await;
+    let link = format!("{} .login a.open", card(ETRADE));
+    driver
+        .wait_for(
+            "the login link",
+            &format!("document.querySelector('{link}')"),
+        )
+        .await;
+    let login_url = driver.attribute(&link, "href").await.unwrap();
+    assert_eq!(
+        driver.attribute(&link, "target").await.as_deref(),
+        Some("_blank")
+    );
+    let label = driver
+        .text(&format!(
+            r#"{} .login label[for="code-etrade-sandbox-main"]"#,
+            card(ETRADE)
+        ))
+        .await;
+    assert!(label.contains("verifier"), "a labelled field: {label}");
+    let shots = screenshot_dir();
+    driver
+        .screenshot(&shots.join("page-desktop-login.png"))
+        .await;
+    driver.resize(390, 844).await;
+    let fits = driver
+        .js("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+        .await;
+    assert_eq!(fits, true, "no sideways scrolling at phone width");
+    driver.screenshot(&shots.join("page-phone-login.png")).await;
+    driver.resize(1280, 900).await;
+    scan.served
+        .push(("page, login open".into(), driver.source().await));
+
+    let verifier = running
+        .sim
+        .approve_etrade(&query(&login_url, "token"))
+        .unwrap();
+    scan.secret("E*TRADE verifier", &verifier);
+    driver
+        .type_into("#code-etrade-sandbox-main", &verifier)
+        .await;
+    driver
+        .click(&format!("{} .login button[type=submit]", card(ETRADE)))
+        .await;
+    driver
+        .wait_for("E*TRADE healthy again", &status_is(ETRADE, "healthy"))
+        .await;
+    assert!(et.token().is_ok(), "the account really has a token");
+    let fresh = et.token().unwrap();
+    scan.secret(
+        "new E*TRADE access token",
+        fresh.payload.oauth_token.expose_secret(),
+    );
+    scan.secret(
+        "new E*TRADE token secret",
+        fresh.payload.oauth_token_secret.expose_secret(),
+    );
+    driver
+        .wait_for(
+            "the new login in the timeline",
+            &format!(
+                r#"document.querySelectorAll('{} li[data-event="authorized"]').length === 2"#,
+                card(ETRADE)
+            ),
+        )
+        .await;
+    driver.screenshot(&shots.join("page-desktop.png")).await;
+    driver.resize(390, 844).await;
+    driver.screenshot(&shots.join("page-phone.png")).await;
+    driver.resize(1280, 900).await;
+    scan.served
+        .push(("page, healthy".into(), driver.source().await));
+
+    // Everything the page is served, as it is served (with the session).
+    let session_cookie = {
+        let http = reqwest::Client::new();
+        let r = http
+            .post(format!("{base}/session"))
+            .header("origin", &base)
+            .json(&json!({ "token": TOKEN }))
+            .send()
+            .await
+            .unwrap();
+        let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+        scan.served
+            .push(("POST /session".into(), r.text().await.unwrap()));
+        set.split(';').next().unwrap().to_string()
+    };
+    for path in [
+        "/",
+        "/assets/app.js",
+        "/assets/app.css",
+        "/health",
+        "/events",
+        "/session",
+    ] {
+        let r = reqwest::Client::new()
+            .get(format!("{base}{path}"))
+            .header("cookie", &session_cookie)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        scan.served
+            .push((format!("GET {path}"), r.text().await.unwrap()));
+    }
+
+    // Sign out: the data is gone from the page and from the server's answers.
+    driver.click("#sign-out").await;
+    driver
+        .wait_for(
+            "the sign-in form",
+            "!document.getElementById('signin').hidden",
+        )
+        .await;
+    let html = driver.source().await;
+    assert!(!html.contains(ETRADE) && !html.contains(FYERS), "{html}");
+    let status = driver
+        .js("return fetch('/health').then((r) => r.status)")
+        .await;
+    assert_eq!(status, 401, "the session is over on the server too");
+    scan.served.push(("page, signed out".into(), html));
+    driver.quit().await;
+    scan.check();
+}
