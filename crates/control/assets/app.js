@@ -69,14 +69,19 @@
       timeZone: 'UTC', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
     }).format(new Date(ts)) + ' UTC)';
   }
-  // Remedy / next person action: whatever shape the server gives.
-  function words(x) {
+  // Remedies and person actions, in whatever shape the server gives them:
+  // "log_in", {remedy: "fix_config", setting: "..."}, or nested.
+  const REMEDIES = {
+    log_in: 'log in', fix_config: 'fix the configuration', fix_pin: 'fix the PIN', wait: 'wait',
+  };
+  function words(x, zone) {
     if (x === null || x === undefined) return '';
-    if (typeof x === 'string') return x.replace(/_/g, ' ');
+    if (typeof x === 'string') return REMEDIES[x] || x.replace(/_/g, ' ');
     if (typeof x === 'object') {
-      const what = x.text || x.message || x.what || x.action || x.remedy || x.code || '';
-      const extra = x.setting ? ': ' + x.setting : '';
-      return String(what).replace(/_/g, ' ') + extra;
+      let text = words(x.remedy !== undefined ? x.remedy : (x.text || x.message || x.what || x.code || ''), zone);
+      if (x.setting) text += ': ' + x.setting;
+      if (x.until) text += ' (until ' + stamp(x.until, zone) + ')';
+      return text;
     }
     return String(x);
   }
@@ -185,16 +190,28 @@
     f.refresh.textContent = a.refresh_expires_at ? until(a.refresh_expires_at, now) : '—';
     f.next.textContent = a.next_action_at ? stamp(a.next_action_at, zone) : '—';
     f.error.textContent = a.last_error ? a.last_error.message + ' (' + stamp(a.last_error.at, zone) + ')' : 'none';
-    f.remedy.textContent = words(a.remedy) || (a.reauthorization_required ? 'log in' : '—');
+    // The remedy is flattened into the account ("remedy", "setting",
+    // "until", "remedy_reason") or absent on older servers.
+    const remedy = a.remedy !== undefined && a.remedy !== null
+      ? words({ remedy: a.remedy, setting: a.setting, until: a.until }, zone)
+        + (a.remedy_reason ? ' — ' + a.remedy_reason : '')
+      : '';
+    f.remedy.textContent = remedy || (a.reauthorization_required ? 'log in' : '—');
     const npa = a.next_person_action;
     f.action.textContent = npa
-      ? words(npa) + (npa.at ? ' at ' + stamp(npa.at, zone) : '')
+      ? words(npa.remedy !== undefined ? npa.remedy : npa, zone) + (npa.at ? ' at ' + stamp(npa.at, zone) : '')
+        + (npa.window_closes ? '; the window closes ' + stamp(npa.window_closes, zone) : '')
       : (a.reauthorization_required ? 'log in now' : 'none');
     f.warnings.textContent = (a.warnings || []).join('; ') || 'none';
     const needs = a.reauthorization_required || a.status === 'critical';
     c.person.hidden = !needs;
     c.person.textContent = needs
       ? 'A person must log in: ' + (a.reauthorization_reason || 'no usable token') : '';
+    // A login finished elsewhere (redirect capture, the CLI, Telegram).
+    if (c.loginOpen && !needs && a.status === 'healthy') {
+      c.loginOpen = false;
+      c.login.replaceChildren(el('p', { role: 'status', text: 'Logged in.' }));
+    }
   }
 
   async function act(c, b, path) {
@@ -250,6 +267,7 @@
     if (login.expires_at) parts.push(el('p', { class: 'muted', text: 'This link works until ' + stamp(login.expires_at, zones[c.key]) + '.' }));
     if (login.replaced) parts.push(el('p', { class: 'muted', text: 'An older login link for this account no longer works.' }));
     c.login.hidden = false;
+    c.loginOpen = true;
     c.login.replaceChildren(...parts, form);
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
@@ -257,6 +275,7 @@
       const r = await api('POST', loginPath(c, '/complete'), { code: input.value.trim() });
       input.value = '';
       if (r.status === 200 && r.data.authorized) {
+        c.loginOpen = false;
         c.login.replaceChildren(el('p', { role: 'status', text: 'Logged in.' }));
         refresh();
       } else if (r.status === 410 && r.data.url) {
@@ -270,10 +289,17 @@
   }
 
   // ---- timeline -------------------------------------------------------------
+  const REASONS = {
+    scheduled: 'scheduled', idle: 'the token was idle', expired: 'the access token had expired',
+    operator: 'asked for by an operator', keep_alive: 'to keep the token alive',
+    inactive: 'the broker refused the token as inactive',
+  };
   function describe(e, zone) {
     switch (e.event) {
       case 'authorized': return ['ok', 'Logged in'];
-      case 'renewed': return ['ok', 'Renewed' + (e.reason ? ' (' + words(e.reason) + ')' : e.scheduled ? ' (scheduled)' : '')];
+      case 'renewed': return ['ok', 'Renewed' + (e.reason ? ' (' + (REASONS[e.reason] || words(e.reason)) + ')' : e.scheduled ? ' (scheduled)' : '')];
+      case 'person_action_required':
+        return ['alert', 'A person must ' + words({ remedy: e.remedy, setting: e.setting, until: e.until }, zone) + (e.reason ? ': ' + e.reason : '')];
       case 'keep_alive_sent': return ['ok', 'Keep-alive sent'];
       case 'recovered': return ['ok', 'Recovered'];
       case 'expiring_soon': return ['warn', 'Expiring soon: a person is needed after ' + stamp(e.deadline, zone)];
@@ -321,6 +347,9 @@
       busy = false;
     }
   }
+
+  // For the browser test: how remedies, person actions and events read.
+  window.brokerTokensPage = { words, describe, stamp };
 
   (async () => {
     const r = await api('GET', '/session');
