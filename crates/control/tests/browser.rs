@@ -262,16 +262,15 @@ async fn a_person_signs_in_sees_both_brokers_logs_etrade_in_after_midnight_and_s
     fy.complete_authorization(&SecretString::from(redirect))
         .await
         .unwrap();
-    for record in [et.token().unwrap()] {
-        scan.secret(
-            "E*TRADE access token",
-            record.payload.oauth_token.expose_secret(),
-        );
-        scan.secret(
-            "E*TRADE token secret",
-            record.payload.oauth_token_secret.expose_secret(),
-        );
-    }
+    let record = et.token().unwrap();
+    scan.secret(
+        "E*TRADE access token",
+        record.payload.oauth_token.expose_secret(),
+    );
+    scan.secret(
+        "E*TRADE token secret",
+        record.payload.oauth_token_secret.expose_secret(),
+    );
     let fyers_creds = fy.token().unwrap().payload.clone();
     scan.secret(
         "FYERS access token",

@@ -34,7 +34,8 @@ pub(crate) const MAX_SESSIONS: usize = 32;
 
 struct Session {
     csrf: String,
-    created: DateTime<Utc>,
+    /// Order of sign-in (the oldest is dropped first when the table is full).
+    serial: u64,
     expires: DateTime<Utc>,
 }
 
@@ -55,6 +56,7 @@ pub(crate) enum SessionCheck {
 pub(crate) struct Sessions {
     clock: Arc<dyn Clock>,
     table: Mutex<HashMap<[u8; 32], Session>>,
+    serial: std::sync::atomic::AtomicU64,
 }
 
 /// A new session: the cookie value (secret, given to the browser once) and
@@ -87,6 +89,7 @@ impl Sessions {
         Self {
             clock,
             table: Mutex::new(HashMap::new()),
+            serial: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -104,7 +107,7 @@ impl Sessions {
         let mut table = self.lock();
         table.retain(|_, s| s.expires > now);
         while table.len() >= MAX_SESSIONS {
-            let oldest = table.iter().min_by_key(|(_, s)| s.created).map(|(k, _)| *k);
+            let oldest = table.iter().min_by_key(|(_, s)| s.serial).map(|(k, _)| *k);
             match oldest {
                 Some(k) => table.remove(&k),
                 None => break,
@@ -114,7 +117,9 @@ impl Sessions {
             digest(&new.id),
             Session {
                 csrf: new.csrf.clone(),
-                created: now,
+                serial: self
+                    .serial
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 expires: now + SESSION_TTL,
             },
         );
