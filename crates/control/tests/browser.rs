@@ -195,6 +195,38 @@ fn contains(text: &str, secret: &str) -> bool {
     })
 }
 
+/// Lists visible elements whose own text has a contrast ratio under 4.5
+/// against the nearest opaque background.
+const CONTRAST: &str = r#"
+const lum = (c) => {
+  const [r, g, b] = c.match(/[\d.]+/g).slice(0, 3).map(Number).map((v) => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+};
+const background = (e) => {
+  for (; e; e = e.parentElement) {
+    const c = getComputedStyle(e).backgroundColor;
+    const m = c.match(/[\d.]+/g);
+    if (m && (m.length < 4 || Number(m[3]) > 0)) return c;
+  }
+  return 'rgb(255, 255, 255)';
+};
+const low = [];
+let checked = 0;
+for (const e of document.querySelectorAll('body *')) {
+  if (!e.getClientRects().length) continue;
+  if (![...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+  checked++;
+  const a = lum(getComputedStyle(e).color), b = lum(background(e));
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  if (ratio < 4.5) low.push(e.tagName + '.' + e.className + ' ' + ratio.toFixed(2));
+}
+if (checked < 30) low.push('only ' + checked + ' texts checked');
+return low;
+"#;
+
 fn screenshot_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
 }
@@ -373,6 +405,11 @@ async fn a_person_signs_in_sees_both_brokers_logs_etrade_in_after_midnight_and_s
         "healthy",
         "FYERS is untouched"
     );
+
+    // Readable contrast: every visible text at least 4.5:1 (WCAG AA) on
+    // its background, in the state with the most colours on screen.
+    let low = driver.js(CONTRAST).await;
+    assert_eq!(low, json!([]), "text below 4.5:1");
 
     // Log in from the page.
     driver

@@ -1,6 +1,6 @@
 //! The last 24 hours of each account's events, for the page's timeline:
-//! a bounded ring per account in memory, filled by [`Server::start`]
-//! (crate::Server::start), served at `GET /events` to holders of the
+//! a bounded ring per account in memory, filled by
+//! [`Server::start`](crate::Server::start), served at `GET /events` to holders of the
 //! bearer token or a page session only (even where `/health` is open).
 
 use std::collections::{HashMap, VecDeque};
