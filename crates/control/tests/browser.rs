@@ -348,6 +348,8 @@ async fn a_person_signs_in_sees_both_brokers_logs_etrade_in_after_midnight_and_s
     for key in [ETRADE, FYERS] {
         driver.wait_for(key, &status_is(key, "healthy")).await;
     }
+    // Everything after this happens without a reload: the marker stays.
+    driver.js("window.notReloaded = true; return null").await;
     let cookie = driver.js("return document.cookie").await;
     assert_eq!(
         cookie, "",
@@ -521,6 +523,12 @@ async fn a_person_signs_in_sees_both_brokers_logs_etrade_in_after_midnight_and_s
         scan.served
             .push((format!("GET {path}"), r.text().await.unwrap()));
     }
+
+    assert_eq!(
+        driver.js("return window.notReloaded === true").await,
+        true,
+        "live updates, no reload"
+    );
 
     // Sign out: the data is gone from the page and from the server's answers.
     driver.click("#sign-out").await;
