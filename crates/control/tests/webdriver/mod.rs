@@ -74,7 +74,20 @@ pub struct Driver {
 }
 
 impl Drop for Driver {
+    /// Ends the browser session first (so chromium exits even when the test
+    /// failed half-way), then chromedriver.
     fn drop(&mut self) {
+        use std::io::{Read, Write};
+        let addr = self.base.trim_start_matches("http://").to_string();
+        if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                s,
+                "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            let _ = s.read_to_end(&mut Vec::new());
+        }
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
