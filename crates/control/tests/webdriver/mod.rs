@@ -86,7 +86,8 @@ impl Drop for Driver {
                 "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
                 self.session
             );
-            let _ = s.read_to_end(&mut Vec::new());
+            // The answer comes once chromium has exited.
+            let _ = s.read(&mut [0u8; 512]);
         }
         let _ = self.process.kill();
         let _ = self.process.wait();
