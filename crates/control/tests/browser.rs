@@ -23,11 +23,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use broker_sim::{BrokerSim, RunningSim, SimConfig};
+use broker_sim::{BrokerSim, SimConfig};
 use chrono::{TimeZone, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
-use token_core::{Expects, ManagedAccount, ManagerConfig, ManualClock, MemoryStore, TokenManager};
+use token_core::{Expects, ManagedAccount, ManualClock};
 
 use common::control_config;
 use webdriver::Driver;
@@ -43,48 +43,6 @@ fn query(url: &str, name: &str) -> String {
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| panic!("{url} has no {name}"))
-}
-
-fn etrade(running: &RunningSim, clock: &ManualClock) -> TokenManager<etrade::EtradeCredentials> {
-    let c = running.credentials();
-    let config = etrade::EtradeConfig::new(
-        token_core::Environment::Sandbox,
-        c.etrade_consumer_key,
-        c.etrade_consumer_secret.into(),
-    )
-    .with_base_url(&running.base_url)
-    .unwrap();
-    let key = config.account_key("main").unwrap();
-    let provider = etrade::EtradeProvider::with_clock(config, Arc::new(clock.clone())).unwrap();
-    TokenManager::new(
-        key,
-        Arc::new(provider),
-        Arc::new(MemoryStore::new()),
-        Arc::new(etrade::default_policy()),
-        Arc::new(clock.clone()),
-        ManagerConfig::default(),
-    )
-}
-
-fn fyers(running: &RunningSim, clock: &ManualClock) -> TokenManager<fyers::FyersCreds> {
-    let c = running.credentials();
-    let config = fyers::FyersConfig::new(
-        token_core::Environment::Production,
-        c.fyers_client_id.clone(),
-        SecretString::from(c.fyers_secret_key),
-        SecretString::from(c.fyers_pin),
-        c.fyers_redirect_uri.clone(),
-    )
-    .with_base_url(&c.fyers_base_url)
-    .unwrap();
-    TokenManager::new(
-        FYERS.parse().unwrap(),
-        Arc::new(fyers::FyersProvider::new(config, Arc::new(clock.clone())).unwrap()),
-        Arc::new(MemoryStore::new()),
-        Arc::new(fyers::default_policy()),
-        Arc::new(clock.clone()),
-        fyers::default_manager_config(),
-    )
 }
 
 /// The login contract of issue 13 (stand-in until its routes are merged).
@@ -260,8 +218,8 @@ async fn a_person_signs_in_sees_both_brokers_logs_etrade_in_after_midnight_and_s
     scan.secret("FYERS PIN", &c.fyers_pin);
 
     // The control server, as `tokenctl run --listen` builds it.
-    let et = etrade(&running, &clock);
-    let fy = fyers(&running, &clock);
+    let et = common::etrade_manager(&running, &clock);
+    let fy = common::fyers_manager(&running, &clock);
     let accounts: Vec<Arc<dyn ManagedAccount>> = vec![Arc::new(et.clone()), Arc::new(fy.clone())];
     let dir = tempfile::tempdir().unwrap();
     let server = control::Server::new(
