@@ -178,6 +178,8 @@ async fn the_page_is_served_to_anyone_but_holds_no_account_data() {
             "no CDN in {asset}"
         );
     }
+    let missing = page.send(Method::GET, "/assets/other.js", &[], None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
     // Without a session: no health, no events, and GET /session says so.
     for path in ["/health", "/events"] {
         let r = page.send(Method::GET, path, &[], None).await;

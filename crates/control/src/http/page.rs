@@ -5,13 +5,13 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /`, `GET /assets/app.js`, `GET /assets/app.css` | the page (open, read budget) |
+//! | `GET /`, `GET /assets/{app.js,app.css}` | the page (open, read budget) |
 //! | `POST /session` `{"token":"…"}` | sign in: sets the session cookie, answers `{"csrf":"…"}` |
 //! | `GET /session` | `{"signed_in":bool,"csrf":…}` for the page after a reload |
 //! | `POST /session/end` | sign out (session + CSRF header) |
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -66,28 +66,23 @@ pub(crate) async fn index(
     asset(&state, ip, &headers, "text/html; charset=utf-8", INDEX_HTML)
 }
 
-/// `GET /assets/app.js`.
-pub(crate) async fn app_js(
-    State(state): State<AppState>,
-    ip: ClientIp,
-    headers: HeaderMap,
-) -> Response {
-    asset(
-        &state,
-        ip,
-        &headers,
-        "text/javascript; charset=utf-8",
-        APP_JS,
-    )
-}
+/// The embedded assets: name, content type, content.
+const ASSETS: [(&str, &str, &str); 2] = [
+    ("app.js", "text/javascript; charset=utf-8", APP_JS),
+    ("app.css", "text/css; charset=utf-8", APP_CSS),
+];
 
-/// `GET /assets/app.css`.
-pub(crate) async fn app_css(
+/// `GET /assets/{name}`: `app.js`, `app.css`.
+pub(crate) async fn assets(
     State(state): State<AppState>,
     ip: ClientIp,
     headers: HeaderMap,
+    Path(name): Path<String>,
 ) -> Response {
-    asset(&state, ip, &headers, "text/css; charset=utf-8", APP_CSS)
+    match ASSETS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, kind, body)) => asset(&state, ip, &headers, kind, body),
+        None => hardened(StatusCode::NOT_FOUND.into_response()),
+    }
 }
 
 #[derive(Deserialize)]
