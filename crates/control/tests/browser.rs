@@ -29,21 +29,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use token_core::{Expects, ManagedAccount, ManualClock};
 
-use common::control_config;
+use common::{control_config, query};
 use webdriver::Driver;
 
 const TOKEN: &str = "ctl-S3cr3t-Qw7Zp-4be1d09a7c35f28e6b1d0c9a";
 const ETRADE: &str = "etrade/sandbox/main";
 const FYERS: &str = "fyers/production/main";
-
-fn query(url: &str, name: &str) -> String {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| panic!("{url} has no {name}"))
-}
 
 /// The login contract of issue 13 (stand-in until its routes are merged).
 fn login_routes(accounts: Vec<Arc<dyn ManagedAccount>>) -> Router {

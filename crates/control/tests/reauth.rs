@@ -18,15 +18,6 @@ use control::{NotifyConfig, SecretSource, Server, TelegramConfig};
 use secrecy::SecretString;
 use token_core::{ManagedAccount, ManualClock, TokenManager};
 
-fn query(url: &str, name: &str) -> String {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| panic!("{name} missing in {url}"))
-}
-
 /// The URL in the last message that holds one.
 fn last_url(fake: &FakeTelegram) -> String {
     fake.texts()

@@ -329,6 +329,16 @@ pub fn fyers_manager(
     )
 }
 
+/// The query parameter `name` of `url` (panics when it has none).
+pub fn query(url: &str, name: &str) -> String {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("{name} missing in {url}"))
+}
+
 pub fn start_clock() -> ManualClock {
     ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 14, 0, 0).unwrap())
 }
