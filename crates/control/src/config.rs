@@ -42,6 +42,13 @@ pub struct ControlConfig {
     /// Per-client limit on mutating routes.
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// The address people and brokers reach this server at, e.g.
+    /// `https://tokens.example.com` behind a TLS proxy: a redirect captured
+    /// at `GET /callback/{broker}/{environment}/{label}` is rebuilt on it, so
+    /// it matches the redirect URI registered at the broker. Without it the
+    /// request's `Host` header is used, over `http`.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 impl ControlConfig {
@@ -313,6 +320,7 @@ mod tests {
             auth_health: true,
             auth_metrics: true,
             rate_limit: RateLimitConfig::default(),
+            public_url: None,
         }
         .relative_to(base);
         assert_eq!(c.token, SecretSource::File(base.join("control.token")));

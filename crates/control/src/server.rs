@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::notify::{
     Alerter, LogNotifier, Notifier, NotifyError, TelegramNotifier, WebhookNotifier,
 };
-use crate::reauth::{ReauthChannel, Reauthorizer, TelegramChannel};
+use crate::reauth::{AnswerWays, ReauthChannel, Reauthorizer, TelegramChannel};
 use crate::secret::SecretError;
 use crate::telegram::TelegramBot;
 
@@ -112,6 +112,8 @@ pub struct Server {
     route_limits: RouteLimits,
     zones: HashMap<AccountKey, String>,
     events: Arc<EventLog>,
+    /// Set by [`Server::serve`]: alerts then name the `/login` routes.
+    serving_http: bool,
 }
 
 impl std::fmt::Debug for Server {
@@ -167,6 +169,7 @@ impl Server {
             zones: HashMap::new(),
             events: Arc::new(EventLog::new(clock.clone(), HashMap::new())),
             clock,
+            serving_http: false,
         })
     }
 
@@ -285,7 +288,16 @@ impl Server {
     /// the alerter and the re-authorizer. Subscribes before returning, so no
     /// event raised afterwards is missed.
     pub fn start(&self) -> Background {
-        let alerter = Alerter::new(self.notifiers.clone(), &self.notify, self.clock.clone());
+        let ways = AnswerWays {
+            http: self.serving_http,
+            telegram: self.reauth.is_some(),
+        };
+        let alerter = Alerter::answering(
+            self.notifiers.clone(),
+            &self.notify,
+            self.clock.clone(),
+            ways,
+        );
         let mut tasks = Vec::new();
         let reauthorizer = self.reauth.clone().map(|channel| {
             let (r, task) = Reauthorizer::spawn(&self.accounts, channel, REAUTH_MAX_ATTEMPTS);
@@ -329,7 +341,7 @@ impl Server {
     /// `shutdown`, open connections get [`ServeLimits::shutdown_grace`] and
     /// are then dropped, so this returns within that grace.
     pub async fn serve(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ControlError> {
@@ -338,6 +350,7 @@ impl Server {
             source,
         })?;
         check_listen(local, self.config.allow_remote)?;
+        self.serving_http = true;
         let _background = self.start();
         tracing::info!(
             addr = %local,

@@ -494,6 +494,7 @@ fn a_missing_token_is_a_clear_error() {
         auth_health: true,
         auth_metrics: true,
         rate_limit: RateLimitConfig::default(),
+        public_url: None,
     };
     let clock = start_clock();
     let err = Server::new(vec![], &cfg, Arc::new(clock.clone())).unwrap_err();

@@ -32,6 +32,7 @@ fn reauth_alert(clock: &token_core::ManualClock) -> Alert {
         message: "a person must log in (credentials expired)".into(),
         url: Some("https://us.etrade.com/e/t/etws/authorize?key=k&token=t".into()),
         deadline: None,
+        answer: None,
         resolves: vec![],
     }
 }
@@ -567,4 +568,52 @@ async fn huge_timeouts_and_poll_times_from_the_config_do_not_panic() {
         url: None,
     });
     wait_for("the alert", || fake.count() == 1).await;
+}
+
+#[tokio::test]
+async fn a_login_alert_names_the_account_what_to_bring_and_every_open_way_to_answer() {
+    let clock = start_clock();
+    let event = token_core::Event::ReauthorizationRequired {
+        key: key(),
+        at: clock.now(),
+        reason: "credentials expired".into(),
+        url: Some("https://broker.invalid/authorize?token=t".into()),
+    };
+    let texts = |ways: control::reauth::AnswerWays| {
+        let recorder = Arc::new(Recorder::default());
+        let alerter = Alerter::answering(
+            vec![recorder.clone()],
+            &NotifyConfig::default(),
+            Arc::new(clock.clone()),
+            ways,
+        );
+        alerter.handle(&event);
+        async move {
+            wait_for("the alert", || recorder.kinds().len() == 1).await;
+            lock(&recorder.got)[0].text()
+        }
+    };
+    let all = texts(control::reauth::AnswerWays {
+        http: true,
+        telegram: true,
+    })
+    .await;
+    for part in [
+        "fake/sandbox/a: a person must log in (credentials expired)",
+        "Open: https://broker.invalid/authorize?token=t",
+        "the verifier code shown after login, or the full URL",
+        "`echo CODE | tokenctl login fake/sandbox/a`",
+        "POST /login/fake/sandbox/a/complete",
+        "reply to this message",
+    ] {
+        assert!(all.contains(part), "{part:?} missing from {all}");
+    }
+    // Only the ways that are open.
+    let cli_only = texts(control::reauth::AnswerWays::default()).await;
+    assert!(
+        cli_only.contains("tokenctl login fake/sandbox/a"),
+        "{cli_only}"
+    );
+    assert!(!cli_only.contains("POST /login"), "{cli_only}");
+    assert!(!cli_only.contains("reply to this message"), "{cli_only}");
 }

@@ -540,7 +540,7 @@ fn a_prompt_says_until_which_day_its_url_is_valid() {
     assert!(
         prompt
             .text()
-            .ends_with("(valid until 2026-03-09 04:30 UTC)"),
+            .contains("(valid until 2026-03-09 04:30 UTC)\nOr answer from a shell: `echo CODE | tokenctl login fyers/production/main`."),
         "{}",
         prompt.text()
     );

@@ -10,7 +10,7 @@ use crate::manager::{ManagerConfig, TokenManager};
 use crate::policy::{ExpiryPolicy, ExplicitExpiry};
 use crate::provider::TokenProvider;
 use crate::record::Payload;
-use crate::store::{FileStore, MemoryStore, TokenStore};
+use crate::store::{FileStore, MemoryPendingLogins, MemoryStore, PendingLogins, TokenStore};
 
 /// Builds a [`TokenManager`]. Unless told otherwise it keeps tokens in
 /// memory ([`MemoryStore`]), reads the [`SystemClock`], trusts the expiry
@@ -49,6 +49,7 @@ pub struct ManagerBuilder<P: Payload> {
     policy: Option<Arc<dyn ExpiryPolicy>>,
     clock: Option<Arc<dyn Clock>>,
     config: Option<ManagerConfig>,
+    pending: Option<Arc<dyn PendingLogins>>,
 }
 
 impl<P: Payload> std::fmt::Debug for ManagerBuilder<P> {
@@ -78,6 +79,7 @@ impl<P: Payload> ManagerBuilder<P> {
             policy: None,
             clock: None,
             config: None,
+            pending: None,
         }
     }
 
@@ -105,6 +107,14 @@ impl<P: Payload> ManagerBuilder<P> {
         self
     }
 
+    /// Shares the pending login through `pending` (default: this process
+    /// only, [`MemoryPendingLogins`]), so a login started by one process
+    /// (a daemon's alert) can be finished by another (`tokenctl login`).
+    pub fn pending_logins(mut self, pending: Arc<dyn PendingLogins>) -> Self {
+        self.pending = Some(pending);
+        self
+    }
+
     /// Uses `config` (schedule, warnings, retries).
     pub fn config(mut self, config: ManagerConfig) -> Self {
         self.config = Some(config);
@@ -122,13 +132,15 @@ impl<P: Payload> ManagerBuilder<P> {
 
     /// The manager.
     pub fn build(self) -> TokenManager<P> {
-        TokenManager::new(
+        TokenManager::with_pending_logins(
             self.key,
             self.provider,
             self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
             self.policy.unwrap_or_else(|| Arc::new(ExplicitExpiry)),
             self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             self.config.unwrap_or_default(),
+            self.pending
+                .unwrap_or_else(|| Arc::new(MemoryPendingLogins::new())),
         )
     }
 }

@@ -41,8 +41,8 @@ pub use events::Event;
 pub use health::{AccountHealth, HealthReport, HealthStatus};
 pub use key::{AccountKey, Environment};
 pub use manager::{
-    health_report, Credentials, MaintenanceHandle, ManagedAccount, ManagerConfig, RetryPolicy,
-    TokenManager, TokenRef,
+    health_report, Credentials, LoginRequest, MaintenanceHandle, ManagedAccount, ManagerConfig,
+    RetryPolicy, TokenManager, TokenRef,
 };
 pub use notice::Notice;
 pub use policy::{ExpiryPolicy, TokenState};

@@ -48,8 +48,9 @@ pub enum Expects {
 /// private state for completing it (kept secret).
 ///
 /// It serializes (with its secrets exposed, like a record) so a tool can
-/// finish a login in a later process: persist it privately, then hand it to
-/// [`TokenManager::resume_authorization`](crate::TokenManager::resume_authorization).
+/// finish a login in another process: it is kept privately in the manager's
+/// [`PendingLogins`](crate::store::PendingLogins) (every process managing
+/// the account shares the one pending request).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthorizationRequest {
     /// The account being authorized.

@@ -223,6 +223,14 @@ async fn three_simulated_days_of_keepalives_renewals_and_expiry() {
         let events = drain(&mut r.events);
         let got = timeline(&events);
         let mut want: Vec<(&str, DateTime<Utc>)> = Vec::new();
+        if day > 2 {
+            // The person is told the midnight URL is dead.
+            let Some(Event::Warning { message, .. }) = events.first() else {
+                panic!("the replaced request must be announced: {events:?}");
+            };
+            assert!(message.contains("expired and no longer works"), "{message}");
+            want.push(("warning", login));
+        }
         want.push(("authorized", login));
         if day > 2 {
             want.push(("recovered", login));

@@ -39,6 +39,16 @@ impl KeySpace {
         format!("{}:lease:{key}", self.prefix)
     }
 
+    /// The pending login of `key` (see `token_core::store::PendingLogins`).
+    pub(crate) fn login(&self, key: &AccountKey) -> String {
+        format!("{}:login:{key}", self.prefix)
+    }
+
+    /// The lock serializing "start a login" for `key`.
+    pub(crate) fn login_lock(&self, key: &AccountKey) -> String {
+        format!("{}:login-lock:{key}", self.prefix)
+    }
+
     /// The pub/sub channel that carries changed account keys.
     pub(crate) fn channel(&self) -> String {
         format!("{}:changes", self.prefix)

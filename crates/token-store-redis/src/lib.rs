@@ -16,6 +16,9 @@
 //!   account is announced (so managers reload whatever they missed), and
 //!   while it stays down every known account is announced at a bounded
 //!   interval.
+//! - **Pending logins** ([`RedisPendingLogins`], from
+//!   [`RedisStore::pending_logins`]): the one login in progress per account,
+//!   at `{prefix}:login:{account}`, shared by every replica and tool.
 //! - **Connection loss**: commands fail fast with
 //!   [`StoreError::Backend`](token_core::StoreError::Backend); the manager keeps serving
 //!   its still-valid token, retries with backoff and reports degraded health;
@@ -44,9 +47,11 @@ mod config;
 mod keys;
 mod lease;
 mod notify;
+mod pending;
 mod scripts;
 mod store;
 
 pub use config::RedisStoreBuilder;
 pub use lease::RedisLease;
+pub use pending::RedisPendingLogins;
 pub use store::RedisStore;

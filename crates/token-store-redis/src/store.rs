@@ -175,7 +175,7 @@ impl RedisStore {
     /// Runs `f` on the connection; when the connection was lost, tries
     /// twice more after short pauses (the connection manager reconnects in
     /// between), so the first command after Redis returns does not fail.
-    async fn run<T, F, Fut>(&self, op: &str, f: F) -> Result<T, StoreError>
+    pub(crate) async fn run<T, F, Fut>(&self, op: &str, f: F) -> Result<T, StoreError>
     where
         F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
@@ -190,6 +190,52 @@ impl RedisStore {
                 other => return other.map_err(|e| self.error(op, e)),
             }
         }
+    }
+
+    /// The key names.
+    pub(crate) fn keys(&self) -> &KeySpace {
+        &self.inner.keys
+    }
+
+    /// The clock TTLs are computed on.
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Takes the lease held in `redis_key` for `key`: `SET … NX PX ttl`,
+    /// polled in token-core's lease-wait loop until `wait` has passed.
+    pub(crate) async fn lease_at(
+        &self,
+        redis_key: String,
+        key: &AccountKey,
+        ttl: Duration,
+        wait: Duration,
+    ) -> Result<Box<dyn Lease>, StoreError> {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let owner = new_owner_id();
+        token_core::manager::wait_for_lease(key, wait, || {
+            let (redis_key, owner) = (redis_key.clone(), owner.clone());
+            async move {
+                // Idempotent: if a lost reply hid our own success, the retry
+                // finds our owner id and still counts it as taken.
+                let taken: i64 = self
+                    .run("lease", |mut c| {
+                        let mut inv = scripts::ACQUIRE.prepare_invoke();
+                        inv.key(&redis_key).arg(&owner).arg(ttl_ms);
+                        async move { inv.invoke_async(&mut c).await }
+                    })
+                    .await?;
+                Ok((taken == 1).then(|| {
+                    Box::new(RedisLease {
+                        conn: self.inner.conn.clone(),
+                        redis_key,
+                        owner,
+                        account: key.clone(),
+                    }) as Box<dyn Lease>
+                }))
+            }
+        })
+        .await
     }
 
     /// Milliseconds Redis should keep `record`, or 0 for no TTL.
@@ -327,33 +373,9 @@ impl TokenStore for RedisStore {
         wait: Duration,
     ) -> Result<Option<Box<dyn Lease>>, StoreError> {
         let ttl = self.inner.lease_ttl.unwrap_or(ttl);
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let redis_key = self.inner.keys.lease(key);
-        let owner = new_owner_id();
-        token_core::manager::wait_for_lease(key, wait, || {
-            let (redis_key, owner) = (redis_key.clone(), owner.clone());
-            async move {
-                // Idempotent: if a lost reply hid our own success, the retry
-                // finds our owner id and still counts it as taken.
-                let taken: i64 = self
-                    .run("lease", |mut c| {
-                        let mut inv = scripts::ACQUIRE.prepare_invoke();
-                        inv.key(&redis_key).arg(&owner).arg(ttl_ms);
-                        async move { inv.invoke_async(&mut c).await }
-                    })
-                    .await?;
-                Ok((taken == 1).then(|| {
-                    Box::new(RedisLease {
-                        conn: self.inner.conn.clone(),
-                        redis_key,
-                        owner,
-                        account: key.clone(),
-                    }) as Box<dyn Lease>
-                }))
-            }
-        })
-        .await
-        .map(Some)
+        self.lease_at(self.inner.keys.lease(key), key, ttl, wait)
+            .await
+            .map(Some)
     }
 
     fn changes(&self) -> Option<broadcast::Receiver<AccountKey>> {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use thiserror::Error;
+use token_core::store::PendingLogins;
 use token_core::{
     BuildContext, BuildError, Clock, ManagedAccount, Payload, StoreError, TokenManager, TokenStore,
 };
@@ -111,11 +112,13 @@ impl Account {
         clock: Arc<dyn Clock>,
         mode: Mode,
     ) -> Result<Self, AccountError> {
-        let store = crate::stores::open_local(cfg).map_err(|source| AccountError::Store {
+        let opened = crate::stores::open_local(cfg)
+            .and_then(|store| Ok((store, crate::stores::local_pending_logins(cfg)?)));
+        let (store, pending) = opened.map_err(|source| AccountError::Store {
             account: cfg.key.to_string(),
             source,
         })?;
-        Self::build_over(cfg, clock, mode, store)
+        Self::build_over(cfg, clock, mode, store, pending)
     }
 
     /// Like [`Account::build`], for every kind of store (connects to Redis).
@@ -124,13 +127,13 @@ impl Account {
         clock: Arc<dyn Clock>,
         mode: Mode,
     ) -> Result<Self, AccountError> {
-        let store = crate::stores::open(cfg, clock.clone())
+        let (store, pending) = crate::stores::open_with_pending(cfg, clock.clone())
             .await
             .map_err(|source| AccountError::Store {
                 account: cfg.key.to_string(),
                 source,
             })?;
-        Self::build_over(cfg, clock, mode, store)
+        Self::build_over(cfg, clock, mode, store, pending)
     }
 
     /// [`Account::open`], then loads the stored token, logging (not failing)
@@ -152,18 +155,20 @@ impl Account {
         Ok(acct)
     }
 
-    /// Builds the account over an already opened `store`.
+    /// Builds the account over an already opened `store`, sharing its
+    /// pending login through `pending` (see [`crate::stores::open_with_pending`]).
     pub fn build_over(
         cfg: &AccountConfig,
         clock: Arc<dyn Clock>,
         mode: Mode,
         store: Arc<dyn TokenStore>,
+        pending: Arc<dyn PendingLogins>,
     ) -> Result<Self, AccountError> {
         let name = cfg.key.to_string();
         let ctx = BuildContext::new(cfg.key.clone(), clock, &cfg.base_dir);
         let store_for_sinks = store.clone();
         cfg.settings
-            .build(&ctx, store, mode)
+            .build(&ctx, store, pending, mode)
             .map(|a| a.with_store(store_for_sinks))
             .map_err(|source| AccountError::Build {
                 account: name,

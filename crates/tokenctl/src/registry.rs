@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use chrono_tz::Tz;
 use serde::Deserialize;
+use token_core::store::PendingLogins;
 use token_core::{
     Broker, BuildContext, BuildError, Capabilities, Payload, TokenProvider, TokenStore,
 };
@@ -104,12 +105,14 @@ pub trait BrokerEntry: Send + Sync {
 
 /// One account's parsed settings, type-erased.
 pub trait AccountSettings: fmt::Debug + Send + Sync {
-    /// Builds the account over `store`: with the broker's provider when
-    /// `mode` is online (reading its secrets), with none offline.
+    /// Builds the account over `store`, its pending login shared through
+    /// `pending`: with the broker's provider when `mode` is online (reading
+    /// its secrets), with none offline.
     fn build(
         &self,
         ctx: &BuildContext,
         store: Arc<dyn TokenStore>,
+        pending: Arc<dyn PendingLogins>,
         mode: Mode,
     ) -> Result<Account, BuildError>;
 }
@@ -154,6 +157,7 @@ impl<B: Broker> AccountSettings for Settings<B> {
         &self,
         ctx: &BuildContext,
         store: Arc<dyn TokenStore>,
+        pending: Arc<dyn PendingLogins>,
         mode: Mode,
     ) -> Result<Account, BuildError> {
         let provider: Arc<dyn TokenProvider<B::Payload>> = match mode {
@@ -163,6 +167,7 @@ impl<B: Broker> AccountSettings for Settings<B> {
         let manager = B::manager(ctx.key.clone(), provider)
             .configure(|c| c.notices.extend(B::notices(&self.0)))
             .store(store)
+            .pending_logins(pending)
             .clock(ctx.clock.clone())
             .build();
         let redirect = match mode {

@@ -185,7 +185,18 @@ pub fn status_table(report: &HealthReport) -> String {
 
 /// One line describing an event (no time, no account); renewals are worded
 /// and times shown by the account's broker in `registry`.
-pub fn describe_event(e: &Event, registry: &Registry) -> String {
+pub fn describe_event(event: &Event, registry: &Registry) -> String {
+    describe_event_answering(event, registry, control::reauth::AnswerWays::default())
+}
+
+/// [`describe_event`], naming `ways` (besides `tokenctl login`) in a
+/// re-authorization alert as ways to answer (the daemon: the control
+/// server's `/login` route when it listens).
+pub fn describe_event_answering(
+    e: &Event,
+    registry: &Registry,
+    ways: control::reauth::AnswerWays,
+) -> String {
     let broker = e.key().broker();
     let zone = registry.zone(broker);
     match e {
@@ -197,9 +208,14 @@ pub fn describe_event(e: &Event, registry: &Registry) -> String {
             local_and_utc(*deadline, zone)
         ),
         Event::Expired { .. } => "token expired".into(),
-        Event::ReauthorizationRequired { reason, url, .. } => match url {
-            Some(u) => format!("ALERT: re-authorization required ({reason}); open {u}"),
-            None => format!("ALERT: re-authorization required ({reason})"),
+        Event::ReauthorizationRequired {
+            key, reason, url, ..
+        } => match url {
+            Some(u) => format!(
+                "ALERT: {key}: re-authorization required ({reason}); open {u}\n{}",
+                control::reauth::how_to_answer(key, None, ways)
+            ),
+            None => format!("ALERT: {key}: re-authorization required ({reason})"),
         },
         Event::RenewalFailed {
             error, retry_at, ..

@@ -232,11 +232,12 @@ fn demo_runs_days_of_both_lifecycles_in_seconds_and_ends_with_the_status_table()
         "E*TRADE  keep-alive call: idle timer reset",
         "E*TRADE  token was idle: renewed silently (renew_access_token)",
         "= Tue 00:00 EDT  E*TRADE  token expired",
-        "E*TRADE  ALERT: re-authorization required (credentials expired); open http://127.0.0.1:",
+        "E*TRADE  ALERT: etrade/sandbox/demo: re-authorization required (credentials expired); open http://127.0.0.1:",
+        "Answer with the verifier code shown after login, or the full URL the browser lands on as CODE: `echo CODE | tokenctl login etrade/sandbox/demo`.",
         "FYERS    access token expired (06:00 IST): refreshed silently with refresh token + PIN",
         "FYERS    scheduled refresh (08:45 IST Mon-Fri)",
         "FYERS    WARNING: silent renewal ends Wed 03 Jun 06:00 IST",
-        "FYERS    ALERT: re-authorization required (credentials expired); open http://127.0.0.1:",
+        "FYERS    ALERT: fyers/sandbox/demo: re-authorization required (credentials expired); open http://127.0.0.1:",
         "ACCOUNT ",
         "overall: ",
     ] {
@@ -611,7 +612,10 @@ async fn etrade_login_can_be_finished_later_with_verifier() {
         .unwrap();
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
-    assert!(out.contains("--verifier CODE"), "{out}");
+    assert!(
+        out.contains("echo CODE | tokenctl login etrade/sandbox/main"),
+        "{out}"
+    );
     let url = out
         .lines()
         .map(str::trim)
@@ -673,4 +677,96 @@ async fn a_secret_file_others_can_read_is_warned_about_but_still_used() {
     let (_, _, err) = env.run(&["renew", "desk"]);
     assert!(!err.contains("readable by group or others"), "{err}");
     assert_no_secret(&env.secrets().await, &err);
+}
+
+/// Starts a login in another process (`tokenctl login < /dev/null`, as the
+/// daemon's alert would) and approves it in the simulator: the verifier.
+fn login_started_elsewhere(env: &SimEnv) -> String {
+    let o = env
+        .cmd(&["login", "etrade/main"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    let url = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.contains("/e/t/etws/authorize?"))
+        .expect("authorize URL printed")
+        .to_owned();
+    env.running
+        .sim
+        .approve_etrade(&param(&url, "token"))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_in_progress_is_answered_on_stdin_from_a_code_file_or_argv_with_a_warning() {
+    let env = SimEnv::start().await;
+    let logged_in = "etrade/sandbox/main: logged in; token saved";
+
+    // `echo VERIFIER | tokenctl login ACCOUNT` finishes the live request.
+    let verifier = login_started_elsewhere(&env);
+    let mut child = env
+        .cmd(&["login", "etrade/main"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{verifier}").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains(logged_in), "{out}");
+    assert_eq!(
+        env.running.sim.calls(Endpoint::EtradeRequestToken),
+        1,
+        "the second process answered the first one's request, minting none"
+    );
+    assert!(!err.contains("--verifier puts"), "{err}");
+
+    // --code-file: read and trimmed; a file others can read is warned about.
+    let verifier = login_started_elsewhere(&env);
+    let file = env.dir.path().join("code.txt");
+    std::fs::write(&file, format!("  {verifier}\n")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let (code, out, err) = env.run(&[
+        "login",
+        "etrade/main",
+        "--code-file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains(logged_in), "{out}");
+    #[cfg(unix)]
+    assert!(
+        err.contains("is readable by other users (mode 644)"),
+        "{err}"
+    );
+    assert!(!err.contains(&verifier), "{err}");
+    let empty = env.dir.path().join("empty.txt");
+    std::fs::write(&empty, "\n").unwrap();
+    let (code, _, err) = env.run(&[
+        "login",
+        "etrade/main",
+        "--code-file",
+        empty.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 3);
+    assert!(err.contains("is empty"), "{err}");
+
+    // --verifier still works, with a warning that argv is visible.
+    let verifier = login_started_elsewhere(&env);
+    let (code, out, err) = env.run(&["login", "etrade/main", "--verifier", &verifier]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains(logged_in), "{out}");
+    assert!(err.contains("other users can see it (ps, /proc)"), "{err}");
+    assert_eq!(env.running.sim.calls(Endpoint::EtradeRequestToken), 3);
+    assert_eq!(env.running.sim.calls(Endpoint::EtradeAccessToken), 3);
 }

@@ -11,6 +11,9 @@
 //!
 //! Wherever the bearer token is accepted, the page's session cookie is too
 //! (with its CSRF header and the page's origin on writes; [`session`]).
+//! | `POST /login/{account}` | bearer | start or return the account's login in progress ([`login`]) |
+//! | `POST /login/{account}/complete` | bearer | finish it with `{"code": "..."}` |
+//! | `GET /callback/{broker}/{environment}/{label}` | `state` of the login in progress | capture the broker's redirect |
 //!
 //! Every route is rate limited ([`guard`]); connections are capped and
 //! timed out by the accept loop ([`serve`]).
@@ -19,6 +22,7 @@ mod auth;
 pub(crate) mod events_feed;
 mod guard;
 mod page;
+pub mod login;
 mod ratelimit;
 pub(crate) mod serve;
 mod session;
@@ -60,6 +64,8 @@ pub(crate) struct AppState {
     pub auth_health: bool,
     pub auth_metrics: bool,
     pub allow_remote: bool,
+    /// `[control] public_url`, trailing `/` removed.
+    pub public_url: Option<String>,
 }
 
 impl AppState {
@@ -81,6 +87,10 @@ impl AppState {
             auth_health: config.auth_health,
             auth_metrics: config.auth_metrics,
             allow_remote: config.allow_remote,
+            public_url: config
+                .public_url
+                .as_deref()
+                .map(|u| u.trim_end_matches('/').to_owned()),
         }
     }
 }
@@ -99,6 +109,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/assets/{name}", get(page::assets))
         .route("/session", get(page::session).post(page::sign_in))
         .route("/session/end", post(page::sign_out))
+        .route("/login/{*account}", post(login::login))
+        .route("/callback/{broker}/{*account}", get(login::callback))
         .with_state(state)
 }
 

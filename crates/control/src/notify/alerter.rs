@@ -14,6 +14,7 @@ use tokio::task::AbortHandle;
 
 use super::{Alert, AlertKind, Notifier};
 use crate::config::NotifyConfig;
+use crate::reauth::{how_to_answer, AnswerWays};
 
 /// Alerts waiting for one notifier beyond this are dropped (and logged).
 const QUEUE: usize = 64;
@@ -118,6 +119,8 @@ struct Inner {
     quiet: chrono::Duration,
     next_recovery: AtomicU64,
     runtime: tokio::runtime::Handle,
+    /// The ways a person can answer a login, named in re-authorization alerts.
+    ways: AnswerWays,
 }
 
 impl std::fmt::Debug for Alerter {
@@ -140,6 +143,17 @@ impl Alerter {
         notifiers: Vec<Arc<dyn Notifier>>,
         config: &NotifyConfig,
         clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self::answering(notifiers, config, clock, AnswerWays::default())
+    }
+
+    /// [`Alerter::new`], naming `ways` (besides `tokenctl login`) in
+    /// re-authorization alerts as ways to answer.
+    pub fn answering(
+        notifiers: Vec<Arc<dyn Notifier>>,
+        config: &NotifyConfig,
+        clock: Arc<dyn Clock>,
+        ways: AnswerWays,
     ) -> Self {
         let now = clock.now();
         let timeout = config.timeout();
@@ -171,6 +185,7 @@ impl Alerter {
                     .unwrap_or(chrono::Duration::MAX),
                 next_recovery: AtomicU64::new(0),
                 runtime: tokio::runtime::Handle::current(),
+                ways,
             }),
         }
     }
@@ -196,6 +211,7 @@ impl Alerter {
             message,
             url,
             deadline,
+            answer: None,
             resolves: Vec::new(),
         };
         if matches!(
@@ -215,13 +231,17 @@ impl Alerter {
                 at, reason, url, ..
             } if !ep.reauth => {
                 ep.reauth = true;
-                Some(alert(
+                let mut a = alert(
                     AlertKind::ReauthorizationRequired,
                     *at,
                     format!("a person must log in ({reason})"),
                     url.clone(),
                     None,
-                ))
+                );
+                if url.is_some() {
+                    a.answer = Some(how_to_answer(event.key(), None, self.inner.ways));
+                }
+                Some(a)
             }
             Event::ExpiringSoon { at, deadline, .. } if ep.warned_for != Some(*deadline) => {
                 ep.warned_for = Some(*deadline);
@@ -373,6 +393,7 @@ fn recovered(key: &AccountKey, at: DateTime<Utc>, resolves: Vec<AlertKind>) -> A
         message: "recovered: tokens are live again".into(),
         url: None,
         deadline: None,
+        answer: None,
         resolves,
     }
 }

@@ -53,6 +53,10 @@ pub struct Alert {
     pub url: Option<String>,
     /// The deadline, for expiring-soon alerts.
     pub deadline: Option<DateTime<Utc>>,
+    /// For re-authorization alerts: what to bring back and every way to
+    /// answer ([`crate::reauth::how_to_answer`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
     /// For a recovery: the problems it ends. Only notifiers that accepted
     /// one of them hear of the recovery.
     #[serde(skip)]
@@ -75,6 +79,10 @@ impl Alert {
         if let Some(url) = &self.url {
             text.push_str("\nOpen: ");
             text.push_str(url);
+        }
+        if let Some(answer) = &self.answer {
+            text.push('\n');
+            text.push_str(answer);
         }
         text
     }

@@ -35,7 +35,7 @@ pub fn sign(secret: &SecretString, body: &[u8]) -> String {
 }
 
 /// POSTs each alert as JSON (`{"source":"broker-tokens","account":...,
-/// "kind":...,"at":...,"message":...,"url":...,"deadline":...}`) with an
+/// "kind":...,"at":...,"message":...,"url":...,"deadline":...[,"answer":...]}`) with an
 /// HMAC-SHA256 signature of the exact body in [`SIGNATURE_HEADER`].
 pub struct WebhookNotifier {
     http: reqwest::Client,

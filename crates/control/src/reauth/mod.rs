@@ -8,6 +8,7 @@
 //! [`TelegramChannel`] (a phone), [`LoopbackChannel`] (the FYERS redirect
 //! caught on 127.0.0.1).
 
+mod answer;
 mod console;
 mod loopback;
 mod telegram;
@@ -22,6 +23,7 @@ use secrecy::SecretString;
 use token_core::{AccountKey, AuthorizationRequest, Error, Event, Expects, ManagedAccount};
 use tokio::sync::mpsc;
 
+pub use answer::{how_to_answer, what_to_bring, AnswerWays};
 pub use console::ConsoleChannel;
 pub use loopback::LoopbackChannel;
 pub use telegram::TelegramChannel;
@@ -57,10 +59,10 @@ impl ReauthPrompt {
 
     /// The prompt as plain text.
     pub fn text(&self) -> String {
-        let what = match self.expects {
-            Expects::Verifier => "reply with the verifier code shown after login",
-            Expects::RedirectUrl => "reply with the full URL the browser lands on after login",
-        };
+        let what = format!(
+            "reply with {} after login",
+            what_to_bring(Some(self.expects))
+        );
         let mut text = String::new();
         if let Some(note) = &self.note {
             text.push_str(note);
@@ -77,6 +79,10 @@ impl ReauthPrompt {
                 at.format("%Y-%m-%d %H:%M")
             ));
         }
+        text.push_str(&format!(
+            "\nOr answer from a shell: `echo CODE | tokenctl login {}`.",
+            self.account
+        ));
         text
     }
 }
@@ -143,9 +149,13 @@ pub async fn reauthorize_with(
 ) -> Result<u32, ReauthError> {
     let key = account.key().clone();
     let max_attempts = max_attempts.max(1);
-    let mut request = account.begin_authorization().await?;
+    // The login in progress, whoever started it (one URL per account).
+    let begun = account.login_request().await?;
+    let mut request = begun.request;
     started(&request)?;
-    let mut note = None;
+    let mut note = begun.replaced.then(|| {
+        "⌛ The login URL sent earlier expired and no longer works. Here is a new one.".to_owned()
+    });
     let mut attempt = 0;
     loop {
         attempt += 1;

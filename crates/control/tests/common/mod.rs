@@ -36,6 +36,7 @@ pub fn control_config(dir: &std::path::Path, token: &str) -> control::ControlCon
         auth_health: true,
         auth_metrics: true,
         rate_limit: control::RateLimitConfig::default(),
+        public_url: None,
     }
 }
 

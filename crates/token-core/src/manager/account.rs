@@ -28,13 +28,17 @@ pub trait ManagedAccount: Send + Sync {
     async fn renew_now(&self) -> Result<(), Error>;
     /// Keep-alive now.
     async fn keep_alive(&self) -> Result<(), Error>;
-    /// Start an interactive authorization.
+    /// Start an interactive authorization, or return the live shared one.
     async fn begin_authorization(&self) -> Result<crate::provider::AuthorizationRequest, Error>;
-    /// Resume an authorization started by an earlier process.
-    fn resume_authorization(
+    /// The live shared login request, or a new one (see
+    /// [`TokenManager::login_request`]).
+    async fn login_request(&self) -> Result<super::LoginRequest, Error>;
+    /// The pending login request, live or stale, without starting one.
+    async fn pending_authorization(
         &self,
-        request: crate::provider::AuthorizationRequest,
-    ) -> Result<(), Error>;
+    ) -> Result<Option<crate::provider::AuthorizationRequest>, Error>;
+    /// Whether its provider can run an interactive authorization.
+    fn can_authorize(&self) -> bool;
     /// Complete it with what the person brought back.
     async fn complete_authorization(&self, response: &secrecy::SecretString) -> Result<(), Error>;
     /// Revoke and forget the credentials.
@@ -66,11 +70,16 @@ impl<P: Payload> ManagedAccount for TokenManager<P> {
     async fn begin_authorization(&self) -> Result<crate::provider::AuthorizationRequest, Error> {
         TokenManager::begin_authorization(self).await
     }
-    fn resume_authorization(
+    async fn login_request(&self) -> Result<super::LoginRequest, Error> {
+        TokenManager::login_request(self).await
+    }
+    async fn pending_authorization(
         &self,
-        request: crate::provider::AuthorizationRequest,
-    ) -> Result<(), Error> {
-        TokenManager::resume_authorization(self, request)
+    ) -> Result<Option<crate::provider::AuthorizationRequest>, Error> {
+        TokenManager::pending_authorization(self).await
+    }
+    fn can_authorize(&self) -> bool {
+        self.inner.provider.capabilities().authorize
     }
     async fn complete_authorization(&self, response: &secrecy::SecretString) -> Result<(), Error> {
         TokenManager::complete_authorization(self, response)

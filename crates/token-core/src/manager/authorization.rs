@@ -1,78 +1,137 @@
-//! Authorization: what a person does. Begin (or reuse) an interactive
-//! authorization, resume one an earlier process started, complete it,
-//! install what it yields, and revoke. Owns the `authorization` part of the
-//! status.
+//! Authorization: what a person does. Begin (or reuse the shared pending)
+//! interactive authorization, complete it, install what it yields, and
+//! revoke. Owns the `authorization` part of the status; the pending request
+//! itself lives in the manager's [`PendingLogins`](crate::store::PendingLogins).
 
 use secrecy::SecretString;
 
 use super::{Credentials, TokenManager};
 use crate::error::Error;
 use crate::events::Event;
+use chrono::{DateTime, Utc};
+
 use crate::provider::AuthorizationRequest;
 use crate::record::{Payload, Record};
 
-impl<P: Payload> TokenManager<P> {
-    /// Makes `request` (started by an earlier process and kept by the
-    /// caller) the pending authorization, so [`TokenManager::complete_authorization`]
-    /// finishes it. Fails with a configuration error for another account's request.
-    pub fn resume_authorization(&self, request: AuthorizationRequest) -> Result<(), Error> {
-        if request.key != self.inner.key {
-            return Err(Error::Config(format!(
-                "authorization request for {} cannot complete {}",
-                request.key, self.inner.key
-            )));
-        }
-        self.status().authorization.pending = Some(request);
-        Ok(())
-    }
+/// The login a person is asked to finish, and whether it replaced a stale
+/// one (whose URL no longer works).
+#[derive(Debug, Clone)]
+pub struct LoginRequest {
+    /// The live request (shared with every process managing the account).
+    pub request: AuthorizationRequest,
+    /// True when an expired request was replaced by this one: the person
+    /// must be told the old URL is dead.
+    pub replaced: bool,
+}
 
-    /// Starts (or reuses a still-valid pending) interactive authorization and
-    /// returns what a person must do.
-    pub async fn begin_authorization(&self) -> Result<AuthorizationRequest, Error> {
-        let now = self.inner.clock.now();
-        let pending = self.status().authorization.pending.clone();
-        if let Some(req) = pending {
-            if req.expires_at.is_none_or(|e| e > now) {
-                return Ok(req);
+impl<P: Payload> TokenManager<P> {
+    /// The live login request for this account, whichever process started
+    /// it (see [`PendingLogins`](crate::store::PendingLogins)), or a new one
+    /// started and shared when none is live. An expired request is replaced
+    /// and a [`Event::Warning`] says its URL no longer works.
+    pub async fn login_request(&self) -> Result<LoginRequest, Error> {
+        // This process first, then the other processes sharing the place.
+        let _local = self.inner.login_lock.lock().await;
+        let lease = self
+            .inner
+            .pending
+            .lock(&self.inner.key, self.inner.config.lease_wait)
+            .await?;
+        let result = self.login_request_locked().await;
+        if let Some(lease) = lease {
+            if let Err(e) = lease.release().await {
+                tracing::warn!(account = %self.inner.key, error = %e, "could not release the login lock");
             }
         }
-        let req = self
-            .inner
-            .provider
-            .start_authorization(&self.inner.key)
-            .await?;
-        self.status().authorization.pending = Some(req.clone());
-        Ok(req)
+        result
     }
 
-    /// Completes the pending authorization with what the person brought back
-    /// (verifier or redirect URL). Saves and installs the new credentials.
+    async fn login_request_locked(&self) -> Result<LoginRequest, Error> {
+        let key = &self.inner.key;
+        let now = self.inner.clock.now();
+        let stale = match self.inner.pending.load(key).await? {
+            Some(req) if is_live(&req, now) => {
+                return Ok(LoginRequest {
+                    request: req,
+                    replaced: false,
+                })
+            }
+            Some(stale) => Some(stale),
+            None => None,
+        };
+        let request = self.inner.provider.start_authorization(key).await?;
+        self.inner.pending.save(&request).await?;
+        if let Some(reauth) = self.status().reauth.as_mut() {
+            reauth.url = Some(request.url.clone());
+        }
+        if stale.is_some() {
+            self.emit(Event::Warning {
+                key: key.clone(),
+                at: now,
+                message: format!(
+                    "the login URL sent earlier for {key} has expired and no longer works; open the new one: {}",
+                    request.url
+                ),
+            });
+        }
+        Ok(LoginRequest {
+            request,
+            replaced: stale.is_some(),
+        })
+    }
+
+    /// The login request pending for this account (live or stale), without
+    /// starting one: `None` when no process has started one.
+    pub async fn pending_authorization(&self) -> Result<Option<AuthorizationRequest>, Error> {
+        Ok(self.inner.pending.load(&self.inner.key).await?)
+    }
+
+    /// Starts an interactive authorization, or returns the live one any
+    /// process sharing the pending logins started, and returns what a
+    /// person must do. See [`TokenManager::login_request`].
+    pub async fn begin_authorization(&self) -> Result<AuthorizationRequest, Error> {
+        self.login_request().await.map(|l| l.request)
+    }
+
+    /// Completes the pending authorization (whichever process started it)
+    /// with what the person brought back (verifier or redirect URL), saves
+    /// and installs the new credentials, and forgets the request (it is
+    /// single use).
+    ///
+    /// Fails with [`Error::AuthorizationExpired`] (carrying the new URL)
+    /// when the pending request had expired, and with [`Error::Config`]
+    /// when no login is in progress.
     pub async fn complete_authorization(
         &self,
         response: &SecretString,
     ) -> Result<Credentials<P>, Error> {
-        let pending = self.status().authorization.pending.clone();
+        let key = &self.inner.key;
         let now = self.inner.clock.now();
-        let request = match pending {
-            Some(req) if req.expires_at.is_some_and(|e| e <= now) => {
-                // The person answered a request that is no longer valid: start
-                // a new one and say where, rather than fail at the broker.
-                self.status().authorization.pending = None;
-                let fresh = self.begin_authorization().await?;
-                if let Some(reauth) = self.status().reauth.as_mut() {
-                    reauth.url = Some(fresh.url.clone());
-                }
-                return Err(Error::AuthorizationExpired { url: fresh.url });
+        let request = match self.inner.pending.load(key).await? {
+            Some(req) if !is_live(&req, now) => {
+                // The person answered a request that is no longer valid:
+                // start a new one and say where, rather than fail at the broker.
+                let fresh = self.login_request().await?;
+                return Err(Error::AuthorizationExpired {
+                    url: fresh.request.url,
+                });
             }
             Some(req) => req,
-            None => self.begin_authorization().await?,
+            None => {
+                return Err(Error::Config(format!(
+                    "no login is in progress for {key}: start one first, then answer its URL"
+                )))
+            }
         };
         let record = self
             .inner
             .provider
             .complete_authorization(&request, response)
             .await?;
-        self.status().authorization.pending = None;
+        if let Err(e) = self.inner.pending.remove(key).await {
+            // The broker will refuse the used request anyway.
+            tracing::warn!(account = %key, error = %e, "could not forget the finished login request");
+        }
         self.install_authorized(record).await
     }
 
@@ -116,4 +175,9 @@ impl<P: Payload> TokenManager<P> {
         self.inner.store.delete(&self.inner.key).await?;
         Ok(())
     }
+}
+
+/// Whether `request` can still be answered at `now`.
+fn is_live(request: &AuthorizationRequest, now: DateTime<Utc>) -> bool {
+    request.expires_at.is_none_or(|e| e > now)
 }

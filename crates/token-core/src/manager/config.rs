@@ -62,7 +62,9 @@ pub struct ManagerConfig {
     /// Event channel capacity (slow subscribers miss the oldest events).
     pub event_capacity: usize,
     /// While a person must log in, look in the store this often for
-    /// credentials another process (e.g. `tokenctl login`) saved.
+    /// credentials another process (e.g. `tokenctl login` answering the
+    /// shared login in progress) saved (default 5 s: one store read per
+    /// waiting account, and the daemon is healthy seconds after the login).
     pub reauth_poll: Duration,
     /// How long a cross-process renewal lease lasts if its holder dies
     /// (stores whose leases the OS releases, like `FileStore`, ignore it).
@@ -89,7 +91,7 @@ impl Default for ManagerConfig {
                 jitter: 0.2,
             },
             event_capacity: 256,
-            reauth_poll: Duration::seconds(30),
+            reauth_poll: Duration::seconds(5),
             // Above a slow renewal's worst case (two 30 s HTTP attempts plus
             // the save), so a lease cannot run out under a live holder.
             lease_ttl: std::time::Duration::from_secs(120),

@@ -128,6 +128,10 @@ impl<P: Payload> TokenManager<P> {
             });
             st.trouble.troubled = true;
         }
+        // Raised outside a maintenance pass (e.g. a keep-alive asked for
+        // over HTTP): the loop must re-plan, to look for a login by another
+        // process every `reauth_poll`.
+        self.inner.changed.notify_one();
         self.emit(Event::ReauthorizationRequired {
             key: self.inner.key.clone(),
             at: now,

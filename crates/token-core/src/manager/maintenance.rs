@@ -121,6 +121,15 @@ impl<P: Payload> TokenManager<P> {
         // The broker refused these credentials: probing them again (every
         // re-authorization poll) would only spend the broker's rate limit.
         let refused = self.refusal().is_some();
+        // A person may have answered the login in progress from another
+        // process (`tokenctl login`) while these still look fresh here (the
+        // broker refused them): use that.
+        if reauth
+            && ev.state != TokenState::Expired
+            && self.reload_if_newer().await.unwrap_or(false)
+        {
+            return;
+        }
         match ev.state {
             TokenState::Expired if self.reload_if_newer().await.unwrap_or(false) => {
                 // A person logged in from another process: use that.

@@ -15,7 +15,7 @@
 //! `renewal.rs` (the one renewal path, under [`SingleFlight`]),
 //! `keep_alive.rs`, `persistence.rs` (load, reload, adopt, save retry),
 //! `escalation.rs` (failures, backoff, re-authorization), `authorization.rs`
-//! (begin / complete / resume / revoke), `maintenance.rs` (the loop),
+//! (the shared pending login: begin / complete / revoke), `maintenance.rs` (the loop),
 //! `health.rs`, `account.rs` ([`ManagedAccount`]), `lease.rs` (the one
 //! lease-wait loop, [`wait_for_lease`], which stores use); the state they
 //! share is `snapshot.rs` (the hot path's) and `status.rs` (everything else,
@@ -50,9 +50,10 @@ use crate::key::AccountKey;
 use crate::policy::{Evaluation, ExpiryPolicy};
 use crate::provider::TokenProvider;
 use crate::record::{Metadata, Payload, Record};
-use crate::store::TokenStore;
+use crate::store::{MemoryPendingLogins, PendingLogins, TokenStore};
 
 pub use account::{health_report, ManagedAccount};
+pub use authorization::LoginRequest;
 pub use config::{ManagerConfig, RetryPolicy};
 pub use hot_path::TokenRef;
 pub use lease::wait_for_lease;
@@ -141,6 +142,10 @@ struct Inner<P: Payload> {
     /// Wakes the maintenance task when the credentials change.
     changed: Notify,
     passes: AtomicU64,
+    /// Where the pending login is shared with other processes.
+    pending: Arc<dyn PendingLogins>,
+    /// Serializes "look, then start a login" in this process.
+    login_lock: tokio::sync::Mutex<()>,
 }
 
 impl<P: Payload> TokenManager<P> {
@@ -154,6 +159,29 @@ impl<P: Payload> TokenManager<P> {
         policy: Arc<dyn ExpiryPolicy>,
         clock: Arc<dyn Clock>,
         config: ManagerConfig,
+    ) -> Self {
+        Self::with_pending_logins(
+            key,
+            provider,
+            store,
+            policy,
+            clock,
+            config,
+            Arc::new(MemoryPendingLogins::new()),
+        )
+    }
+
+    /// [`TokenManager::new`], sharing the pending login through `pending`
+    /// (e.g. a [`DirPendingLogins`](crate::store::DirPendingLogins) beside
+    /// the store) so other processes see and can finish it.
+    pub fn with_pending_logins(
+        key: AccountKey,
+        provider: Arc<dyn TokenProvider<P>>,
+        store: Arc<dyn TokenStore>,
+        policy: Arc<dyn ExpiryPolicy>,
+        clock: Arc<dyn Clock>,
+        config: ManagerConfig,
+        pending: Arc<dyn PendingLogins>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -171,6 +199,8 @@ impl<P: Payload> TokenManager<P> {
                 status: Mutex::new(Status::default()),
                 changed: Notify::new(),
                 passes: AtomicU64::new(0),
+                pending,
+                login_lock: tokio::sync::Mutex::new(()),
             }),
         }
     }

@@ -17,7 +17,6 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Error;
 use crate::health::LastError;
-use crate::provider::AuthorizationRequest;
 use crate::record::StoredRecord;
 
 /// Everything behind health reports and the maintenance decisions.
@@ -64,11 +63,10 @@ pub(super) struct Saving {
     pub(super) retry_at: Option<DateTime<Utc>>,
 }
 
-/// The interactive authorization under way, and whether the credentials
-/// were revoked.
+/// Whether the credentials were revoked (the interactive authorization
+/// under way lives in the manager's shared `PendingLogins`).
 #[derive(Default)]
 pub(super) struct Authorization {
-    pub(super) pending: Option<AuthorizationRequest>,
     /// Revoked at the broker: do not reload from the store until new
     /// credentials are authorized.
     pub(super) revoked: bool,
@@ -129,7 +127,6 @@ impl Status {
     /// request no longer apply. True if that ends a troubled spell.
     pub(super) fn new_credentials(&mut self) -> bool {
         self.reauth = None;
-        self.authorization.pending = None;
         self.revival_unverified = false;
         self.succeeded()
     }

@@ -18,6 +18,7 @@ mod file;
 pub(crate) mod fsutil;
 mod lockfile;
 mod memory;
+mod pending;
 mod tempfiles;
 
 use std::fmt;
@@ -34,6 +35,7 @@ pub use envmapping::EnvMapping;
 pub use file::FileStore;
 pub use fsutil::{read_private_file, write_private_file};
 pub use memory::MemoryStore;
+pub use pending::{DirPendingLogins, MemoryPendingLogins, PendingLogins};
 
 /// Persists one record per account.
 #[async_trait]

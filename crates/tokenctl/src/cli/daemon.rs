@@ -76,12 +76,18 @@ pub async fn daemon(
     }
     let mut handles = Vec::new();
     let mut loggers = Vec::new();
+    // Alerts in the log name every way to answer a login that is open.
+    let ways = control::reauth::AnswerWays {
+        http: listen.is_some() || listen_in_table(config),
+        telegram: notify_reauth(config),
+    };
     for a in &accounts {
         let mut rx = a.subscribe();
         let registry = registry.clone();
         loggers.push(tokio::spawn(async move {
             while let Ok(e) = rx.recv().await {
-                token_core::events::log(&e, &render::describe_event(&e, &registry));
+                let text = render::describe_event_answering(&e, &registry, ways);
+                token_core::events::log(&e, &text);
             }
         }));
         handles.push(a.spawn_maintenance());
@@ -174,6 +180,17 @@ fn shutdown_signal() -> impl std::future::Future<Output = &'static str> {
             "ctrl-c"
         }
     }
+}
+
+/// `[notify.telegram] reauth = true`: logins are answered on Telegram.
+fn notify_reauth(config: &Config) -> bool {
+    config
+        .notify
+        .as_ref()
+        .and_then(|n| n.get("telegram"))
+        .and_then(|t| t.get("reauth"))
+        .and_then(|r| r.as_bool())
+        .unwrap_or(false)
 }
 
 /// `[control]` names a `listen` address: the control server runs.

@@ -1,6 +1,7 @@
-//! `tokenctl login`: start a login, show the URL, bring back what the person
-//! got (a typed code, or a redirect captured on loopback or pasted), and
-//! finish it now or in a later run.
+//! `tokenctl login`: show the login in progress (whoever started it: the
+//! daemon's alert, the control server, an earlier run) or start one, bring
+//! back what the person got (a code or redirect URL typed, piped, read from
+//! a file, or a redirect captured on loopback) and finish it.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -8,11 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
-use control::reauth::{
-    reauthorize_with, LoopbackChannel, ReauthChannel, ReauthError, ReauthPrompt,
-};
+use control::reauth::{reauthorize, LoopbackChannel, ReauthChannel, ReauthError, ReauthPrompt};
 use secrecy::SecretString;
-use token_core::{AccountKey, AuthorizationRequest, Expects};
+use token_core::{AccountKey, Expects};
 
 use super::{print_one, progress, token_err, CliError};
 use crate::accounts::Account;
@@ -32,102 +31,100 @@ async fn read_line() -> Option<String> {
     .filter(|l| !l.is_empty())
 }
 
-/// A login started by one `tokenctl login` and finished by a later
-/// `tokenctl login --verifier`: the pending request (it holds the request
-/// token secret) kept next to the token store, readable by its owner only.
-pub(crate) struct PendingLogin {
-    path: PathBuf,
+/// Where the person's answer comes from when it is not typed at the prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Given {
+    /// `--verifier CODE`: on argv, visible to other users.
+    Argv(String),
+    /// `--code-file PATH`: read and trimmed.
+    File(PathBuf),
 }
 
-impl PendingLogin {
-    pub(crate) fn new(store: &std::path::Path, key: &token_core::AccountKey) -> Self {
-        Self {
-            path: store.join(format!(".login-{}.json", key.file_stem())),
+/// How to answer the pending login of `name` without the prompt.
+pub(crate) fn how_to_answer(name: &str) -> String {
+    format!(
+        "answer it with `echo CODE | tokenctl login {name}` (CODE: the verifier, or the whole URL the browser landed on) or `tokenctl login {name} --code-file PATH`"
+    )
+}
+
+/// The answer from `given`: a warning for argv, the file read and trimmed
+/// (with a warning when others may read it).
+pub(crate) fn read_given(given: &Given) -> Result<SecretString, CliError> {
+    match given {
+        Given::Argv(code) => {
+            eprintln!(
+                "tokenctl: warning: --verifier puts the code on the command line, where other users can see it (ps, /proc) and your shell history keeps it; pipe it instead (`echo CODE | tokenctl login ACCOUNT`) or use --code-file PATH"
+            );
+            Ok(SecretString::from(code.trim().to_owned()))
+        }
+        Given::File(path) => {
+            if let Some(mode) = token_core::bundle::loose_permissions(path) {
+                eprintln!(
+                    "tokenctl: warning: {} is readable by other users (mode {mode:o}); `chmod 600 {}`",
+                    path.display(),
+                    path.display()
+                );
+            }
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                CliError::Other(format!("cannot read the code file {}: {e}", path.display()))
+            })?;
+            let code = text.trim();
+            if code.is_empty() {
+                return Err(CliError::Other(format!(
+                    "the code file {} is empty: put the verifier (or the redirect URL) in it",
+                    path.display()
+                )));
+            }
+            Ok(SecretString::from(code.to_owned()))
         }
     }
-
-    fn save(&self, req: &token_core::AuthorizationRequest) -> Result<(), CliError> {
-        let fail = |e: &dyn std::fmt::Display| {
-            CliError::Other(format!(
-                "cannot keep the pending login at {}: {e}",
-                self.path.display()
-            ))
-        };
-        let body = serde_json::to_vec(req).map_err(|e| fail(&e))?;
-        // Temp file + fsync + rename at 0600, never through a link.
-        token_core::store::write_private_file(&self.path, &body).map_err(|e| fail(&e))
-    }
-
-    fn load(&self, name: &str) -> Result<token_core::AuthorizationRequest, CliError> {
-        let bytes = match token_core::store::read_private_file(&self.path) {
-            Ok(Some(b)) => b,
-            Ok(None) => {
-                return Err(CliError::Other(format!(
-                    "{name}: no login in progress; run `tokenctl login` without --verifier first"
-                )))
-            }
-            Err(e) => {
-                return Err(CliError::Other(format!(
-                    "cannot read the pending login at {}: {e}",
-                    self.path.display()
-                )))
-            }
-        };
-        serde_json::from_slice(&bytes).map_err(|e| {
-            CliError::Other(format!(
-                "the pending login at {} is unreadable (line {}); start the login again",
-                self.path.display(),
-                e.line()
-            ))
-        })
-    }
-
-    fn clear(&self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
 }
 
-/// Completes a login started earlier with what the person brought back.
-pub(crate) async fn finish(
-    acct: &Account,
-    pending: &PendingLogin,
-    answer: SecretString,
-) -> Result<(), CliError> {
+/// Completes the login in progress (whichever process started it: the
+/// daemon's alert, an earlier `tokenctl login`, the control server) with
+/// what the person brought back.
+pub(crate) async fn finish(acct: &Account, answer: SecretString) -> Result<(), CliError> {
     let m = acct.managed();
     let name = m.key().to_string();
-    let req = pending.load(&name)?;
-    m.resume_authorization(req).map_err(token_err(&name))?;
+    if m.pending_authorization()
+        .await
+        .map_err(token_err(&name))?
+        .is_none()
+    {
+        return Err(CliError::Other(format!(
+            "{name}: no login in progress, so that code belongs to no request; run `tokenctl login {name}` to start one, then answer its URL"
+        )));
+    }
     progress("exchanging it for a token...");
     match m.complete_authorization(&answer).await {
         Ok(()) => {}
         Err(token_core::Error::AuthorizationExpired { url }) => {
-            // The old request is dead; keep the fresh one for the next try.
-            if let Ok(fresh) = m.begin_authorization().await {
-                pending.save(&fresh)?;
-            }
             return Err(CliError::Other(format!(
-                "{name}: that login request expired; open this URL and run `tokenctl login {name} --verifier CODE` again:\n\n  {url}\n"
+                "{name}: that login request expired and its URL no longer works; open this new one, then {}:\n\n  {url}\n",
+                how_to_answer(&name)
             )));
         }
         Err(e) => return Err(token_err(&name)(e)),
     }
-    pending.clear();
     println!("{name}: logged in; token saved");
     print_one(acct)?;
     Ok(())
 }
 
-/// Starts a login and waits up to `timeout` for the person's answer: the
-/// control server's login flow ([`reauthorize_with`]) over the terminal.
+/// Shows the login in progress (or starts one when none is live) and waits
+/// up to `timeout` for the person's answer: the control server's login flow
+/// ([`reauthorize`]) over the terminal. Piped stdin answers the live request:
+/// `echo CODE | tokenctl login ACCOUNT`.
 pub(crate) async fn login(
     acct: &Account,
-    pending: &PendingLogin,
     paste: bool,
     timeout: StdDuration,
 ) -> Result<(), CliError> {
     let m = acct.managed();
     let name = m.key().to_string();
-    progress(&format!("asking the broker to start a login for {name}..."));
+    progress(&format!(
+        "looking for the login in progress for {name} (or asking the broker to start one)..."
+    ));
     let terminal = Terminal {
         name: name.clone(),
         paste,
@@ -135,16 +132,13 @@ pub(crate) async fn login(
         redirect_uri: acct.login_redirect_uri().map(str::to_owned),
         deferred: AtomicBool::new(false),
     };
-    // Kept so `tokenctl login --verifier` can finish it in a later run.
-    let keep = |req: &AuthorizationRequest| {
-        pending
-            .save(req)
-            .map_err(|e| ReauthError::Channel(e.to_string()))
-    };
-    match reauthorize_with(m.as_ref(), &terminal, 1, &keep).await {
+    match reauthorize(m.as_ref(), &terminal, 1).await {
         Ok(_) => {}
         Err(_) if terminal.deferred.load(Ordering::SeqCst) => {
-            println!("login started; finish it with `tokenctl login {name} --verifier CODE` within the request's lifetime");
+            println!(
+                "login in progress; {} within the request's lifetime",
+                how_to_answer(&name)
+            );
             return Ok(());
         }
         Err(ReauthError::Account(e)) => return Err(token_err(&name)(e)),
@@ -152,7 +146,6 @@ pub(crate) async fn login(
         Err(ReauthError::Channel(message)) => return Err(CliError::Other(message)),
         Err(e) => return Err(CliError::Other(format!("{name}: {e}"))),
     }
-    pending.clear();
     println!("{name}: logged in; token saved");
     print_one(acct)?;
     Ok(())
@@ -192,7 +185,7 @@ impl ReauthChannel for Terminal {
                     .map_err(channel)?
             }
             (Expects::Verifier, _) => {
-                eprintln!("... type the verification code, then press Enter (or finish later with `tokenctl login {name} --verifier CODE`):");
+                eprintln!("... type the verification code (or paste the callback URL), then press Enter (or finish later: `echo CODE | tokenctl login {name}`):");
                 match tokio::time::timeout(self.timeout, read_line()).await {
                     Ok(Some(line)) => SecretString::from(line),
                     _ => {

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use clap::{Parser, Subcommand};
-use secrecy::SecretString;
 use token_core::{health_report, Clock, HealthReport, HealthStatus, ManagedAccount, SystemClock};
 
 pub use daemon::daemon;
@@ -71,7 +70,7 @@ pub enum Command {
     /// Logs an account in: prints the URL to open, then reads the E*TRADE
     /// verifier or the FYERS redirect URL, and saves the token.
     #[command(
-        after_help = "Examples:\n  tokenctl login main                 # by label\n  tokenctl login etrade/sandbox/main  # by full key\n  echo H92GX | tokenctl login main    # verifier on stdin\n  tokenctl login desk --paste         # FYERS: paste the redirect URL instead of capturing it\n  tokenctl login main < /dev/null     # print the URL only; finish later with:\n  tokenctl login main --verifier H92GX"
+        after_help = "Examples:\n  tokenctl login main                 # by label: shows the login in progress (or starts one)\n  tokenctl login etrade/sandbox/main  # by full key\n  echo H92GX | tokenctl login main    # answers the login in progress (e.g. from the daemon's alert)\n  tokenctl login main --code-file ~/code.txt  # scripted: the verifier or redirect URL in a file\n  tokenctl login desk --paste         # FYERS: paste the redirect URL instead of capturing it\n  tokenctl login main < /dev/null     # print the URL only; answer it later with echo CODE | ...\n\nOne login is in progress per account, shared with `tokenctl run`, the\ncontrol server and Telegram: whichever shows the URL, any of them can finish it."
     )]
     Login {
         /// The account: label, broker/label or broker/environment/label.
@@ -82,10 +81,15 @@ pub enum Command {
         /// How long to wait for the person, in seconds.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
-        /// Finish the login started by an earlier `tokenctl login` with this
-        /// E*TRADE verifier (or FYERS redirect URL) instead of waiting for it.
-        #[arg(long, value_name = "CODE")]
+        /// Finish the login in progress with this verifier (or redirect URL).
+        /// Visible to other users (ps, /proc, shell history): prefer stdin
+        /// or --code-file.
+        #[arg(long, value_name = "CODE", conflicts_with = "code_file")]
         verifier: Option<String>,
+        /// Finish the login in progress with the verifier (or redirect URL)
+        /// in this file (trimmed; keep it mode 600).
+        #[arg(long, value_name = "PATH")]
+        code_file: Option<PathBuf>,
     },
     /// Shows every account's token state; the exit code is the overall health.
     #[command(
@@ -211,16 +215,23 @@ pub async fn run(registry: &Registry, cli: Cli) -> Result<u8, CliError> {
             paste,
             timeout,
             verifier,
+            code_file,
         } => {
+            let given = match (verifier, code_file) {
+                (Some(code), _) => Some(login::Given::Argv(code)),
+                (None, Some(path)) => Some(login::Given::File(path)),
+                (None, None) => None,
+            };
+            // Read the answer first: a bad file fails before any broker call.
+            let answer = given.as_ref().map(login::read_given).transpose()?;
             let config = Config::load(cli.config.as_deref(), registry)?;
             let cfg = config.find(&account)?;
             let acct = Account::open(cfg, clock, Mode::Online).await?;
-            let pending = login::PendingLogin::new(&cfg.store, &cfg.key);
-            match verifier {
-                Some(code) => login::finish(&acct, &pending, SecretString::from(code)).await?,
+            match answer {
+                Some(answer) => login::finish(&acct, answer).await?,
                 None => {
                     let timeout = StdDuration::from_secs(timeout);
-                    login::login(&acct, &pending, paste, timeout).await?
+                    login::login(&acct, paste, timeout).await?
                 }
             }
             Ok(0)
