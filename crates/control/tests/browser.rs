@@ -8,10 +8,6 @@
 //! page at desktop and phone widths go to `target/screenshots/`, and the
 //! HTML and JSON the page was served are scanned for every secret the run
 //! handled.
-//!
-//! The login routes (`POST /login/{account}`, `…/complete`) belong to
-//! another change (issue 13); until they are merged, [`login_routes`] below
-//! stands in for them, speaking the agreed contract.
 
 mod common;
 mod webdriver;
@@ -19,15 +15,11 @@ mod webdriver;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
 use broker_sim::{BrokerSim, SimConfig};
 use chrono::{TimeZone, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{json, Value};
-use token_core::{Expects, ManagedAccount, ManualClock};
+use serde_json::json;
+use token_core::{ManagedAccount, ManualClock};
 
 use common::{control_config, query};
 use webdriver::Driver;
@@ -35,69 +27,6 @@ use webdriver::Driver;
 const TOKEN: &str = "ctl-S3cr3t-Qw7Zp-4be1d09a7c35f28e6b1d0c9a";
 const ETRADE: &str = "etrade/sandbox/main";
 const FYERS: &str = "fyers/production/main";
-
-/// The login contract of issue 13 (stand-in until its routes are merged).
-fn login_routes(accounts: Vec<Arc<dyn ManagedAccount>>) -> Router {
-    type Accounts = Arc<Vec<Arc<dyn ManagedAccount>>>;
-    fn find(accounts: &Accounts, key: &str) -> Option<Arc<dyn ManagedAccount>> {
-        accounts
-            .iter()
-            .find(|a| a.key().to_string() == key)
-            .cloned()
-    }
-    async fn start(
-        State(accounts): State<Accounts>,
-        Path(key): Path<String>,
-    ) -> (StatusCode, Json<Value>) {
-        let Some(a) = find(&accounts, &key) else {
-            return (
-                StatusCode::NOT_FOUND,
-                Json(json!({"error": "unknown account"})),
-            );
-        };
-        match a.begin_authorization().await {
-            Ok(r) => (
-                StatusCode::OK,
-                Json(json!({
-                    "account": key, "url": r.url,
-                    "expects": if r.expects == Expects::Verifier { "verifier" } else { "redirect_url" },
-                    "instructions": r.instructions, "expires_at": r.expires_at, "replaced": false,
-                })),
-            ),
-            Err(e) => (
-                StatusCode::BAD_GATEWAY,
-                Json(json!({"error": e.to_string()})),
-            ),
-        }
-    }
-    async fn complete(
-        State(accounts): State<Accounts>,
-        Path(key): Path<String>,
-        Json(body): Json<Value>,
-    ) -> (StatusCode, Json<Value>) {
-        let Some(a) = find(&accounts, &key) else {
-            return (
-                StatusCode::NOT_FOUND,
-                Json(json!({"error": "unknown account"})),
-            );
-        };
-        let code = SecretString::from(body["code"].as_str().unwrap_or_default().to_string());
-        match a.complete_authorization(&code).await {
-            Ok(()) => (
-                StatusCode::OK,
-                Json(json!({"account": key, "authorized": true})),
-            ),
-            Err(e) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Json(json!({"error": e.to_string(), "remedy": "log in again"})),
-            ),
-        }
-    }
-    Router::new()
-        .route("/login/{account}", post(start))
-        .route("/login/{account}/complete", post(complete))
-        .with_state(Arc::new(accounts))
-}
 
 /// Secrets to look for, and what the page was served.
 #[derive(Default)]
@@ -261,7 +190,7 @@ async fn a_person_signs_in_sees_both_brokers_logs_etrade_in_after_midnight_and_s
         scan.secret("FYERS refresh token", r.expose_secret());
     }
 
-    let addr = common::serve(server.router().merge(login_routes(accounts))).await;
+    let addr = common::serve(server.router()).await;
     let base = format!("http://{addr}");
 
     let driver = Driver::start(&chromedriver, &chromium).await;

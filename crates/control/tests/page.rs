@@ -284,7 +284,11 @@ async fn a_forged_cross_site_request_or_one_without_the_session_changes_nothing(
     let acct = FakeAccount::logged_in("a", &clock).await;
     let page = start_with(vec![acct.erased()], &clock, generous()).await;
     let b = page.signed_in().await;
-    let before = (acct.provider.renewals(), acct.provider.probes());
+    let before = (
+        acct.provider.renewals(),
+        acct.provider.probes(),
+        acct.provider.authorizations(),
+    );
     let evil = "https://evil.example";
     let forged: Vec<(&str, Vec<(&str, &str)>)> = vec![
         // A cross-site HTML form: the cookie (if a browser sent it), no header.
@@ -336,7 +340,13 @@ async fn a_forged_cross_site_request_or_one_without_the_session_changes_nothing(
         ),
     ];
     for (what, headers) in &forged {
-        for path in ["/refresh", "/keepalive", "/session/end"] {
+        for path in [
+            "/refresh",
+            "/keepalive",
+            "/session/end",
+            "/login/fake/sandbox/a",
+            "/login/fake/sandbox/a/complete",
+        ] {
             let r = page
                 .send(Method::POST, path, headers, Some("x=1".into()))
                 .await;
@@ -350,11 +360,12 @@ async fn a_forged_cross_site_request_or_one_without_the_session_changes_nothing(
             .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}");
     }
-    assert_eq!(
-        (acct.provider.renewals(), acct.provider.probes()),
-        before,
-        "nothing changed"
+    let after = (
+        acct.provider.renewals(),
+        acct.provider.probes(),
+        acct.provider.authorizations(),
     );
+    assert_eq!(after, before, "nothing changed");
     // A sign-in posted from another site is refused too.
     assert_eq!(
         page.sign_in(TOKEN, evil).await.status,

@@ -11,8 +11,8 @@
 //!
 //! Wherever the bearer token is accepted, the page's session cookie is too
 //! (with its CSRF header and the page's origin on writes; [`session`]).
-//! | `POST /login/{account}` | bearer | start or return the account's login in progress ([`login`]) |
-//! | `POST /login/{account}/complete` | bearer | finish it with `{"code": "..."}` |
+//! | `POST /login/{account}` | bearer or page session | start or return the account's login in progress ([`login`]) |
+//! | `POST /login/{account}/complete` | bearer or page session | finish it with `{"code": "..."}` |
 //! | `GET /callback/{broker}/{environment}/{label}` | `state` of the login in progress | capture the broker's redirect |
 //!
 //! Every route is rate limited ([`guard`]); connections are capped and
@@ -21,8 +21,8 @@
 mod auth;
 pub(crate) mod events_feed;
 mod guard;
-mod page;
 pub mod login;
+mod page;
 mod ratelimit;
 pub(crate) mod serve;
 mod session;
