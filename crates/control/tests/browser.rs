@@ -361,6 +361,7 @@ async fn a_person_signs_in_sees_both_brokers_logs_etrade_in_after_midnight_and_s
             ),
         )
         .await;
+    driver.js("window.scrollTo(0, 0); return null").await;
     driver.screenshot(&shots.join("page-desktop.png")).await;
     driver.resize(390, 844).await;
     driver.screenshot(&shots.join("page-phone.png")).await;
