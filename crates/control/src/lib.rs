@@ -8,6 +8,11 @@
 //!   and a bounded shutdown; loopback only unless `allow_remote`;
 //!   embeddable as an axum [`Router`](axum::Router) or run with one call
 //!   ([`Server::serve`], [`serve`]).
+//! - A page at `/` for the person who keeps the bots alive: sign in with the
+//!   control token (session cookie + CSRF protection), every account's
+//!   health updated live, renew / keep-alive / log-in buttons, and each
+//!   account's last 24 h of events (`GET /events`) in the exchange's time
+//!   and UTC. Embedded assets, no CDN.
 //! - [`raise_nofile_limit`]: a daemon's first call, so sockets cannot starve
 //!   the token work of file descriptors.
 //! - [`metrics`]: Prometheus text (renewals, failures by kind, renewal
@@ -37,7 +42,7 @@ pub use config::{ControlConfig, NotifyConfig, RateLimitConfig, TelegramConfig, W
 pub use http::{
     BearerToken, RateLimiter, RouteLimits, ServeLimits, WeakTokenError, DEFAULT_CONNECTION_TIMEOUT,
     DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE, DEFAULT_SLOTS,
-    MIN_TOKEN_CHARS,
+    EVENTS_PER_ACCOUNT, MIN_TOKEN_CHARS, TIMELINE_SPAN,
 };
 pub use nofile::{nofile_limit, raise_nofile_limit, NofileLimit};
 pub use secret::{SecretError, SecretSource};

@@ -6,12 +6,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use token_core::{Clock, ManagedAccount};
+use std::collections::HashMap;
+
+use token_core::{AccountKey, Clock, ManagedAccount};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
 use crate::config::{ControlConfig, NotifyConfig};
+use crate::http::events_feed::EventLog;
 use crate::http::{router, serve::serve as serve_http, AppState, BearerToken};
 use crate::http::{RouteLimits, ServeLimits, WeakTokenError};
 use crate::metrics::Metrics;
@@ -107,6 +110,8 @@ pub struct Server {
     reauth: Option<Arc<dyn ReauthChannel>>,
     serve_limits: ServeLimits,
     route_limits: RouteLimits,
+    zones: HashMap<AccountKey, String>,
+    events: Arc<EventLog>,
     /// Set by [`Server::serve`]: alerts then name the `/login` routes.
     serving_http: bool,
 }
@@ -155,13 +160,15 @@ impl Server {
             accounts: accounts.into(),
             config: config.clone(),
             token,
-            clock,
             metrics: Metrics::new(),
             notify: NotifyConfig::default(),
             notifiers: Vec::new(),
             reauth: None,
             serve_limits: ServeLimits::default(),
             route_limits: RouteLimits::default(),
+            zones: HashMap::new(),
+            events: Arc::new(EventLog::new(clock.clone(), HashMap::new())),
+            clock,
             serving_http: false,
         })
     }
@@ -232,6 +239,17 @@ impl Server {
         Ok(self)
     }
 
+    /// Names each account's exchange time zone (IANA, e.g.
+    /// `America/New_York`), so the page shows its timeline in the
+    /// exchange's local time beside UTC. Accounts not named show UTC only.
+    ///
+    /// Call before [`Server::router`] / [`Server::start`].
+    pub fn with_zones(mut self, zones: impl IntoIterator<Item = (AccountKey, String)>) -> Self {
+        self.zones.extend(zones);
+        self.events = Arc::new(EventLog::new(self.clock.clone(), self.zones.clone()));
+        self
+    }
+
     /// Adds a notifier of your own.
     pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
         self.notifiers.push(notifier);
@@ -262,6 +280,7 @@ impl Server {
             self.route_limits,
             self.clock.clone(),
             self.metrics.clone(),
+            self.events.clone(),
         ))
     }
 
@@ -289,6 +308,7 @@ impl Server {
             let mut rx = account.subscribe();
             let key = account.key().clone();
             let metrics = self.metrics.clone();
+            let events = self.events.clone();
             let alerter = alerter.clone();
             let reauthorizer = reauthorizer.clone();
             tasks.push(tokio::spawn(async move {
@@ -296,6 +316,7 @@ impl Server {
                     match rx.recv().await {
                         Ok(event) => {
                             metrics.record(&event);
+                            events.record(&event);
                             alerter.handle(&event);
                             if let Some(r) = &reauthorizer {
                                 r.handle(&event);

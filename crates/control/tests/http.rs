@@ -504,3 +504,33 @@ fn a_missing_token_is_a_clear_error() {
     );
     let _ = clock.now();
 }
+
+#[tokio::test]
+async fn an_open_health_check_never_shows_where_to_log_in() {
+    let clock = start_clock();
+    let acct = FakeAccount::new("a", &clock);
+    acct.manager.maintain().await; // no credentials: a login is started
+    let url = acct.manager.health().reauthorization_url;
+    assert!(
+        url.as_deref().is_some_and(|u| u.contains("authorize")),
+        "{url:?}"
+    );
+    let srv = start(vec![acct.erased()], &clock, |c| c.auth_health = false).await;
+    let (status, _, open) = srv.call(reqwest::Method::GET, "/health", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let open: serde_json::Value = serde_json::from_str(&open).unwrap();
+    assert_eq!(open["accounts"][0]["reauthorization_required"], true);
+    assert_eq!(
+        open["accounts"][0]["reauthorization_url"],
+        serde_json::Value::Null
+    );
+    let (_, _, authed) = srv.call(reqwest::Method::GET, "/health", Some(TOKEN)).await;
+    let authed: serde_json::Value = serde_json::from_str(&authed).unwrap();
+    assert_eq!(
+        authed["accounts"][0]["reauthorization_url"].as_str(),
+        url.as_deref()
+    );
+    // The timeline (which holds the same URL) is never open.
+    let (status, _, _) = srv.call(reqwest::Method::GET, "/events", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

@@ -16,16 +16,7 @@ use control::reauth::{
 use control::telegram::TelegramBot;
 use control::{NotifyConfig, SecretSource, Server, TelegramConfig};
 use secrecy::SecretString;
-use token_core::{ManagedAccount, ManagerConfig, ManualClock, MemoryStore, TokenManager};
-
-fn query(url: &str, name: &str) -> String {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| panic!("{name} missing in {url}"))
-}
+use token_core::{ManagedAccount, ManualClock, TokenManager};
 
 /// The URL in the last message that holds one.
 fn last_url(fake: &FakeTelegram) -> String {
@@ -78,32 +69,6 @@ async fn phone(accounts: Vec<Arc<dyn ManagedAccount>>, clock: &ManualClock) -> P
     }
 }
 
-async fn etrade_account(
-    running: &RunningSim,
-    clock: &ManualClock,
-) -> TokenManager<etrade::EtradeCredentials> {
-    let c = running.credentials();
-    let config = etrade::EtradeConfig::new(
-        token_core::Environment::Sandbox,
-        c.etrade_consumer_key,
-        c.etrade_consumer_secret.into(),
-    )
-    .with_base_url(&running.base_url)
-    .unwrap()
-    .with_timeout(Duration::from_secs(5));
-    let key = config.account_key("main").unwrap();
-    let provider =
-        Arc::new(etrade::EtradeProvider::with_clock(config, Arc::new(clock.clone())).unwrap());
-    TokenManager::new(
-        key,
-        provider,
-        Arc::new(MemoryStore::new()),
-        Arc::new(etrade::default_policy()),
-        Arc::new(clock.clone()),
-        ManagerConfig::default(),
-    )
-}
-
 async fn etrade_setup() -> (
     ManualClock,
     RunningSim,
@@ -114,7 +79,7 @@ async fn etrade_setup() -> (
     let running = BrokerSim::start_with_manual_clock(SimConfig::default(), clock.clone())
         .await
         .unwrap();
-    let manager = etrade_account(&running, &clock).await;
+    let manager = etrade_manager(&running, &clock);
     (clock, running, manager)
 }
 
@@ -236,25 +201,7 @@ async fn fyers_setup(sim: SimConfig) -> (ManualClock, RunningSim, TokenManager<f
     let running = BrokerSim::start_with_manual_clock(sim, clock.clone())
         .await
         .unwrap();
-    let c = running.credentials();
-    let config = fyers::FyersConfig::new(
-        token_core::Environment::Production,
-        c.fyers_client_id.clone(),
-        SecretString::from(c.fyers_secret_key),
-        SecretString::from(c.fyers_pin),
-        c.fyers_redirect_uri.clone(),
-    )
-    .with_base_url(&c.fyers_base_url)
-    .unwrap();
-    let provider = Arc::new(fyers::FyersProvider::new(config, Arc::new(clock.clone())).unwrap());
-    let manager = TokenManager::new(
-        "fyers/production/main".parse().unwrap(),
-        provider,
-        Arc::new(MemoryStore::new()),
-        Arc::new(fyers::default_policy()),
-        Arc::new(clock.clone()),
-        fyers::default_manager_config(),
-    );
+    let manager = fyers_manager(&running, &clock);
     (clock, running, manager)
 }
 

@@ -53,11 +53,15 @@ fn start(config: &Path, args: &[&str]) -> (Child, String, mpsc::Receiver<String>
 }
 
 fn get_health(addr: &str) -> String {
+    get(addr, "/health")
+}
+
+fn get(addr: &str, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(
         s,
-        "GET /health HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {CONTROL_TOKEN}\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {CONTROL_TOKEN}\r\n\r\n"
     )
     .unwrap();
     let mut out = String::new();
@@ -97,6 +101,18 @@ fn run_serves_on_the_configured_listen_address_without_the_flag() {
     // Nobody logged in: critical, 503, but served.
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("\"critical\""), "{answer}");
+    // The page's timeline names the exchange's zone (E*TRADE: New York).
+    let events = get(&addr, "/events");
+    assert!(events.starts_with("HTTP/1.1 200"), "{events}");
+    assert!(
+        events.contains(r#""account":"etrade/sandbox/main","zone":"America/New_York""#),
+        "{events}"
+    );
+    let page = get(&addr, "/");
+    assert!(
+        page.starts_with("HTTP/1.1 200") && page.contains("Control token"),
+        "{page}"
+    );
     sigterm(&child);
     let (status, _) = wait_at_most(&mut child, Duration::from_secs(10));
     assert!(status.success());

@@ -7,6 +7,10 @@
 //! | correct token, `/health` `/metrics` | its own per-source read budget | 429 |
 //! | no token, on an open `/health` `/metrics` | per-source read budget **and** a global open-read budget | 429 |
 //! | wrong or missing token | per-source failure budget **and** a global failure budget | 429 (else 401) |
+//! | page session cookie, reads | as a correct token | 429 |
+//! | page session cookie, writes, with its CSRF header and the page's origin | as a correct token | 429 |
+//! | page session cookie, writes, without them (a forged cross-site request) | as a wrong token | 429 (else 403) |
+//! | page sign-in (`POST /session`) | as a correct or wrong token | 429 (else 401 / 403) |
 //!
 //! So other callers' failures never touch a correct token's budgets (the
 //! cron caller on the same host is never 429'd by a guesser), rotating
@@ -23,7 +27,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use token_core::Clock;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use super::ratelimit::{RateLimiter, DEFAULT_SLOTS};
+use super::session::{same_origin, NewSession, SessionCheck, Sessions};
 use super::{unauthorized, BearerToken, ErrorBody};
 use crate::config::RateLimitConfig;
 
@@ -80,6 +87,7 @@ pub(crate) struct Guard {
     open_reads_total: RateLimiter,
     failures: RateLimiter,
     failures_total: RateLimiter,
+    sessions: Sessions,
 }
 
 impl Guard {
@@ -97,6 +105,7 @@ impl Guard {
             failures: table(limits.failures_per_source),
             open_reads_total: RateLimiter::global(limits.open_reads_total, clock.clone()),
             failures_total: RateLimiter::global(limits.failures_total, clock.clone()),
+            sessions: Sessions::new(clock),
         }
     }
 
@@ -114,16 +123,64 @@ impl Guard {
         if self.authorized(headers) {
             return own.check(ip).map_err(too_many);
         }
+        match (self.sessions.check(headers), route) {
+            (SessionCheck::Live { same_site: true }, _)
+            | (SessionCheck::Live { .. }, Route::Read { .. }) => {
+                return own.check(ip).map_err(too_many);
+            }
+            (SessionCheck::Live { same_site: false }, Route::Mutation) => {
+                return Err(self.fail(own, ip, cross_site()));
+            }
+            (SessionCheck::None, _) => {}
+        }
         if route == (Route::Read { open: true }) {
             own.check(ip).map_err(too_many)?;
             return self.open_reads_total.check(ip).map_err(too_many);
         }
-        // A failure. Per source first, so one noisy source spends no more
-        // of the global budget than its own allowance.
-        own.peek(ip).map_err(too_many)?;
-        self.failures.check(ip).map_err(too_many)?;
-        self.failures_total.check(ip).map_err(too_many)?;
-        Err(Box::new(unauthorized()))
+        Err(self.fail(own, ip, unauthorized()))
+    }
+
+    /// Charges a failure (per source first, so one noisy source spends no
+    /// more of the global budget than its own allowance) and answers with
+    /// `answer`, or 429 when a budget is spent.
+    fn fail(&self, own: &RateLimiter, ip: Option<IpAddr>, answer: Response) -> Box<Response> {
+        let charged = own
+            .peek(ip)
+            .and_then(|()| self.failures.check(ip))
+            .and_then(|()| self.failures_total.check(ip));
+        match charged {
+            Ok(()) => Box::new(answer),
+            Err(wait) => too_many(wait),
+        }
+    }
+
+    /// The page's sign-in: the control token typed by a person, from the
+    /// page's own origin. A wrong token counts as any wrong token does.
+    pub fn sign_in(
+        &self,
+        candidate: &SecretString,
+        headers: &HeaderMap,
+        ip: Option<IpAddr>,
+    ) -> Result<NewSession, Box<Response>> {
+        if !same_origin(headers) {
+            return Err(self.fail(&self.mutations, ip, cross_site()));
+        }
+        if !self.token.verify(candidate.expose_secret().trim()) {
+            return Err(self.fail(&self.mutations, ip, unauthorized()));
+        }
+        self.mutations.check(ip).map_err(too_many)?;
+        Ok(self.sessions.open())
+    }
+
+    /// Whether the request carries the bearer token or a live page session
+    /// (without charging any budget; call after [`Guard::admit`]).
+    pub fn authenticated(&self, headers: &HeaderMap) -> bool {
+        self.authorized(headers) || self.sessions.check(headers) != SessionCheck::None
+    }
+
+    /// The browser sessions.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
@@ -149,7 +206,18 @@ impl Guard {
     }
 }
 
-fn too_many(wait: Duration) -> Box<Response> {
+/// 403 for a session request without its CSRF header or from elsewhere.
+fn cross_site() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Json(ErrorBody {
+            error: "cross-site request refused: use the page at / (it sends the X-CSRF-Token header from the same origin)",
+        }),
+    )
+        .into_response()
+}
+
+pub(crate) fn too_many(wait: Duration) -> Box<Response> {
     let mut r = (
         StatusCode::TOO_MANY_REQUESTS,
         Json(ErrorBody {

@@ -4,8 +4,8 @@
 //!
 //! | route | auth | answers |
 //! |---|---|---|
-//! | `POST /login/{account}` | bearer | 200 `{"account","url","expects","instructions","expires_at","replaced"}`; 404 unknown account; 409 the broker cannot authorize |
-//! | `POST /login/{account}/complete` with `{"code": "..."}` (at most 8 KiB) | bearer | 200 `{"account","authorized":true}`; 422 `{"error","remedy"}` refused; 410 `{"error","url"}` expired (a new URL); 409 no login in progress; 413 body too large |
+//! | `POST /login/{account}` | bearer or page session + CSRF | 200 `{"account","url","expects","instructions","expires_at","replaced"}`; 404 unknown account; 409 the broker cannot authorize |
+//! | `POST /login/{account}/complete` with `{"code": "..."}` (at most 8 KiB) | bearer or page session + CSRF | 200 `{"account","authorized":true}`; 422 `{"error","remedy"}` refused; 410 `{"error","url"}` expired (a new URL); 409 no login in progress; 413 body too large |
 //! | `GET /callback/{broker}/{environment}/{label}` | the `state` of the login in progress | a small HTML page: 200 logged in; 403 wrong state; 410 no live login (used, replayed, expired) |
 //!
 //! `{account}` is the key as `/health` shows it, `broker/environment/label`

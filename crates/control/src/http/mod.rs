@@ -6,18 +6,26 @@
 //! | `GET /metrics` | bearer (unless `auth_metrics = false`) | Prometheus text |
 //! | `POST /refresh[?account=KEY]` | bearer | renew all accounts or one |
 //! | `POST /keepalive[?account=KEY]` | bearer | keep-alive all accounts or one |
-//! | `POST /login/{account}` | bearer | start or return the account's login in progress ([`login`]) |
-//! | `POST /login/{account}/complete` | bearer | finish it with `{"code": "..."}` |
+//! | `GET /events` | bearer or page session (always) | each account's events of the last 24 h and its exchange zone ([`events_feed`]) |
+//! | `GET /`, `/assets/*`, `/session` | open | the page for a person, and its sign-in ([`page`]) |
+//!
+//! Wherever the bearer token is accepted, the page's session cookie is too
+//! (with its CSRF header and the page's origin on writes; [`session`]).
+//! | `POST /login/{account}` | bearer or page session | start or return the account's login in progress ([`login`]) |
+//! | `POST /login/{account}/complete` | bearer or page session | finish it with `{"code": "..."}` |
 //! | `GET /callback/{broker}/{environment}/{label}` | `state` of the login in progress | capture the broker's redirect |
 //!
 //! Every route is rate limited ([`guard`]); connections are capped and
 //! timed out by the accept loop ([`serve`]).
 
 mod auth;
+pub(crate) mod events_feed;
 mod guard;
 pub mod login;
+mod page;
 mod ratelimit;
 pub(crate) mod serve;
+mod session;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -32,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use token_core::{AccountKey, Clock, HealthStatus, ManagedAccount};
 
 pub use auth::{BearerToken, WeakTokenError, MIN_TOKEN_CHARS};
+pub use events_feed::{EVENTS_PER_ACCOUNT, TIMELINE_SPAN};
 pub use guard::RouteLimits;
 pub use ratelimit::{RateLimiter, DEFAULT_SLOTS};
 pub use serve::{
@@ -41,6 +50,7 @@ pub use serve::{
 
 use crate::config::ControlConfig;
 use crate::metrics::Metrics;
+use events_feed::EventLog;
 use guard::{Guard, Route};
 
 /// Everything the handlers share.
@@ -50,8 +60,10 @@ pub(crate) struct AppState {
     pub guard: Arc<Guard>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    pub events: Arc<EventLog>,
     pub auth_health: bool,
     pub auth_metrics: bool,
+    pub allow_remote: bool,
     /// `[control] public_url`, trailing `/` removed.
     pub public_url: Option<String>,
 }
@@ -64,14 +76,17 @@ impl AppState {
         limits: RouteLimits,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
+        events: Arc<EventLog>,
     ) -> Self {
         Self {
             accounts,
             guard: Arc::new(Guard::new(token, config.rate_limit, limits, clock.clone())),
             clock,
             metrics,
+            events,
             auth_health: config.auth_health,
             auth_metrics: config.auth_metrics,
+            allow_remote: config.allow_remote,
             public_url: config
                 .public_url
                 .as_deref()
@@ -89,6 +104,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/refresh", post(refresh))
         .route("/keepalive", post(keepalive))
+        .route("/events", get(events_feed::events))
+        .route("/", get(page::index))
+        .route("/assets/{name}", get(page::assets))
+        .route("/session", get(page::session).post(page::sign_in))
+        .route("/session/end", post(page::sign_out))
         .route("/login/{*account}", post(login::login))
         .route("/callback/{broker}/{*account}", get(login::callback))
         .with_state(state)
@@ -134,7 +154,13 @@ async fn health(State(state): State<AppState>, ip: ClientIp, headers: HeaderMap)
     if let Err(r) = state.guard.admit(route, &headers, ip.0) {
         return *r;
     }
-    let report = token_core::health_report(state.clock.now(), &state.accounts);
+    let mut report = token_core::health_report(state.clock.now(), &state.accounts);
+    if !state.guard.authenticated(&headers) {
+        // An open `/health` tells the status, never where to log in.
+        for a in &mut report.accounts {
+            a.reauthorization_url = None;
+        }
+    }
     let code = if report.status == HealthStatus::Critical {
         StatusCode::SERVICE_UNAVAILABLE
     } else {

@@ -276,6 +276,70 @@ impl FakeAccount {
     }
 }
 
+/// An E*TRADE sandbox account `main` (no credentials yet) against
+/// broker-sim, on `clock`, in memory.
+pub fn etrade_manager(
+    running: &broker_sim::RunningSim,
+    clock: &ManualClock,
+) -> TokenManager<etrade::EtradeCredentials> {
+    let c = running.credentials();
+    let config = etrade::EtradeConfig::new(
+        Environment::Sandbox,
+        c.etrade_consumer_key,
+        c.etrade_consumer_secret.into(),
+    )
+    .with_base_url(&running.base_url)
+    .unwrap()
+    .with_timeout(Duration::from_secs(5));
+    let key = config.account_key("main").unwrap();
+    let provider = etrade::EtradeProvider::with_clock(config, Arc::new(clock.clone())).unwrap();
+    TokenManager::new(
+        key,
+        Arc::new(provider),
+        Arc::new(MemoryStore::new()),
+        Arc::new(etrade::default_policy()),
+        Arc::new(clock.clone()),
+        ManagerConfig::default(),
+    )
+}
+
+/// A FYERS production account `main` (no credentials yet) against
+/// broker-sim, on `clock`, in memory.
+pub fn fyers_manager(
+    running: &broker_sim::RunningSim,
+    clock: &ManualClock,
+) -> TokenManager<fyers::FyersCreds> {
+    let c = running.credentials();
+    let config = fyers::FyersConfig::new(
+        Environment::Production,
+        c.fyers_client_id.clone(),
+        secrecy::SecretString::from(c.fyers_secret_key),
+        secrecy::SecretString::from(c.fyers_pin),
+        c.fyers_redirect_uri.clone(),
+    )
+    .with_base_url(&c.fyers_base_url)
+    .unwrap();
+    let provider = fyers::FyersProvider::new(config, Arc::new(clock.clone())).unwrap();
+    TokenManager::new(
+        "fyers/production/main".parse().unwrap(),
+        Arc::new(provider),
+        Arc::new(MemoryStore::new()),
+        Arc::new(fyers::default_policy()),
+        Arc::new(clock.clone()),
+        fyers::default_manager_config(),
+    )
+}
+
+/// The query parameter `name` of `url` (panics when it has none).
+pub fn query(url: &str, name: &str) -> String {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("{name} missing in {url}"))
+}
+
 pub fn start_clock() -> ManualClock {
     ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 14, 0, 0).unwrap())
 }

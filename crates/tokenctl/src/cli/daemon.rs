@@ -107,8 +107,14 @@ pub async fn daemon(
     let mut server_task = None;
     let mut _alerts = None;
     if let Some((control_cfg, notify_cfg)) = control {
+        // The page shows each account's timeline in its exchange's time.
+        let zones = config.accounts.iter().map(|cfg| {
+            let zone = registry.zone(cfg.key.broker());
+            (cfg.key.clone(), zone.name().to_string())
+        });
         let mut server = control::Server::new(accounts.clone(), &control_cfg, clock.clone())
-            .map_err(|e| CliError::Other(format!("[control]: {e}")))?;
+            .map_err(|e| CliError::Other(format!("[control]: {e}")))?
+            .with_zones(zones);
         if let Some(n) = &notify_cfg {
             server = server
                 .with_notify(n)
