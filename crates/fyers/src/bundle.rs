@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono_tz::Tz;
 use serde::Deserialize;
 use token_core::policy::ExpiryPolicy;
-use token_core::{Broker, BuildContext, BuildError, ManagerConfig, SecretSource};
+use token_core::{Broker, BuildContext, BuildError, ManagerConfig, RenewalReason, SecretSource};
 
 use crate::{FyersConfig, FyersCreds, FyersProvider};
 
@@ -82,12 +82,17 @@ impl Broker for Fyers {
         Some(s.redirect_uri.clone())
     }
 
-    fn describe_renewal(scheduled: bool) -> String {
-        if scheduled {
-            "scheduled refresh (08:45 IST Mon-Fri): new access token from refresh token + PIN"
-                .into()
-        } else {
-            "access token expired (06:00 IST): refreshed silently with refresh token + PIN".into()
+    fn describe_renewal(reason: RenewalReason) -> String {
+        match reason {
+            RenewalReason::Scheduled => {
+                "scheduled refresh (08:45 IST Mon-Fri): new access token from refresh token + PIN"
+                    .into()
+            }
+            RenewalReason::Expired => {
+                "access token expired (06:00 IST): refreshed silently with refresh token + PIN"
+                    .into()
+            }
+            other => format!("renewed: {other} (new access token from refresh token + PIN)"),
         }
     }
 }

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use chrono_tz::Tz;
 use serde::Deserialize;
 use token_core::{
-    Broker, BuildContext, BuildError, Capabilities, Payload, TokenProvider, TokenStore,
+    Broker, BuildContext, BuildError, Capabilities, Payload, RenewalReason, TokenProvider,
+    TokenStore,
 };
 
 use crate::accounts::{Account, Mode};
@@ -67,11 +68,10 @@ impl Registry {
     }
 
     /// How `broker` says "renewed" in a timeline.
-    pub fn describe_renewal(&self, broker: &str, scheduled: bool) -> String {
+    pub fn describe_renewal(&self, broker: &str, reason: RenewalReason) -> String {
         match self.get(broker) {
-            Some(b) => b.describe_renewal(scheduled),
-            None if scheduled => "scheduled renewal done".into(),
-            None => "renewed silently".into(),
+            Some(b) => b.describe_renewal(reason),
+            None => format!("renewed: {reason}"),
         }
     }
 
@@ -91,7 +91,7 @@ pub trait BrokerEntry: Send + Sync {
     /// [`Broker::exchange_zone`].
     fn zone(&self) -> Tz;
     /// [`Broker::describe_renewal`].
-    fn describe_renewal(&self, scheduled: bool) -> String;
+    fn describe_renewal(&self, reason: RenewalReason) -> String;
     /// [`Broker::sink_fields`].
     fn sink_fields(&self) -> Vec<(&'static str, &'static str)>;
     /// Parses one account's settings (the `[[account]]` table without the
@@ -126,8 +126,8 @@ impl<B: Broker> BrokerEntry for Entry<B> {
     fn zone(&self) -> Tz {
         B::exchange_zone()
     }
-    fn describe_renewal(&self, scheduled: bool) -> String {
-        B::describe_renewal(scheduled)
+    fn describe_renewal(&self, reason: RenewalReason) -> String {
+        B::describe_renewal(reason)
     }
     fn sink_fields(&self) -> Vec<(&'static str, &'static str)> {
         B::sink_fields()

@@ -190,7 +190,7 @@ pub fn describe_event(e: &Event, registry: &Registry) -> String {
     let zone = registry.zone(broker);
     match e {
         Event::Authorized { .. } => "logged in; token saved to the store".into(),
-        Event::Renewed { scheduled, .. } => registry.describe_renewal(broker, *scheduled),
+        Event::Renewed { reason, .. } => registry.describe_renewal(broker, *reason),
         Event::KeepAliveSent { .. } => "keep-alive call: idle timer reset".into(),
         Event::ExpiringSoon { deadline, .. } => format!(
             "WARNING: silent renewal ends {}; a person must log in before then",

@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 use crate::builder::ManagerBuilder;
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::events::RenewalReason;
 use crate::key::{AccountKey, Environment};
 use crate::manager::ManagerConfig;
 use crate::notice::Notice;
@@ -83,14 +84,19 @@ pub trait Broker: Send + Sync + 'static {
         Vec::new()
     }
 
-    /// How a renewal reads in a timeline: `scheduled` is true for a renewal
-    /// made at a scheduled time rather than because the token needed it.
-    fn describe_renewal(scheduled: bool) -> String {
-        if scheduled {
-            "scheduled renewal done".into()
-        } else {
-            "renewed silently".into()
-        }
+    /// How a renewal reads in a timeline and in logs. `reason` is what
+    /// triggered it; the words must say that, not guess from the token's
+    /// state (an operator's refresh of an 11-minute-old token is "asked for
+    /// by an operator", never "expired"). A bundle may add how it renews.
+    ///
+    /// ```
+    /// use token_core::{Broker, RenewalReason};
+    /// # struct B;
+    /// # fn demo<T: Broker>() -> String { T::describe_renewal(RenewalReason::Operator) }
+    /// // The default: "renewed: asked for by an operator".
+    /// ```
+    fn describe_renewal(reason: RenewalReason) -> String {
+        format!("renewed: {reason}")
     }
 
     /// The payload fields a bot needs, each with the environment variable

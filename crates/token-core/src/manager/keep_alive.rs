@@ -16,7 +16,7 @@
 use super::renewal::RenewMode;
 use super::TokenManager;
 use crate::error::{Error, ErrorKind, Unavailable};
-use crate::events::Event;
+use crate::events::{Event, RenewalReason};
 use crate::record::Payload;
 
 impl<P: Payload> TokenManager<P> {
@@ -27,7 +27,10 @@ impl<P: Payload> TokenManager<P> {
             return Err(Unavailable::NoToken.into());
         };
         if !self.inner.provider.capabilities().probe {
-            return self.renew(RenewMode::KeepAlive).await.map(|_| ());
+            return self
+                .renew(RenewMode::KeepAlive, RenewalReason::KeepAlive)
+                .await
+                .map(|_| ());
         }
         let started = std::time::Instant::now();
         let outcome = self.inner.provider.probe(&record).await;
@@ -65,7 +68,8 @@ impl<P: Payload> TokenManager<P> {
                 Err(self.renewal_had_no_effect(&e).await)
             }
             Err(e) if e.kind() == ErrorKind::Inactive => {
-                self.renew_and_verify(RenewMode::Always).await
+                self.renew_and_verify(RenewMode::Always, RenewalReason::Inactive)
+                    .await
             }
             Err(e) => {
                 // A failure of credentials already replaced says nothing
@@ -82,9 +86,9 @@ impl<P: Payload> TokenManager<P> {
     /// Maintenance found the token idle: renews it (through the one renewal
     /// path) and leaves the verification to the next keep-alive probe (see
     /// the module docs), so an idle renewal costs no extra call.
-    pub(super) async fn revive(&self) -> Result<(), Error> {
+    pub(super) async fn revive(&self, reason: RenewalReason) -> Result<(), Error> {
         let before = self.current_record();
-        let renewed = self.renew(RenewMode::IfNeeded).await?;
+        let renewed = self.renew(RenewMode::IfNeeded, reason).await?;
         if before.is_none_or(|b| !std::sync::Arc::ptr_eq(&b, &renewed)) {
             self.status().revival_unverified = true;
         }
@@ -96,9 +100,13 @@ impl<P: Payload> TokenManager<P> {
     /// was actually asked. Still inactive: see
     /// [`TokenManager::renewal_had_no_effect`]. Never more than one renewal
     /// and one probe.
-    pub(super) async fn renew_and_verify(&self, mode: RenewMode) -> Result<(), Error> {
+    pub(super) async fn renew_and_verify(
+        &self,
+        mode: RenewMode,
+        reason: RenewalReason,
+    ) -> Result<(), Error> {
         let before = self.current_record();
-        let renewed = self.renew(mode).await?;
+        let renewed = self.renew(mode, reason).await?;
         let asked = before.is_none_or(|b| !std::sync::Arc::ptr_eq(&b, &renewed));
         if !asked || !self.inner.provider.capabilities().probe {
             return Ok(());
