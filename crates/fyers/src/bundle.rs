@@ -7,7 +7,7 @@ use serde::Deserialize;
 use token_core::policy::ExpiryPolicy;
 use token_core::{Broker, BuildContext, BuildError, ManagerConfig, RenewalReason, SecretSource};
 
-use crate::{FyersConfig, FyersCreds, FyersProvider};
+use crate::{FyersConfig, FyersCreds, FyersProvider, RefreshMode};
 
 /// FYERS, bundled for tools and builders: [`FyersSettings`] from a
 /// configuration file, the FYERS policy and its 08:45 Asia/Kolkata
@@ -30,8 +30,13 @@ pub struct FyersSettings {
     pub client_id: String,
     /// Where the app secret comes from.
     pub secret_key: SecretSource,
-    /// Where the PIN comes from.
-    pub pin: SecretSource,
+    /// Where the PIN comes from; required unless `refresh = "off"`.
+    #[serde(default)]
+    pub pin: Option<SecretSource>,
+    /// `"auto"` (default): refresh silently while FYERS allows it;
+    /// `"off"`: never refresh, a person logs in daily ([`RefreshMode`]).
+    #[serde(default)]
+    pub refresh: RefreshMode,
     /// The registered redirect URI, exactly.
     pub redirect_uri: String,
     /// API base URL (e.g. a simulator's `/api/v3`); needed in the sandbox
@@ -58,16 +63,40 @@ impl Broker for Fyers {
         crate::default_manager_config()
     }
 
+    /// `refresh = "off"`: no refresh schedule, and only the usual short
+    /// warning before the daily 06:00 IST end (a daily login is the plan,
+    /// not an emergency).
+    fn manager_config(s: &FyersSettings) -> ManagerConfig {
+        match s.refresh {
+            RefreshMode::Auto => crate::default_manager_config(),
+            RefreshMode::Off => ManagerConfig {
+                schedule: None,
+                ..ManagerConfig::default()
+            },
+        }
+    }
+
     fn provider(s: &FyersSettings, ctx: &BuildContext) -> Result<FyersProvider, BuildError> {
         let secret = ctx.secret("secret_key", &s.secret_key)?;
-        let pin = ctx.secret("pin", &s.pin)?;
+        let pin = match (&s.pin, s.refresh) {
+            (Some(pin), _) => ctx.secret("pin", pin)?,
+            (None, RefreshMode::Off) => secrecy::SecretString::from(String::new()),
+            (None, RefreshMode::Auto) => {
+                return Err(BuildError::Invalid(token_core::Error::setting(
+                    "pin",
+                    "FYERS refreshes need the PIN: set `pin = { env = \"...\" }` (or \
+                     `{ file = \"...\" }`), or `refresh = \"off\"` to log in daily instead",
+                )))
+            }
+        };
         let mut config = FyersConfig::new(
             ctx.environment(),
             &s.client_id,
             secret,
             pin,
             &s.redirect_uri,
-        );
+        )
+        .with_refresh(s.refresh);
         if let Some(u) = &s.base_url {
             config = config.with_base_url(u)?;
         }
@@ -107,7 +136,10 @@ mod tests {
         FyersSettings {
             client_id: "ABCD1234-100".into(),
             secret_key: SecretSource::File("sk".into()),
-            pin: SecretSource::Env("FYERS_BUNDLE_TEST_PIN_SURELY_UNSET".into()),
+            pin: Some(SecretSource::Env(
+                "FYERS_BUNDLE_TEST_PIN_SURELY_UNSET".into(),
+            )),
+            refresh: RefreshMode::Auto,
             redirect_uri: "http://127.0.0.1:8080/cb".into(),
             base_url: Some("http://127.0.0.1:9/api/v3".into()),
         }
@@ -125,7 +157,7 @@ mod tests {
             "secret `pin`: environment variable FYERS_BUNDLE_TEST_PIN_SURELY_UNSET is not set"
         );
         std::fs::write(dir.path().join("pin"), "S3cr3t-pin-Zq9\n").unwrap();
-        s.pin = SecretSource::File("pin".into());
+        s.pin = Some(SecretSource::File("pin".into()));
         let p = Fyers::provider(&s, &ctx).unwrap();
         assert_eq!(p.broker(), "fyers");
         assert_eq!(p.config().environment, Environment::Sandbox);
@@ -150,6 +182,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!err.contains("48217"), "{err}");
+    }
+
+    #[test]
+    fn refresh_off_needs_no_pin_and_no_schedule_and_never_renews() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(dir.path());
+        s.pin = None;
+        let key = Fyers::account_key(Environment::Sandbox, "desk").unwrap();
+        let ctx = BuildContext::new(key, Arc::new(SystemClock), dir.path());
+        let err = Fyers::provider(&s, &ctx).unwrap_err().to_string();
+        assert!(err.contains("refresh = \"off\""), "{err}");
+        s.refresh = RefreshMode::Off;
+        let p = Fyers::provider(&s, &ctx).unwrap();
+        assert!(!p.capabilities().renew);
+        assert!(Fyers::manager_config(&s).schedule.is_none());
+        s.refresh = RefreshMode::Auto;
+        assert!(Fyers::manager_config(&s).schedule.is_some());
+        let off = r#"{"client_id":"A-100","secret_key":{"env":"X"},"refresh":"off","redirect_uri":"http://127.0.0.1/cb"}"#;
+        let parsed: FyersSettings = serde_json::from_str(off).unwrap();
+        assert_eq!(parsed.refresh, RefreshMode::Off);
+        let bad = off.replace("\"off\"", "\"sometimes\"");
+        assert!(serde_json::from_str::<FyersSettings>(&bad).is_err());
     }
 
     #[test]

@@ -161,6 +161,7 @@ impl<B: Broker> AccountSettings for Settings<B> {
             Mode::Offline => Arc::new(Offline(B::NAME)),
         };
         let manager = B::manager(ctx.key.clone(), provider)
+            .config(B::manager_config(&self.0))
             .configure(|c| c.notices.extend(B::notices(&self.0)))
             .store(store)
             .clock(ctx.clock.clone())

@@ -61,6 +61,14 @@ pub trait Broker: Send + Sync + 'static {
     /// The manager settings (schedules, warnings) used unless told otherwise.
     fn default_manager_config() -> ManagerConfig;
 
+    /// The manager settings for an account with these settings (e.g. no
+    /// refresh schedule for a FYERS account with `refresh = "off"`).
+    /// [`Broker::default_manager_config`] unless the bundle says otherwise.
+    fn manager_config(settings: &Self::Settings) -> ManagerConfig {
+        let _ = settings;
+        Self::default_manager_config()
+    }
+
     /// Builds the provider for one account from its settings, reading its
     /// secrets through `ctx`.
     fn provider(
