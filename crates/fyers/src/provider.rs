@@ -295,8 +295,17 @@ impl TokenProvider<FyersCreds> for FyersProvider {
         let (auth_code, state) = match parse_redirect(response.expose_secret())? {
             Redirect::Code { auth_code, state } => (auth_code, state),
             Redirect::Failed { code, message, .. } => {
+                let redirect_named = message
+                    .as_deref()
+                    .is_some_and(|m| m.to_ascii_lowercase().contains("redirect"));
                 let code = code.map_or_else(|| "?".to_string(), |c| c.to_string());
                 let message = message.unwrap_or_default();
+                if code == "-352" && redirect_named {
+                    return Err(crate::api::redirect_refused(format!(
+                        "FYERS login refused the redirect URI (code {code}) {message}: set \
+                         `redirect_uri` to the app's registered redirect URI exactly"
+                    )));
+                }
                 return Err(Error::rejected(format!(
                     "FYERS login failed (code {code}) {message}"
                 )));

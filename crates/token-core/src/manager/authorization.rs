@@ -67,11 +67,22 @@ impl<P: Payload> TokenManager<P> {
             Some(req) => req,
             None => self.begin_authorization().await?,
         };
-        let record = self
+        let record = match self
             .inner
             .provider
             .complete_authorization(&request, response)
-            .await?;
+            .await
+        {
+            Ok(record) => record,
+            Err(e) => {
+                // A refused setting (e.g. the redirect URI): another login
+                // will not help; say what will.
+                if !e.is_retryable() && !e.remedy().needs_login() {
+                    self.raise_person_action(now, &e, e.remedy());
+                }
+                return Err(e);
+            }
+        };
         self.status().authorization.pending = None;
         self.install_authorized(record).await
     }

@@ -113,7 +113,7 @@ impl<P: Payload> TokenManager<P> {
     /// credentials stop, and [`Event::PersonActionRequired`] says what to
     /// do. Once per remedy and episode; a more specific cause replaces a
     /// pending "log in".
-    fn raise_person_action(&self, now: DateTime<Utc>, error: &Error, remedy: Remedy) {
+    pub(super) fn raise_person_action(&self, now: DateTime<Utc>, error: &Error, remedy: Remedy) {
         let reason = error.to_string();
         {
             let mut st = self.status();
