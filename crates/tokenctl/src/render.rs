@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use token_core::{AccountHealth, Event, HealthReport, HealthStatus, TokenState};
+use token_core::{AccountHealth, Event, HealthReport, HealthStatus, Remedy, TokenState};
 
 use crate::registry::Registry;
 
@@ -109,6 +109,10 @@ pub fn status_name(s: HealthStatus) -> &'static str {
 }
 
 fn last_error(a: &AccountHealth) -> String {
+    if let Some(remedy @ (Remedy::FixConfig { .. } | Remedy::FixPin)) = &a.remedy {
+        let why = a.remedy_reason.as_deref().unwrap_or("-");
+        return format!("{remedy} (logging in will not help): {why}");
+    }
     if a.reauthorization_required {
         let why = a
             .reauthorization_reason
@@ -201,6 +205,9 @@ pub fn describe_event(e: &Event, registry: &Registry) -> String {
             Some(u) => format!("ALERT: re-authorization required ({reason}); open {u}"),
             None => format!("ALERT: re-authorization required ({reason})"),
         },
+        Event::PersonActionRequired { remedy, reason, .. } => {
+            format!("ALERT: {remedy}; logging in again will not help ({reason})")
+        }
         Event::RenewalFailed {
             error, retry_at, ..
         } => match retry_at {
@@ -275,6 +282,8 @@ mod tests {
             unsaved: false,
             renewals: 0,
             keepalives: 0,
+            remedy: None,
+            remedy_reason: None,
             warnings: vec![],
         };
         let t = status_table(&HealthReport::new(now, vec![a]));
@@ -288,5 +297,25 @@ mod tests {
             "{t}"
         );
         assert_eq!(lines[2], "overall: healthy");
+    }
+
+    #[test]
+    fn a_setting_to_fix_is_not_shown_as_a_login() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap();
+        let key = AccountKey::new("etrade", Environment::Sandbox, "main").unwrap();
+        let event = Event::PersonActionRequired {
+            key,
+            at: now,
+            remedy: Remedy::FixConfig {
+                setting: "consumer_secret".into(),
+            },
+            reason: "signature refused".into(),
+        };
+        let line = describe_event(&event, &Registry::new());
+        assert!(
+            line.contains("fix the configuration: consumer_secret"),
+            "{line}"
+        );
+        assert!(!line.contains("re-authorization"), "{line}");
     }
 }

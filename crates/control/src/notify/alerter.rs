@@ -23,6 +23,8 @@ const QUEUE: usize = 64;
 #[derive(Debug, Default)]
 struct Episode {
     reauth: bool,
+    /// A fix-the-setting / fix-the-PIN alert was sent.
+    action: bool,
     failures: bool,
     store: bool,
     consecutive: u32,
@@ -59,6 +61,7 @@ impl Episode {
     fn sent(&self) -> Vec<AlertKind> {
         [
             (self.reauth, AlertKind::ReauthorizationRequired),
+            (self.action, AlertKind::PersonActionRequired),
             (self.failures, AlertKind::RenewalFailures),
             (self.store, AlertKind::StoreFailure),
         ]
@@ -201,14 +204,19 @@ impl Alerter {
         if matches!(
             event,
             Event::ReauthorizationRequired { .. }
+                | Event::PersonActionRequired { .. }
                 | Event::RenewalFailed { .. }
                 | Event::StoreFailure { .. }
         ) && ep.relapse()
-            && matches!(event, Event::ReauthorizationRequired { .. })
+            && matches!(
+                event,
+                Event::ReauthorizationRequired { .. } | Event::PersonActionRequired { .. }
+            )
         {
             // A person just logged in and it already failed: they must be
             // told again (with the new URL), not left believing it worked.
             ep.reauth = false;
+            ep.action = false;
         }
         match event {
             Event::ReauthorizationRequired {
@@ -220,6 +228,21 @@ impl Alerter {
                     *at,
                     format!("a person must log in ({reason})"),
                     url.clone(),
+                    None,
+                ))
+            }
+            Event::PersonActionRequired {
+                at, remedy, reason, ..
+            } if !ep.action => {
+                ep.action = true;
+                Some(alert(
+                    AlertKind::PersonActionRequired,
+                    *at,
+                    format!(
+                        "{remedy}; logging in again will not help. Once fixed, restart the \
+                         daemon so it tries again ({reason})"
+                    ),
+                    None,
                     None,
                 ))
             }
