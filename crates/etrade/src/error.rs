@@ -14,11 +14,11 @@ pub enum EtradeError {
     /// `signature_invalid`: almost always a wrong consumer secret (remedy:
     /// fix `consumer_secret`). A request changed after signing gives the
     /// same answer; that library-side cause is logged at debug level.
-    #[error("E*TRADE refused the request signature (oauth_problem=signature_invalid): the consumer secret is wrong for this consumer key and environment; set `consumer_secret` to the secret E*TRADE issued with this key (sandbox and production secrets differ). Logging in again will not help")]
+    #[error("E*TRADE refused the request signature (oauth_problem=signature_invalid): the consumer secret is wrong for this consumer key and environment; set `consumer_secret` to the secret E*TRADE issued with this key (sandbox and production secrets differ)")]
     SignatureInvalid,
     /// `consumer_key_rejected`: unknown key, wrong environment, or an expired
     /// personal key (remedy: fix `consumer_key`).
-    #[error("E*TRADE rejected the consumer key (oauth_problem=consumer_key_rejected): check `consumer_key` belongs to this environment (sandbox and production keys differ) and has not expired; personal keys must be renewed on the E*TRADE developer site. Logging in again will not help")]
+    #[error("E*TRADE rejected the consumer key (oauth_problem=consumer_key_rejected): check `consumer_key` belongs to this environment (sandbox and production keys differ) and has not expired; personal keys must be renewed on the E*TRADE developer site")]
     ConsumerKeyRejected,
     /// The access token is inactive from disuse; a renewal revives it.
     #[error("the E*TRADE access token is inactive (oauth_problem={problem}); renew it")]

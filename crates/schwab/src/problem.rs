@@ -49,7 +49,7 @@ pub enum SchwabError {
     /// The code exchange refused the redirect URI (`redirect_uri_mismatch`,
     /// or an error whose description names the redirect URI): the
     /// `callback_url` setting differs from the app's registered callback.
-    #[error("{0}: Schwab refused the redirect URI: set callback_url to the app's registered callback URL exactly; logging in again will not help")]
+    #[error("{0}: Schwab refused the redirect URI: set callback_url to the app's registered callback URL exactly")]
     RedirectMismatch(&'static str),
     /// Another OAuth error on the code exchange (`invalid_grant`, …): the
     /// code expired (it lives ~30 s), was used, or the callback differs.

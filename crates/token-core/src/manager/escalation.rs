@@ -160,6 +160,14 @@ impl<P: Payload> TokenManager<P> {
         let url = if self.inner.provider.capabilities().authorize {
             match self.begin_authorization().await {
                 Ok(req) => Some(req.url),
+                // The broker refused a setting when asked to start a login
+                // (e.g. E*TRADE's request token with a wrong consumer
+                // secret): a login cannot work until it is fixed.
+                Err(e) if !e.is_retryable() && !e.remedy().needs_login() => {
+                    let now = self.inner.clock.now();
+                    self.raise_person_action(now, &e, e.remedy());
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(account = %self.inner.key, error = %e, "could not start authorization");
                     None
