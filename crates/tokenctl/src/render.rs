@@ -111,7 +111,7 @@ pub fn status_name(s: HealthStatus) -> &'static str {
 fn last_error(a: &AccountHealth) -> String {
     if let Some(remedy @ (Remedy::FixConfig { .. } | Remedy::FixPin)) = &a.remedy {
         let why = a.remedy_reason.as_deref().unwrap_or("-");
-        return format!("{remedy} (logging in will not help): {why}");
+        return format!("{remedy}: {why}");
     }
     if a.reauthorization_required {
         let why = a
@@ -206,7 +206,7 @@ pub fn describe_event(e: &Event, registry: &Registry) -> String {
             None => format!("ALERT: re-authorization required ({reason})"),
         },
         Event::PersonActionRequired { remedy, reason, .. } => {
-            format!("ALERT: {remedy}; logging in again will not help ({reason})")
+            format!("ALERT: {remedy} ({reason})")
         }
         Event::RenewalFailed {
             error, retry_at, ..

@@ -238,10 +238,7 @@ impl Alerter {
                 Some(alert(
                     AlertKind::PersonActionRequired,
                     *at,
-                    format!(
-                        "{remedy}; logging in again will not help. Once fixed, restart the \
-                         daemon so it tries again ({reason})"
-                    ),
+                    format!("{remedy}, then restart the daemon so it tries again ({reason})"),
                     None,
                     None,
                 ))
