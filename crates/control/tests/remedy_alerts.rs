@@ -50,13 +50,18 @@ async fn a_setting_to_fix_is_one_alert_naming_it_and_never_a_login() {
     for _ in 0..3 {
         alerter.handle(&action);
     }
-    wait_for("the person-action alert", || !lock(&recorder.got).is_empty()).await;
+    wait_for("the person-action alert", || {
+        !lock(&recorder.got).is_empty()
+    })
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let got = lock(&recorder.got).clone();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].kind, AlertKind::PersonActionRequired);
     assert!(
-        got[0].message.starts_with("fix the configuration: consumer_secret"),
+        got[0]
+            .message
+            .starts_with("fix the configuration: consumer_secret"),
         "{}",
         got[0].message
     );

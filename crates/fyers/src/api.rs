@@ -334,7 +334,7 @@ fn permission_error(what: &str) -> Error {
     Error::setting(
         "app permissions",
         format!(
-        "{what}: HTTP 403 permission error: the FYERS app lacks a permission this call needs; \
+            "{what}: HTTP 403 permission error: the FYERS app lacks a permission this call needs; \
          enable it for this app (client_id) in the FYERS API dashboard"
         ),
     )
@@ -439,7 +439,11 @@ mod tests {
         let e = |c: i32, m: &str| format!(r#"{{"s":"error","code":{c},"message":"{m}"}}"#);
         let remedy = |call, status, body: &str| run(call, status, body).unwrap_err().error.remedy();
         assert_eq!(
-            remedy(Call::ValidateAuthcode, 400, &e(-352, "Invalid redirect_uri")),
+            remedy(
+                Call::ValidateAuthcode,
+                400,
+                &e(-352, "Invalid redirect_uri")
+            ),
             fix("redirect_uri")
         );
         assert_eq!(
@@ -447,7 +451,11 @@ mod tests {
             fix("client_id")
         );
         assert_eq!(
-            remedy(Call::ValidateRefreshToken, 400, &e(-371, "Invalid appIdHash")),
+            remedy(
+                Call::ValidateRefreshToken,
+                400,
+                &e(-371, "Invalid appIdHash")
+            ),
             fix("secret_key")
         );
         assert_eq!(remedy(Call::Profile, 403, ""), fix("app permissions"));
@@ -456,7 +464,11 @@ mod tests {
             Remedy::FixPin
         );
         assert_eq!(
-            remedy(Call::ValidateRefreshToken, 400, &e(-16, "Could not authenticate the user")),
+            remedy(
+                Call::ValidateRefreshToken,
+                400,
+                &e(-16, "Could not authenticate the user")
+            ),
             Remedy::LogIn
         );
         assert_eq!(

@@ -23,25 +23,57 @@ pub struct Fyers;
 
 /// One FYERS account's settings, as written in a `[[account]]` table.
 /// Secrets are named (`{ env = "VAR" }` / `{ file = "PATH" }`), never inline.
+/// `pin` is required unless `refresh = "off"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawSettings")]
 pub struct FyersSettings {
     /// App id with its type suffix, e.g. `ABCD1234-100`.
     pub client_id: String,
     /// Where the app secret comes from.
     pub secret_key: SecretSource,
-    /// Where the PIN comes from; required unless `refresh = "off"`.
-    #[serde(default)]
+    /// Where the PIN comes from; `None` only with `refresh = "off"`.
     pub pin: Option<SecretSource>,
     /// `"auto"` (default): refresh silently while FYERS allows it;
     /// `"off"`: never refresh, a person logs in daily ([`RefreshMode`]).
-    #[serde(default)]
     pub refresh: RefreshMode,
     /// The registered redirect URI, exactly.
     pub redirect_uri: String,
     /// API base URL (e.g. a simulator's `/api/v3`); needed in the sandbox
     /// environment, which FYERS does not have.
     pub base_url: Option<String>,
+}
+
+/// The table as written, before the "PIN unless refresh is off" rule.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    client_id: String,
+    secret_key: SecretSource,
+    #[serde(default)]
+    pin: Option<SecretSource>,
+    #[serde(default)]
+    refresh: RefreshMode,
+    redirect_uri: String,
+    base_url: Option<String>,
+}
+
+impl TryFrom<RawSettings> for FyersSettings {
+    type Error = String;
+
+    fn try_from(r: RawSettings) -> Result<Self, String> {
+        if r.pin.is_none() && r.refresh == RefreshMode::Auto {
+            // serde's own words, so tools name the field ("needs `pin`").
+            return Err("missing field `pin`".into());
+        }
+        Ok(Self {
+            client_id: r.client_id,
+            secret_key: r.secret_key,
+            pin: r.pin,
+            refresh: r.refresh,
+            redirect_uri: r.redirect_uri,
+            base_url: r.base_url,
+        })
+    }
 }
 
 impl Broker for Fyers {
@@ -204,6 +236,9 @@ mod tests {
         assert_eq!(parsed.refresh, RefreshMode::Off);
         let bad = off.replace("\"off\"", "\"sometimes\"");
         assert!(serde_json::from_str::<FyersSettings>(&bad).is_err());
+        let auto = off.replace("\"off\"", "\"auto\"");
+        let err = serde_json::from_str::<FyersSettings>(&auto).unwrap_err();
+        assert!(err.to_string().contains("missing field `pin`"), "{err}");
     }
 
     #[test]

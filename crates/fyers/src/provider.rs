@@ -321,7 +321,9 @@ impl TokenProvider<FyersCreds> for FyersProvider {
 
     async fn renew(&self, record: &Record<FyersCreds>) -> Result<Record<FyersCreds>, Error> {
         if self.config().refresh == RefreshMode::Off {
-            return Err(Error::Unsupported("renew (refresh = \"off\": a person logs in daily)"));
+            return Err(Error::Unsupported(
+                "renew (refresh = \"off\": a person logs in daily)",
+            ));
         }
         let Some(refresh) = record.payload.refresh_token.as_ref() else {
             return Err(Error::rejected("no refresh token: log in again"));

@@ -74,7 +74,11 @@ async fn a_wrong_pin_is_remembered_by_the_manager_not_the_provider() {
     env.manager.maintain().await;
     // Fix the PIN, not "log in".
     let health = env.manager.health();
-    assert_eq!(health.remedy, Some(token_core::Remedy::FixPin), "{health:?}");
+    assert_eq!(
+        health.remedy,
+        Some(token_core::Remedy::FixPin),
+        "{health:?}"
+    );
     assert!(!health.reauthorization_required, "{health:?}");
     assert_eq!(env.sim().calls(Endpoint::FyersValidateRefreshToken), 1);
     // The provider itself no longer refuses: asked directly, it asks FYERS.

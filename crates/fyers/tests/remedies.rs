@@ -14,7 +14,7 @@ use common::*;
 use fyers::{Fyers, RefreshMode};
 use secrecy::SecretString;
 use token_core::{
-    Broker, Error, Event, HealthStatus, MemoryStore, RenewalReason, Remedy, TokenProvider,
+    Broker, Error, Event, HealthStatus, MemoryStore, Remedy, RenewalReason, TokenProvider,
 };
 
 const WRONG_PIN: &str = "S3cr3t-Pn7Qw-wrong-pin";
@@ -25,10 +25,14 @@ fn names(events: &[Event]) -> Vec<&'static str> {
 
 #[tokio::test]
 async fn a_pin_naming_refusal_asks_to_fix_the_pin_not_to_log_in() {
-    let env = start_with(SimConfig::default(), Arc::new(MemoryStore::new()), |mut c| {
-        c.pin = SecretString::from(WRONG_PIN);
-        c
-    })
+    let env = start_with(
+        SimConfig::default(),
+        Arc::new(MemoryStore::new()),
+        |mut c| {
+            c.pin = SecretString::from(WRONG_PIN);
+            c
+        },
+    )
     .await;
     let mut events = env.manager.subscribe();
     login(&env).await;
@@ -44,11 +48,17 @@ async fn a_pin_naming_refusal_asks_to_fix_the_pin_not_to_log_in() {
         })
         .collect();
     assert_eq!(remedies, [&Remedy::FixPin], "{:?}", names(&got));
-    assert!(!names(&got).contains(&"reauthorization_required"), "{got:?}");
+    assert!(
+        !names(&got).contains(&"reauthorization_required"),
+        "{got:?}"
+    );
     let health = env.manager.health();
     assert_eq!(health.remedy, Some(Remedy::FixPin));
     assert!(!health.reauthorization_required);
-    assert!(health.reauthorization_url.is_none(), "no login URL for a PIN");
+    assert!(
+        health.reauthorization_url.is_none(),
+        "no login URL for a PIN"
+    );
     assert!(!format!("{health:?}").contains(WRONG_PIN));
     assert!(env.provider.pin_refused());
     // Never sent again, whoever asks.
@@ -137,7 +147,10 @@ async fn refresh_off_never_calls_the_refresh_endpoint_and_plans_a_daily_login() 
     .await;
     let mut events = env.manager.subscribe();
     let creds = login(&env).await;
-    assert!(creds.payload.refresh_token.is_none(), "no unused refresh token kept");
+    assert!(
+        creds.payload.refresh_token.is_none(),
+        "no unused refresh token kept"
+    );
     assert!(!env.provider.capabilities().renew);
     assert!(env.provider.daily_login());
     let health = env.manager.health();
@@ -158,10 +171,14 @@ async fn refresh_off_never_calls_the_refresh_endpoint_and_plans_a_daily_login() 
 
 #[tokio::test]
 async fn a_refused_redirect_uri_asks_to_fix_redirect_uri() {
-    let env = start_with(SimConfig::default(), Arc::new(MemoryStore::new()), |mut c| {
-        c.redirect_uri = "http://127.0.0.1:9/not-registered".into();
-        c
-    })
+    let env = start_with(
+        SimConfig::default(),
+        Arc::new(MemoryStore::new()),
+        |mut c| {
+            c.redirect_uri = "http://127.0.0.1:9/not-registered".into();
+            c
+        },
+    )
     .await;
     let mut events = env.manager.subscribe();
     let request = env.manager.begin_authorization().await.unwrap();

@@ -257,7 +257,10 @@ mod tests {
     #[test]
     fn a_refused_redirect_uri_names_callback_url_not_a_login() {
         let fix = |s: &str| token_core::Remedy::FixConfig { setting: s.into() };
-        let remedy = |body: &str| token_core::Error::from(classify(Call::CodeExchange, 400, body.as_bytes(), None)).remedy();
+        let remedy = |body: &str| {
+            token_core::Error::from(classify(Call::CodeExchange, 400, body.as_bytes(), None))
+                .remedy()
+        };
         for body in [
             r#"{"error":"redirect_uri_mismatch"}"#,
             r#"{"error":"invalid_request","error_description":"Invalid redirect_uri"}"#,

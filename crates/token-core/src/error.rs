@@ -72,7 +72,9 @@ pub enum Error {
     /// a redirect URI that is not the registered one): logging in again
     /// will not help; a person must correct `setting`. Kind
     /// [`ErrorKind::Config`]; remedy [`Remedy::FixConfig`].
-    #[error("configuration error: {message} (setting `{setting}`; logging in again will not help)")]
+    #[error(
+        "configuration error: {message} (setting `{setting}`; logging in again will not help)"
+    )]
     Setting {
         /// The setting to fix, as named in the configuration file.
         setting: String,

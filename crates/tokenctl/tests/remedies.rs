@@ -18,7 +18,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_tokenctl");
 const CONTROL_TOKEN: &str = "ctl-5c0e8b3f1a9d47e2b6c0f3a8d1e5b9c2a7f4e06d";
 const WRONG_SECRET: &str = "S3cr3t-Wr0ngQx7Zp-etrade";
 
-fn spawn(config: &Path, env: &[(&str, &str)]) -> (Child, String, mpsc::Receiver<String>, Vec<String>) {
+fn spawn(
+    config: &Path,
+    env: &[(&str, &str)],
+) -> (Child, String, mpsc::Receiver<String>, Vec<String>) {
     let mut child = Command::new(BIN)
         .arg("--config")
         .arg(config)
@@ -80,8 +83,7 @@ async fn run_with_a_wrong_consumer_secret_asks_to_fix_it_not_to_log_in() {
             c.etrade_consumer_key, running.base_url
         ),
     );
-    let (mut child, addr, rx, mut log) =
-        spawn(&config, &[("TOKENCTL_T13_SECRET", WRONG_SECRET)]);
+    let (mut child, addr, rx, mut log) = spawn(&config, &[("TOKENCTL_T13_SECRET", WRONG_SECRET)]);
     // The first maintenance pass may already have logged it.
     let alert = "ALERT: fix the configuration: consumer_secret";
     if !log.iter().any(|l| l.contains(alert)) {
@@ -118,7 +120,9 @@ async fn run_with_a_wrong_consumer_secret_asks_to_fix_it_not_to_log_in() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("broker_tokens_reauthorization_required{account=\"etrade/sandbox/main\"} 0\n"),
+        metrics.contains(
+            "broker_tokens_reauthorization_required{account=\"etrade/sandbox/main\"} 0\n"
+        ),
         "{metrics}"
     );
     // Asked once for a request token (refused), never again while it waits.
@@ -188,7 +192,11 @@ async fn an_operator_refresh_is_logged_as_asked_for_by_an_operator() {
         .send()
         .await
         .unwrap();
-    assert!(answer.status().is_success(), "{}", answer.text().await.unwrap());
+    assert!(
+        answer.status().is_success(),
+        "{}",
+        answer.text().await.unwrap()
+    );
     let renewed = "renewed: asked for by an operator";
     if !log.iter().any(|l| l.contains(renewed)) {
         log.extend(common::until(&rx, renewed, &mut child));

@@ -136,7 +136,8 @@ impl<P: Payload> TokenManager<P> {
                 self.raise_reauth("credentials expired").await;
             }
             TokenState::Idle if !gated && !reauth => {
-                let _ = self.revive(self.lapse_reason(now)).await;
+                // `renew_locked` tells idle from a passed access end.
+                let _ = self.revive(RenewalReason::Idle).await;
             }
             TokenState::KeepAliveDue if !gated && !refused => {
                 let _ = self.keep_alive().await;

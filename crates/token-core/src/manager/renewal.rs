@@ -47,10 +47,9 @@ impl<P: Payload> TokenManager<P> {
         }
         match self.token() {
             Ok(creds) => Ok(creds.to_arc()),
-            Err(Unavailable::Idle) => {
-                let reason = self.lapse_reason(self.inner.clock.now());
-                self.renew(RenewMode::IfNeeded, reason).await
-            }
+            // Idle or past its access end: the renewal's one evaluation
+            // tells which (`renew_locked`).
+            Err(Unavailable::Idle) => self.renew(RenewMode::IfNeeded, RenewalReason::Idle).await,
             Err(other) => {
                 // Another process (a `tokenctl login`) may have stored new
                 // credentials since: look before asking for a person.
@@ -184,11 +183,19 @@ impl<P: Payload> TokenManager<P> {
                 .await;
             return Err(Unavailable::NoToken.into());
         };
-        let state = self.evaluate_at(&record, now).state;
+        let ev = self.evaluate_at(&record, now);
+        let state = ev.state;
         if state == TokenState::Expired {
             self.raise_reauth("credentials expired").await;
             return Err(Unavailable::Expired.into());
         }
+        // A lapse is "idle" until this evaluation shows the access end passed.
+        let reason = match reason {
+            RenewalReason::Idle if ev.expires_at.is_some_and(|e| e <= now) => {
+                RenewalReason::Expired
+            }
+            other => other,
+        };
         if !self.renewal_needed(mode, &record, state, now) {
             return Ok(record);
         }
@@ -227,20 +234,6 @@ impl<P: Payload> TokenManager<P> {
                 self.handle_failure(now, &e, deadline, took).await;
                 Err(e)
             }
-        }
-    }
-
-    /// Why credentials that are not usable need renewing at `now`: their
-    /// access end has passed ([`RenewalReason::Expired`]) or they idled.
-    pub(super) fn lapse_reason(&self, now: DateTime<Utc>) -> RenewalReason {
-        let expired = self
-            .current_record()
-            .and_then(|r| self.evaluate_at(&r, now).expires_at)
-            .is_some_and(|e| e <= now);
-        if expired {
-            RenewalReason::Expired
-        } else {
-            RenewalReason::Idle
         }
     }
 
