@@ -113,6 +113,20 @@ impl NowUtc for ManualClock {
     }
 }
 
+/// Refused credentials are never sent again, however long we wait: the
+/// renew endpoint stays at `renewals` calls over half an hour of passes.
+async fn never_resent(env: &Env, name: &str, renewals: u64) {
+    for _ in 0..3 {
+        env.clock.advance(Duration::minutes(10));
+        env.manager.maintain().await;
+    }
+    assert_eq!(
+        env.sim.calls(Endpoint::EtradeRenew),
+        renewals,
+        "{name}: refused credentials re-sent"
+    );
+}
+
 /// The expected kind of a failed renewal.
 fn renew_kind(name: &str) -> &'static [ErrorKind] {
     match name {
@@ -176,16 +190,7 @@ async fn renewal_under_every_fault_is_typed_retried_or_escalated_and_recovers() 
             }
             ErrorKind::Rejected => {
                 assert!(health.reauthorization_required, "{name}: {health:?}");
-                // Refused credentials are never sent again, however long we wait.
-                for _ in 0..3 {
-                    env.clock.advance(Duration::minutes(10));
-                    env.manager.maintain().await;
-                }
-                assert_eq!(
-                    env.sim.calls(Endpoint::EtradeRenew) - before,
-                    calls,
-                    "{name}: refused credentials re-sent"
-                );
+                never_resent(&env, name, before + calls).await;
             }
             ErrorKind::Config => {
                 // A refused key or secret: fix that setting, not "log in".
@@ -207,15 +212,7 @@ async fn renewal_under_every_fault_is_typed_retried_or_escalated_and_recovers() 
                     logins_before,
                     "{name}: no login was started"
                 );
-                for _ in 0..3 {
-                    env.clock.advance(Duration::minutes(10));
-                    env.manager.maintain().await;
-                }
-                assert_eq!(
-                    env.sim.calls(Endpoint::EtradeRenew) - before,
-                    calls,
-                    "{name}: a refused setting was re-sent"
-                );
+                never_resent(&env, name, before + calls).await;
             }
             _ => {}
         }

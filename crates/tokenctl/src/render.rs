@@ -259,11 +259,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn table_lists_every_account_and_the_overall_status() {
-        let now = Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap();
+    fn healthy(now: DateTime<Utc>) -> AccountHealth {
         let key = AccountKey::new("acme", Environment::Sandbox, "main").unwrap();
-        let a = AccountHealth {
+        AccountHealth {
             key,
             status: HealthStatus::Healthy,
             state: Some(TokenState::Fresh),
@@ -285,7 +283,13 @@ mod tests {
             remedy: None,
             remedy_reason: None,
             warnings: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn table_lists_every_account_and_the_overall_status() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap();
+        let a = healthy(now);
         let t = status_table(&HealthReport::new(now, vec![a]));
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("ACCOUNT"), "{t}");
@@ -297,6 +301,23 @@ mod tests {
             "{t}"
         );
         assert_eq!(lines[2], "overall: healthy");
+    }
+
+    #[test]
+    fn status_names_the_setting_to_fix_instead_of_a_login() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap();
+        let mut a = healthy(now);
+        a.status = HealthStatus::Degraded;
+        a.remedy = Some(Remedy::FixConfig {
+            setting: "consumer_secret".into(),
+        });
+        a.remedy_reason = Some("E*TRADE refused the signature".into());
+        let t = status_table(&HealthReport::new(now, vec![a]));
+        assert!(
+            t.contains("fix the configuration: consumer_secret: E*TRADE refused the signature"),
+            "{t}"
+        );
+        assert!(!t.contains("log in"), "{t}");
     }
 
     #[test]

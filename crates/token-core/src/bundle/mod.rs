@@ -96,13 +96,8 @@ pub trait Broker: Send + Sync + 'static {
     /// triggered it; the words must say that, not guess from the token's
     /// state (an operator's refresh of an 11-minute-old token is "asked for
     /// by an operator", never "expired"). A bundle may add how it renews.
-    ///
-    /// ```
-    /// use token_core::{Broker, RenewalReason};
-    /// # struct B;
-    /// # fn demo<T: Broker>() -> String { T::describe_renewal(RenewalReason::Operator) }
-    /// // The default: "renewed: asked for by an operator".
-    /// ```
+    /// The default reads `renewed: asked for by an operator` for
+    /// [`RenewalReason::Operator`].
     fn describe_renewal(reason: RenewalReason) -> String {
         format!("renewed: {reason}")
     }
