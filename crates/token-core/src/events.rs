@@ -98,6 +98,11 @@ pub enum Event {
         key: AccountKey,
         /// When.
         at: DateTime<Utc>,
+        /// What asked for it: [`RenewalReason::KeepAlive`] (maintenance,
+        /// before the idle timeout) or [`RenewalReason::Operator`] (an
+        /// explicit [`keep_alive`](crate::TokenManager::keep_alive): control
+        /// `POST /keepalive`, `tokenctl probe`).
+        reason: RenewalReason,
     },
     /// Only a person will be able to restore access after `deadline`.
     ExpiringSoon {

@@ -167,6 +167,23 @@ async fn each_renewal_says_what_triggered_it() {
 }
 
 #[tokio::test]
+async fn keep_alive_probes_say_who_asked() {
+    let mut r = rig(Capabilities::ALL).await;
+    r.clock.advance(Duration::minutes(111)); // keep-alive due
+    r.manager.maintain().await;
+    r.manager.keep_alive().await.unwrap();
+    let sent: Vec<RenewalReason> = drain(&mut r.events)
+        .iter()
+        .filter_map(|e| match e {
+            Event::KeepAliveSent { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, [RenewalReason::KeepAlive, RenewalReason::Operator]);
+    assert_eq!(r.provider.probes(), 2);
+}
+
+#[tokio::test]
 async fn a_broker_without_a_probe_keeps_alive_by_renewing_and_says_so() {
     let mut r = rig(Capabilities {
         probe: false,

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use token_core::{AccountHealth, Event, HealthReport, HealthStatus, Remedy, TokenState};
+use token_core::{
+    AccountHealth, Event, HealthReport, HealthStatus, Remedy, RenewalReason, TokenState,
+};
 
 use crate::registry::Registry;
 
@@ -195,6 +197,10 @@ pub fn describe_event(e: &Event, registry: &Registry) -> String {
     match e {
         Event::Authorized { .. } => "logged in; token saved to the store".into(),
         Event::Renewed { reason, .. } => registry.describe_renewal(broker, *reason),
+        Event::KeepAliveSent {
+            reason: RenewalReason::Operator,
+            ..
+        } => "keep-alive call (asked for by an operator): idle timer reset".into(),
         Event::KeepAliveSent { .. } => "keep-alive call: idle timer reset".into(),
         Event::ExpiringSoon { deadline, .. } => format!(
             "WARNING: silent renewal ends {}; a person must log in before then",

@@ -20,17 +20,21 @@ use crate::events::{Event, RenewalReason};
 use crate::record::Payload;
 
 impl<P: Payload> TokenManager<P> {
-    /// Sends a keep-alive probe now.
+    /// Sends a keep-alive probe now, as asked for explicitly (its event
+    /// says [`RenewalReason::Operator`]; maintenance's own keep-alives say
+    /// [`RenewalReason::KeepAlive`]).
     pub async fn keep_alive(&self) -> Result<(), Error> {
+        self.keep_alive_for(RenewalReason::Operator).await
+    }
+
+    /// [`TokenManager::keep_alive`] for `reason`.
+    pub(super) async fn keep_alive_for(&self, reason: RenewalReason) -> Result<(), Error> {
         let now = self.inner.clock.now();
         let Some(record) = self.current_record() else {
             return Err(Unavailable::NoToken.into());
         };
         if !self.inner.provider.capabilities().probe {
-            return self
-                .renew(RenewMode::KeepAlive, RenewalReason::KeepAlive)
-                .await
-                .map(|_| ());
+            return self.renew(RenewMode::KeepAlive, reason).await.map(|_| ());
         }
         let started = std::time::Instant::now();
         let outcome = self.inner.provider.probe(&record).await;
@@ -60,6 +64,7 @@ impl<P: Payload> TokenManager<P> {
                 self.emit(Event::KeepAliveSent {
                     key: self.inner.key.clone(),
                     at: now,
+                    reason,
                 });
                 self.emit_recovered(recovered, now);
                 Ok(())

@@ -140,7 +140,7 @@ impl<P: Payload> TokenManager<P> {
                 let _ = self.revive(RenewalReason::Idle).await;
             }
             TokenState::KeepAliveDue if !gated && !refused => {
-                let _ = self.keep_alive().await;
+                let _ = self.keep_alive_for(RenewalReason::KeepAlive).await;
             }
             TokenState::Fresh if !gated && !reauth && self.schedule_due(record, now) => {
                 let _ = self
