@@ -13,14 +13,14 @@ use chrono::{Duration, TimeZone, Utc};
 use chrono_tz::Asia::Kolkata;
 use fyers::{Fyers, FyersConfig, FyersProvider};
 use secrecy::{ExposeSecret, SecretString};
-use token_core::{Broker, Clock, Environment, Event, ManualClock, TokenManager};
+use token_core::{Broker, Clock, Environment, Event, ManualClock, RenewalReason, TokenManager};
 
 /// What the example did, for its test.
 #[derive(Debug)]
 pub struct Outcome {
     /// `validate-refresh-token` calls over the simulated days.
     pub refreshes: u64,
-    /// `Renewed { scheduled: true }` events (the 08:45 IST refresh).
+    /// `Renewed { reason: Scheduled }` events (the 08:45 IST refresh).
     pub scheduled_refreshes: usize,
     /// The header changed after the first refresh (a new access token).
     pub header_changed: bool,
@@ -90,12 +90,9 @@ pub async fn run() -> Result<Outcome, Box<dyn std::error::Error>> {
     }
     let mut scheduled = 0;
     while let Ok(e) = events.try_recv() {
-        if let Event::Renewed {
-            at, scheduled: s, ..
-        } = &e
-        {
-            scheduled += usize::from(*s);
-            println!("{}  refreshed (scheduled: {s})", at.with_timezone(&Kolkata));
+        if let Event::Renewed { at, reason, .. } = &e {
+            scheduled += usize::from(*reason == RenewalReason::Scheduled);
+            println!("{}  refreshed ({reason})", at.with_timezone(&Kolkata));
         }
     }
     let last = header(&manager)?;

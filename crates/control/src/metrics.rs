@@ -165,6 +165,22 @@ impl Metrics {
         }
         header(
             &mut out,
+            "broker_tokens_person_action",
+            "gauge",
+            "1 for what a person must do now, by remedy: log_in, fix_config, fix_pin, wait (retried by itself). No sample: nothing to do.",
+        );
+        for a in &report.accounts {
+            if let Some(remedy) = &a.remedy {
+                sample(
+                    &mut out,
+                    "broker_tokens_person_action",
+                    &[("account", &a.key.to_string()), ("remedy", remedy.code())],
+                    1.0,
+                );
+            }
+        }
+        header(
+            &mut out,
             "broker_tokens_consecutive_failures",
             "gauge",
             "Failures since the last success.",

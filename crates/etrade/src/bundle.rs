@@ -8,7 +8,9 @@ use chrono_tz::Tz;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use token_core::policy::ExpiryPolicy;
-use token_core::{Broker, BuildContext, BuildError, ManagerConfig, Notice, SecretSource};
+use token_core::{
+    Broker, BuildContext, BuildError, ManagerConfig, Notice, RenewalReason, SecretSource,
+};
 
 use crate::{EtradeConfig, EtradeCredentials, EtradeProvider};
 
@@ -119,11 +121,10 @@ impl Broker for Etrade {
             .collect()
     }
 
-    fn describe_renewal(scheduled: bool) -> String {
-        if scheduled {
-            "scheduled renewal done".into()
-        } else {
-            "token was idle: renewed silently (renew_access_token)".into()
+    fn describe_renewal(reason: RenewalReason) -> String {
+        match reason {
+            RenewalReason::Idle => "token was idle: renewed silently (renew_access_token)".into(),
+            other => format!("renewed: {other} (renew_access_token)"),
         }
     }
 }

@@ -11,13 +11,14 @@ use token_core::{Error, ErrorKind};
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum EtradeError {
-    /// `signature_invalid`: the consumer secret is wrong, or the request was
-    /// changed after signing (URL, query or form body not as signed).
-    #[error("E*TRADE refused the request signature (oauth_problem=signature_invalid): check the consumer secret for this key and environment, and send the URL and form body exactly as signed")]
+    /// `signature_invalid`: almost always a wrong consumer secret (remedy:
+    /// fix `consumer_secret`). A request changed after signing gives the
+    /// same answer; that library-side cause is logged at debug level.
+    #[error("E*TRADE refused the request signature (oauth_problem=signature_invalid): the consumer secret is wrong for this consumer key and environment; set `consumer_secret` to the secret E*TRADE issued with this key (sandbox and production secrets differ)")]
     SignatureInvalid,
     /// `consumer_key_rejected`: unknown key, wrong environment, or an expired
-    /// personal key.
-    #[error("E*TRADE rejected the consumer key (oauth_problem=consumer_key_rejected): check it belongs to this environment (sandbox and production keys differ) and has not expired; personal keys must be renewed on the E*TRADE developer site")]
+    /// personal key (remedy: fix `consumer_key`).
+    #[error("E*TRADE rejected the consumer key (oauth_problem=consumer_key_rejected): check `consumer_key` belongs to this environment (sandbox and production keys differ) and has not expired; personal keys must be renewed on the E*TRADE developer site")]
     ConsumerKeyRejected,
     /// The access token is inactive from disuse; a renewal revives it.
     #[error("the E*TRADE access token is inactive (oauth_problem={problem}); renew it")]
@@ -104,9 +105,13 @@ impl From<EtradeError> for Error {
                 retry_after,
             },
             EtradeError::Protocol(m) => Error::Protocol(m),
-            other @ (EtradeError::SignatureInvalid
-            | EtradeError::ConsumerKeyRejected
-            | EtradeError::Config(_)) => Error::Config(other.to_string()),
+            other @ EtradeError::SignatureInvalid => {
+                Error::setting("consumer_secret", other.to_string())
+            }
+            other @ EtradeError::ConsumerKeyRejected => {
+                Error::setting("consumer_key", other.to_string())
+            }
+            EtradeError::Config(m) => Error::Config(m),
             other @ (EtradeError::TimestampRefused | EtradeError::RateLimited) => {
                 Error::transient(other.to_string())
             }
@@ -167,11 +172,33 @@ mod tests {
 
     #[test]
     fn messages_say_what_to_fix() {
-        assert!(EtradeError::SignatureInvalid
-            .to_string()
-            .contains("consumer secret"));
+        let signature = EtradeError::SignatureInvalid.to_string();
+        assert!(signature.contains("consumer_secret"), "{signature}");
+        // Operator advice, not advice for library authors.
+        assert!(!signature.contains("exactly as signed"), "{signature}");
         assert!(EtradeError::ConsumerKeyRejected
             .to_string()
             .contains("expired"));
+    }
+
+    #[test]
+    fn refused_keys_name_the_setting_to_fix() {
+        use token_core::Remedy;
+        let fix = |s: &str| Remedy::FixConfig { setting: s.into() };
+        assert_eq!(
+            Error::from(EtradeError::SignatureInvalid).remedy(),
+            fix("consumer_secret")
+        );
+        assert_eq!(
+            Error::from(EtradeError::ConsumerKeyRejected).remedy(),
+            fix("consumer_key")
+        );
+        assert_eq!(
+            Error::from(EtradeError::ReauthorizationRequired {
+                reason: "token_rejected".into()
+            })
+            .remedy(),
+            Remedy::LogIn
+        );
     }
 }

@@ -129,7 +129,14 @@ impl Transport {
                     }
                     return Err(EtradeError::TimestampRefused);
                 }
-                Some(OAuthProblem::SignatureInvalid) => return Err(EtradeError::SignatureInvalid),
+                Some(OAuthProblem::SignatureInvalid) => {
+                    // For whoever maintains the signer: a request changed
+                    // after signing is refused the same way.
+                    tracing::debug!(
+                        "signature_invalid: if the consumer secret is right, the URL, query or form body sent was not the one signed"
+                    );
+                    return Err(EtradeError::SignatureInvalid);
+                }
                 Some(OAuthProblem::ConsumerKeyRejected) => {
                     return Err(EtradeError::ConsumerKeyRejected)
                 }

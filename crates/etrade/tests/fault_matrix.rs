@@ -14,7 +14,7 @@ use std::time::Duration as StdDuration;
 use broker_sim::{Endpoint, EtradeProblem, Fault, Rejection, SimConfig, Times};
 use chrono::Duration;
 use common::{build, config_for, ny, request_token_of, Env};
-use token_core::{Environment, ErrorKind, HealthStatus, ManualClock, MemoryStore};
+use token_core::{Environment, ErrorKind, HealthStatus, ManualClock, MemoryStore, Remedy};
 
 /// Requests time out after this (the delay fault waits longer).
 const TIMEOUT: StdDuration = StdDuration::from_millis(300);
@@ -76,8 +76,14 @@ fn faults() -> Vec<(&'static str, Fault)> {
 async fn recovers(env: &Env, cell: &str) {
     env.sim.clear_faults();
     for _ in 0..5 {
-        if env.manager.health().reauthorization_required {
-            env.login().await;
+        match env.manager.health().remedy {
+            Some(Remedy::LogIn) => {
+                env.login().await;
+            }
+            // The person fixed the setting (the fault is cleared) and tells
+            // the manager so.
+            Some(Remedy::FixConfig { .. } | Remedy::FixPin) => env.manager.clear_rejection(),
+            _ => {}
         }
         if env.manager.health().status == HealthStatus::Healthy && env.manager.token().is_ok() {
             break;
@@ -107,6 +113,20 @@ impl NowUtc for ManualClock {
     }
 }
 
+/// Refused credentials are never sent again, however long we wait: the
+/// renew endpoint stays at `renewals` calls over half an hour of passes.
+async fn never_resent(env: &Env, name: &str, renewals: u64) {
+    for _ in 0..3 {
+        env.clock.advance(Duration::minutes(10));
+        env.manager.maintain().await;
+    }
+    assert_eq!(
+        env.sim.calls(Endpoint::EtradeRenew),
+        renewals,
+        "{name}: refused credentials re-sent"
+    );
+}
+
 /// The expected kind of a failed renewal.
 fn renew_kind(name: &str) -> &'static [ErrorKind] {
     match name {
@@ -130,6 +150,7 @@ async fn renewal_under_every_fault_is_typed_retried_or_escalated_and_recovers() 
         env.sim
             .inject_fault(Endpoint::EtradeRenew, fault, Times::UntilCleared);
         let before = env.sim.calls(Endpoint::EtradeRenew);
+        let logins_before = env.sim.calls(Endpoint::EtradeRequestToken);
         let err = match env.manager.ensure_fresh().await {
             Err(e) => e,
             // PROTOCOLS.md: for renew the status decides ("200 = alive or
@@ -169,16 +190,29 @@ async fn renewal_under_every_fault_is_typed_retried_or_escalated_and_recovers() 
             }
             ErrorKind::Rejected => {
                 assert!(health.reauthorization_required, "{name}: {health:?}");
-                // Refused credentials are never sent again, however long we wait.
-                for _ in 0..3 {
-                    env.clock.advance(Duration::minutes(10));
-                    env.manager.maintain().await;
-                }
+                never_resent(&env, name, before + calls).await;
+            }
+            ErrorKind::Config => {
+                // A refused key or secret: fix that setting, not "log in".
+                let setting = match name {
+                    "401 signature_invalid" => "consumer_secret",
+                    _ => "consumer_key",
+                };
                 assert_eq!(
-                    env.sim.calls(Endpoint::EtradeRenew) - before,
-                    calls,
-                    "{name}: refused credentials re-sent"
+                    health.remedy,
+                    Some(Remedy::FixConfig {
+                        setting: setting.into()
+                    }),
+                    "{name}"
                 );
+                assert!(!health.reauthorization_required, "{name}: {health:?}");
+                assert!(health.reauthorization_url.is_none(), "{name}");
+                assert_eq!(
+                    env.sim.calls(Endpoint::EtradeRequestToken),
+                    logins_before,
+                    "{name}: no login was started"
+                );
+                never_resent(&env, name, before + calls).await;
             }
             _ => {}
         }

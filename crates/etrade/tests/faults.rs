@@ -167,6 +167,9 @@ async fn signature_and_consumer_key_problems_are_typed_config_errors() {
     }
 }
 
+/// A consumer secret that cannot occur by chance in a message.
+const WRONG_SECRET: &str = "S3cr3t-Wr0ngQx7Zp-consumer";
+
 #[tokio::test]
 async fn a_wrong_consumer_secret_is_reported_as_signature_invalid() {
     let clock = token_core::ManualClock::new(ny(2026, 3, 5, 9, 0));
@@ -178,7 +181,7 @@ async fn a_wrong_consumer_secret_is_reported_as_signature_invalid() {
     let config = etrade::EtradeConfig::new(
         token_core::Environment::Sandbox,
         c.etrade_consumer_key,
-        "wrong".to_string().into(),
+        WRONG_SECRET.to_string().into(),
     )
     .with_base_url(&running.base_url)
     .unwrap();
@@ -193,9 +196,36 @@ async fn a_wrong_consumer_secret_is_reported_as_signature_invalid() {
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.to_string().contains("signature_invalid"), "{err}");
     assert!(
-        !err.to_string().contains("wrong"),
+        !err.to_string().contains(WRONG_SECRET),
         "no secret in errors: {err}"
     );
+    // The remedy is the setting, not a login; operator advice, not
+    // advice for library authors.
+    assert_eq!(
+        err.remedy(),
+        token_core::Remedy::FixConfig {
+            setting: "consumer_secret".into()
+        }
+    );
+    assert!(!err.to_string().contains("exactly as signed"), "{err}");
+    // The daemon's path: no credentials, so it would ask for a login; the
+    // request token is refused, so it asks for the setting instead.
+    let mut events = env.manager.subscribe();
+    env.manager.maintain().await;
+    let health = env.manager.health();
+    assert!(!health.reauthorization_required, "{health:?}");
+    assert_eq!(
+        health.remedy,
+        Some(token_core::Remedy::FixConfig {
+            setting: "consumer_secret".into()
+        })
+    );
+    let mut raised = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        raised.push(e.name());
+    }
+    assert!(raised.contains(&"person_action_required"), "{raised:?}");
+    assert!(!raised.contains(&"reauthorization_required"), "{raised:?}");
 }
 
 #[tokio::test]

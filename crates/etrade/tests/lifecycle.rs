@@ -54,7 +54,8 @@ async fn trading_day(env: &mut Env, (y, m, d): (i32, u32, u32)) {
         events[0].clone(),
         Event::KeepAliveSent {
             key: env.manager.key().clone(),
-            at: ny(y, m, d, 12, 50)
+            at: ny(y, m, d, 12, 50),
+            reason: token_core::RenewalReason::KeepAlive,
         }
     );
 

@@ -2,7 +2,10 @@
 //!
 //! Classification drives the manager: `Transient` is retried with backoff,
 //! `Inactive` triggers a silent refresh, `Rejected` escalates to "a person
-//! must log in again" and is never retried. Bodies of successful calls are
+//! must log in again" and is never retried; a refused setting
+//! ([`Error::Setting`]: `secret_key`, `redirect_uri`, `client_id`, app
+//! permissions, `base_url`) or a PIN verdict ([`Error::PinRefused`], only
+//! when FYERS's message names the PIN) asks a person to fix that instead. Bodies of successful calls are
 //! parsed only for the fields we need (the profile's personal data is never
 //! read, logged or stored); error messages carry codes and our own words,
 //! plus the broker's message only when it is short and echoes nothing we sent.
@@ -48,21 +51,15 @@ impl Call {
     }
 }
 
-/// A classified failure plus whether it looks like a PIN problem.
+/// A classified failure.
 #[derive(Debug, Clone)]
 pub(crate) struct Failure {
     pub(crate) error: Error,
-    /// The refresh was refused in a way a wrong PIN causes (-16 on refresh,
-    /// or a message naming the PIN): never send that PIN again.
-    pub(crate) pin_suspect: bool,
 }
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
-        Failure {
-            error,
-            pin_suspect: false,
-        }
+        Failure { error }
     }
 }
 
@@ -255,7 +252,7 @@ pub(crate) fn classify(
             )),
             401 => Error::rejected(format!("{what}: HTTP 401 without a FYERS body")),
             403 => permission_error(what),
-            404 => Error::Config(format!("{what}: HTTP 404: check base_url")),
+            404 => Error::setting("base_url", format!("{what}: HTTP 404: check base_url")),
             408 => Error::transient(format!("{what}: HTTP 408")),
             s => Error::Protocol(format!("{what}: HTTP {s} with a non-JSON body")),
         }
@@ -272,13 +269,22 @@ pub(crate) fn classify(
         (None, Some(m)) => format!("{what}: {words} (HTTP {}: {m})", status.as_u16()),
         (None, None) => format!("{what}: {words} (HTTP {})", status.as_u16()),
     };
-    let pin_named = message
-        .as_deref()
-        .is_some_and(|m| m.to_ascii_lowercase().contains("pin"));
+    let names = |word: &str| {
+        message
+            .as_deref()
+            .is_some_and(|m| m.to_ascii_lowercase().contains(word))
+    };
+    let pin_named = names("pin");
     let refresh = call == Call::ValidateRefreshToken;
     let error = match code {
-        Some(-371) => Error::Config(detail("appIdHash refused: check client_id and secret_key")),
-        Some(-352) => Error::Config(detail("app id or redirect_uri refused")),
+        Some(-371) => Error::setting(
+            "secret_key",
+            detail("appIdHash refused: check secret_key (and client_id) for this app"),
+        ),
+        Some(-352) if names("redirect") => redirect_refused(detail(
+            "redirect_uri refused: it must match the app's registered redirect URI exactly",
+        )),
+        Some(-352) => Error::setting("client_id", detail("app id refused: check client_id")),
         Some(-441) => Error::Protocol(detail("grant type refused")),
         Some(-437) | Some(-374) => Error::rejected(detail(
             "auth code invalid, expired or already used; log in again",
@@ -288,9 +294,9 @@ pub(crate) fn classify(
         )),
         // Only a message naming the PIN is a PIN verdict; -16 alone is
         // FYERS's generic "could not authenticate".
-        _ if refresh && pin_named => Error::rejected(detail(
-            "refresh refused: FYERS says the PIN is wrong; fix the PIN (it is not sent again: repeated wrong PINs can lock the account)",
-        )),
+        _ if refresh && pin_named => Error::PinRefused {
+            reason: detail("refresh refused"),
+        },
         Some(-17 | -16 | -15 | -8) if refresh => Error::rejected(detail(
             "refresh refused (expired or invalid refresh token, or refresh no longer offered); log in again",
         )),
@@ -307,25 +313,31 @@ pub(crate) fn classify(
         _ => match status.as_u16() {
             401 => Error::rejected(detail("not authorized")),
             403 => permission_error(what),
-            404 => Error::Config(detail("not found: check base_url")),
+            404 => Error::setting("base_url", detail("not found: check base_url")),
             408 => Error::transient(detail("request timeout")),
             200..=299 => Error::Protocol(detail("unexpected answer")),
             _ => Error::Protocol(detail("request refused")),
         },
     };
-    Err(Failure {
-        pin_suspect: refresh && pin_named,
-        error,
-    })
+    Err(Failure { error })
+}
+
+/// FYERS refused the redirect URI (code -352 naming it): only correcting
+/// `redirect_uri` (or the app's registration) helps, never a new login.
+pub(crate) fn redirect_refused(message: String) -> Error {
+    Error::setting("redirect_uri", message)
 }
 
 /// HTTP 403 is FYERS's "permission error": the app lacks a permission the
 /// call needs. A configuration problem a login cannot fix.
 fn permission_error(what: &str) -> Error {
-    Error::Config(format!(
-        "{what}: HTTP 403 permission error: the FYERS app lacks a permission this call needs; \
-         enable it for this app (client_id) in the FYERS API dashboard; logging in again will not help"
-    ))
+    Error::setting(
+        "app permissions",
+        format!(
+            "{what}: HTTP 403 permission error: the FYERS app lacks a permission this call needs; \
+         enable it for this app (client_id) in the FYERS API dashboard"
+        ),
+    )
 }
 
 /// A required string field of a success body, as a secret.
@@ -404,20 +416,64 @@ mod tests {
         assert!(run(Profile, 200, r#"{"s":"ok","code":200,"data":{}}"#).is_ok());
     }
 
+    fn is_pin_verdict(call: Call, status: u16, body: &str) -> bool {
+        matches!(
+            run(call, status, body).unwrap_err().error,
+            Error::PinRefused { .. }
+        )
+    }
+
     #[test]
-    fn only_refresh_minus_16_is_a_pin_suspect() {
+    fn only_a_refresh_answer_naming_the_pin_is_a_pin_verdict() {
         let body = r#"{"s":"error","code":-16,"message":"Invalid PIN"}"#;
-        assert!(
-            run(Call::ValidateRefreshToken, 400, body)
-                .unwrap_err()
-                .pin_suspect
-        );
-        assert!(!run(Call::Profile, 401, body).unwrap_err().pin_suspect);
+        assert!(is_pin_verdict(Call::ValidateRefreshToken, 400, body));
+        assert!(!is_pin_verdict(Call::Profile, 401, body));
         let body = r#"{"s":"error","code":-501,"message":"Invalid refresh token"}"#;
-        assert!(
-            !run(Call::ValidateRefreshToken, 400, body)
-                .unwrap_err()
-                .pin_suspect
+        assert!(!is_pin_verdict(Call::ValidateRefreshToken, 400, body));
+    }
+
+    #[test]
+    fn refused_settings_are_named() {
+        use token_core::Remedy;
+        let fix = |s: &str| Remedy::FixConfig { setting: s.into() };
+        let e = |c: i32, m: &str| format!(r#"{{"s":"error","code":{c},"message":"{m}"}}"#);
+        let remedy = |call, status, body: &str| run(call, status, body).unwrap_err().error.remedy();
+        assert_eq!(
+            remedy(
+                Call::ValidateAuthcode,
+                400,
+                &e(-352, "Invalid redirect_uri")
+            ),
+            fix("redirect_uri")
+        );
+        assert_eq!(
+            remedy(Call::ValidateAuthcode, 400, &e(-352, "Invalid app id")),
+            fix("client_id")
+        );
+        assert_eq!(
+            remedy(
+                Call::ValidateRefreshToken,
+                400,
+                &e(-371, "Invalid appIdHash")
+            ),
+            fix("secret_key")
+        );
+        assert_eq!(remedy(Call::Profile, 403, ""), fix("app permissions"));
+        assert_eq!(
+            remedy(Call::ValidateRefreshToken, 400, &e(-16, "Invalid PIN")),
+            Remedy::FixPin
+        );
+        assert_eq!(
+            remedy(
+                Call::ValidateRefreshToken,
+                400,
+                &e(-16, "Could not authenticate the user")
+            ),
+            Remedy::LogIn
+        );
+        assert_eq!(
+            remedy(Call::Profile, 429, &e(-429, "slow down")),
+            Remedy::Wait { until: None }
         );
     }
 
@@ -446,12 +502,12 @@ mod tests {
     fn minus_16_alone_is_not_a_pin_verdict() {
         let body = r#"{"s":"error","code":-16,"message":"Could not authenticate the user"}"#;
         let f = run(Call::ValidateRefreshToken, 401, body).unwrap_err();
-        assert!(!f.pin_suspect);
+        assert!(!matches!(f.error, Error::PinRefused { .. }));
         assert_eq!(f.error.kind(), ErrorKind::Rejected);
         assert!(!f.error.to_string().contains("PIN"), "{}", f.error);
         let body = r#"{"s":"error","code":-16,"message":"Invalid PIN"}"#;
         let f = run(Call::ValidateRefreshToken, 400, body).unwrap_err();
-        assert!(f.pin_suspect);
+        assert!(matches!(f.error, Error::PinRefused { .. }));
         assert!(f.error.to_string().contains("PIN"), "{}", f.error);
     }
 

@@ -36,6 +36,39 @@ pub fn app_id_hash(client_id: &str, secret_key: &SecretString) -> String {
         .collect()
 }
 
+/// Whether the account refreshes its access token silently (`refresh` in
+/// the account settings).
+///
+/// FYERS announced that refresh tokens would be discontinued (see
+/// PROTOCOLS.md), so plan for a daily login and treat a working refresh as
+/// a bonus:
+///
+/// - `auto` (the default): refresh with the refresh token and PIN while
+///   FYERS allows it. When FYERS refuses a refresh for a reason other than
+///   the PIN (e.g. `-16` "could not authenticate", refresh discontinued),
+///   the account is in daily-login mode for that refresh token: one alert
+///   says so and it is never sent again; the next login (a new refresh
+///   token) allows refresh again.
+/// - `off`: never call the refresh endpoint and keep no refresh token: a
+///   person logs in every day (the access token ends at 06:00 IST). No PIN
+///   is needed.
+///
+/// ```
+/// use fyers::RefreshMode;
+/// let m: RefreshMode = serde_json::from_str(r#""off""#).unwrap();
+/// assert_eq!(m, RefreshMode::Off);
+/// assert_eq!(RefreshMode::default(), RefreshMode::Auto);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshMode {
+    /// Refresh while FYERS allows it (see the type's docs).
+    #[default]
+    Auto,
+    /// Never refresh: daily login.
+    Off,
+}
+
 /// Settings for one FYERS app and account.
 ///
 /// Build with [`FyersConfig::new`] and adjust with the `with_*` methods;
@@ -73,8 +106,11 @@ pub struct FyersConfig {
     pub client_id: String,
     /// The app's secret key (only its hash travels).
     pub secret_key: SecretString,
-    /// The account PIN, needed for every refresh.
+    /// The account PIN, needed for every refresh (unused, and may be empty,
+    /// with [`RefreshMode::Off`]).
     pub pin: SecretString,
+    /// Whether to refresh silently ([`RefreshMode::Auto`] by default).
+    pub refresh: RefreshMode,
     /// The redirect URI registered for the app; must match exactly.
     pub redirect_uri: String,
     /// API base, [`PRODUCTION_BASE_URL`] by default. HTTPS unless loopback.
@@ -97,6 +133,7 @@ impl fmt::Debug for FyersConfig {
             .field("client_id", &self.client_id)
             .field("secret_key", &"[REDACTED]")
             .field("pin", &"[REDACTED]")
+            .field("refresh", &self.refresh)
             .field("redirect_uri", &self.redirect_uri)
             .field("base_url", &self.base_url)
             .field("refresh_token_days", &self.refresh_token_days)
@@ -126,6 +163,7 @@ impl FyersConfig {
             client_id: client_id.into(),
             secret_key,
             pin,
+            refresh: RefreshMode::Auto,
             redirect_uri: redirect_uri.into(),
             base_url,
             refresh_token_days: 15,
@@ -148,6 +186,12 @@ impl FyersConfig {
     pub fn account_key(&self, label: &str) -> Result<AccountKey, Error> {
         AccountKey::new(crate::BROKER, self.environment, label)
             .map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Sets whether the account refreshes silently ([`RefreshMode`]).
+    pub fn with_refresh(mut self, refresh: RefreshMode) -> Self {
+        self.refresh = refresh;
+        self
     }
 
     /// Sets the fallback refresh-token life in days.
@@ -181,8 +225,10 @@ impl FyersConfig {
                 "client_id must be the app id with its type suffix, e.g. ABCD1234-100".into(),
             ));
         }
-        if self.pin.expose_secret().is_empty() {
-            return Err(Error::Config("the PIN is empty".into()));
+        if self.refresh == RefreshMode::Auto && self.pin.expose_secret().is_empty() {
+            return Err(Error::Config(
+                "the PIN is empty: set `pin`, or `refresh = \"off\"` for a daily login".into(),
+            ));
         }
         let redirect = Url::parse(&self.redirect_uri)
             .map_err(|e| Error::Config(format!("redirect_uri is not an absolute URL: {e}")))?;

@@ -53,7 +53,7 @@ mod provider;
 pub mod redirect;
 
 pub use bundle::{Fyers, FyersSettings};
-pub use config::{app_id_hash, FyersConfig, PRODUCTION_BASE_URL};
+pub use config::{app_id_hash, FyersConfig, RefreshMode, PRODUCTION_BASE_URL};
 pub use expiry::{default_manager_config, default_policy, default_schedule};
 pub use listener::{login_via_loopback, ListenerError, LoopbackListener};
 pub use provider::{FyersCreds, FyersProvider};

@@ -16,7 +16,7 @@ use token_core::{
 };
 
 use crate::api::{auth_value, optional_secret, secret_field, Api, Call, Failure};
-use crate::config::FyersConfig;
+use crate::config::{FyersConfig, RefreshMode};
 use crate::expiry::{metadata_for, refresh_expiry};
 use crate::probe_limit::ProbeLimiter;
 use crate::redirect::{parse_redirect, Redirect};
@@ -60,16 +60,30 @@ impl FyersCreds {
 
 const STATE_FIELD: &str = "state";
 
+/// What daily-login mode means, for the one alert that announces it.
+const DAILY_LOGIN: &str = "FYERS no longer refreshes with this refresh token, so this account \
+     is now in daily-login mode: a person logs in each day (the access token ends at 06:00 IST), \
+     and the refresh token is not sent again. A new login brings a new refresh token and \
+     silent refresh is tried again";
+
 /// Talks to FYERS API v3 for one app.
 ///
-/// Refresh safety: every refused refresh (a wrong PIN, a refused or expired
-/// refresh token, refresh no longer offered) is an [`Error::Rejected`], and
-/// the [`token_core::TokenManager`] never sends refused credentials again
-/// until a person logs in or [`token_core::TokenManager::clear_rejection`]
-/// is called (after fixing the PIN with [`FyersProvider::set_pin`]): repeated
-/// wrong PINs can lock the account. The manager is the one rejection memory;
-/// this provider only remembers, for display, whether the last refusal named
-/// the PIN ([`FyersProvider::pin_refused`]).
+/// Refresh safety, by what FYERS said:
+///
+/// - the message names the PIN: [`Error::PinRefused`] (remedy: fix the
+///   PIN). The [`token_core::TokenManager`] never sends it again until
+///   [`token_core::TokenManager::clear_rejection`] (after
+///   [`FyersProvider::set_pin`]), a restart with a fixed PIN, or a new
+///   login: repeated wrong PINs can lock the account. The manager is that
+///   memory; [`FyersProvider::pin_refused`] only reports it, and a new login
+///   or [`FyersProvider::set_pin`] clears it.
+/// - any other refusal (`-16` "could not authenticate", `-501`, refresh
+///   discontinued): [`Error::Rejected`] (remedy: log in), and the account is
+///   in daily-login mode for that refresh token: this provider never sends
+///   it again ([`FyersProvider::daily_login`]); a login that brings a new
+///   refresh token ends the mode.
+/// - with [`RefreshMode::Off`] the refresh endpoint is never called and no
+///   refresh token is kept.
 ///
 /// Probes (`/profile`) share a per-app budget ([`ProbeLimiter::for_app`]) so
 /// keep-alive traffic stays far inside FYERS's per-app rate limits.
@@ -79,6 +93,9 @@ pub struct FyersProvider {
     clock: Arc<dyn Clock>,
     pin: Mutex<SecretString>,
     pin_refused: AtomicBool,
+    /// The refresh token FYERS refused for a reason other than the PIN:
+    /// never sent again (daily-login mode until a new one comes).
+    refused_refresh: Mutex<Option<SecretString>>,
     refresh_calls: AtomicU64,
     probe_limiter: Arc<ProbeLimiter>,
 }
@@ -94,6 +111,7 @@ impl FyersProvider {
             clock,
             pin: Mutex::new(pin),
             pin_refused: AtomicBool::new(false),
+            refused_refresh: Mutex::new(None),
             refresh_calls: AtomicU64::new(0),
             probe_limiter,
         })
@@ -121,11 +139,18 @@ impl FyersProvider {
         self.pin_refused.store(false, Ordering::SeqCst);
     }
 
-    /// True when FYERS's last refusal of a refresh named the PIN (until
-    /// [`FyersProvider::set_pin`] or a successful refresh). Informational:
-    /// the manager is what stops the PIN being sent again.
+    /// True when FYERS's last refusal of a refresh named the PIN (until a
+    /// new login, [`FyersProvider::set_pin`] or a successful refresh).
+    /// Informational: the manager is what stops the PIN being sent again.
     pub fn pin_refused(&self) -> bool {
         self.pin_refused.load(Ordering::SeqCst)
+    }
+
+    /// True when a person must log in daily: `refresh = "off"`, or FYERS
+    /// refused a refresh for a reason other than the PIN and no login has
+    /// brought a new refresh token since.
+    pub fn daily_login(&self) -> bool {
+        self.config().refresh == RefreshMode::Off || lock(&self.refused_refresh).is_some()
     }
 
     /// The per-app probe budget this provider shares with every other
@@ -166,7 +191,13 @@ impl FyersProvider {
             .await
             .map_err(|f| f.error)?;
         let access = secret_field(&v, Call::ValidateAuthcode, "access_token")?;
-        let refresh = optional_secret(&v, "refresh_token");
+        // `refresh = "off"`: a refresh token we never use is not kept.
+        let refresh = optional_secret(&v, "refresh_token")
+            .filter(|_| self.config().refresh == RefreshMode::Auto);
+        // A new login: whatever FYERS refused before (the PIN, an old
+        // refresh token) is no longer what will be sent.
+        self.pin_refused.store(false, Ordering::SeqCst);
+        *lock(&self.refused_refresh) = None;
         let now = self.clock.now();
         let meta = metadata_for(
             now,
@@ -184,11 +215,31 @@ impl FyersProvider {
         ))
     }
 
-    fn refused(&self, failure: &Failure) {
-        if failure.pin_suspect {
-            self.pin_refused.store(true, Ordering::SeqCst);
-            tracing::error!("FYERS refused the refresh PIN: fix the PIN; it is not sent again");
+    /// Remembers what a refused refresh means and says it in the error: a
+    /// PIN verdict, or daily-login mode for `refresh_token`.
+    fn refused(&self, failure: Failure, refresh_token: &SecretString) -> Error {
+        match failure.error {
+            e @ Error::PinRefused { .. } => {
+                self.pin_refused.store(true, Ordering::SeqCst);
+                tracing::error!("FYERS refused the refresh PIN: fix the PIN; it is not sent again");
+                e
+            }
+            Error::Rejected { reason } => {
+                *lock(&self.refused_refresh) = Some(refresh_token.clone());
+                tracing::warn!(%reason, "FYERS refused the refresh: daily-login mode until a new login");
+                Error::Rejected {
+                    reason: format!("{reason}. {DAILY_LOGIN}"),
+                }
+            }
+            other => other,
         }
+    }
+
+    /// Whether FYERS already refused `refresh_token` (not for the PIN).
+    fn is_refused(&self, refresh_token: &SecretString) -> bool {
+        lock(&self.refused_refresh)
+            .as_ref()
+            .is_some_and(|r| r.expose_secret() == refresh_token.expose_secret())
     }
 }
 
@@ -199,7 +250,10 @@ impl TokenProvider<FyersCreds> for FyersProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::ALL
+        Capabilities {
+            renew: self.config().refresh == RefreshMode::Auto,
+            ..Capabilities::ALL
+        }
     }
 
     async fn start_authorization(&self, key: &AccountKey) -> Result<AuthorizationRequest, Error> {
@@ -241,8 +295,17 @@ impl TokenProvider<FyersCreds> for FyersProvider {
         let (auth_code, state) = match parse_redirect(response.expose_secret())? {
             Redirect::Code { auth_code, state } => (auth_code, state),
             Redirect::Failed { code, message, .. } => {
+                let redirect_named = message
+                    .as_deref()
+                    .is_some_and(|m| m.to_ascii_lowercase().contains("redirect"));
                 let code = code.map_or_else(|| "?".to_string(), |c| c.to_string());
                 let message = message.unwrap_or_default();
+                if code == "-352" && redirect_named {
+                    return Err(crate::api::redirect_refused(format!(
+                        "FYERS login refused the redirect URI (code {code}) {message}: set \
+                         `redirect_uri` to the app's registered redirect URI exactly"
+                    )));
+                }
                 return Err(Error::rejected(format!(
                     "FYERS login failed (code {code}) {message}"
                 )));
@@ -257,9 +320,17 @@ impl TokenProvider<FyersCreds> for FyersProvider {
     }
 
     async fn renew(&self, record: &Record<FyersCreds>) -> Result<Record<FyersCreds>, Error> {
+        if self.config().refresh == RefreshMode::Off {
+            return Err(Error::Unsupported(
+                "renew (refresh = \"off\": a person logs in daily)",
+            ));
+        }
         let Some(refresh) = record.payload.refresh_token.as_ref() else {
             return Err(Error::rejected("no refresh token: log in again"));
         };
+        if self.is_refused(refresh) {
+            return Err(Error::rejected(DAILY_LOGIN));
+        }
         let pin = lock(&self.pin).clone();
         let body = json!({
             "grant_type": "refresh_token",
@@ -274,10 +345,7 @@ impl TokenProvider<FyersCreds> for FyersProvider {
             .await
         {
             Ok(v) => v,
-            Err(failure) => {
-                self.refused(&failure);
-                return Err(failure.error);
-            }
+            Err(failure) => return Err(self.refused(failure, refresh)),
         };
         self.pin_refused.store(false, Ordering::SeqCst);
         let now = self.clock.now();

@@ -72,11 +72,19 @@ async fn a_wrong_pin_is_remembered_by_the_manager_not_the_provider() {
     let creds = login(&env).await;
     env.clock.set(ist(2026, 3, 3, 6, 0));
     env.manager.maintain().await;
-    assert!(env.manager.health().reauthorization_required);
+    // Fix the PIN, not "log in".
+    let health = env.manager.health();
+    assert_eq!(
+        health.remedy,
+        Some(token_core::Remedy::FixPin),
+        "{health:?}"
+    );
+    assert!(!health.reauthorization_required, "{health:?}");
     assert_eq!(env.sim().calls(Endpoint::FyersValidateRefreshToken), 1);
     // The provider itself no longer refuses: asked directly, it asks FYERS.
     let err = env.provider.renew(&creds).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Rejected);
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert_eq!(err.remedy(), token_core::Remedy::FixPin);
     assert!(err.to_string().contains("PIN"), "{err}");
     assert!(!err.to_string().contains("S3cr3t-Zq9vKx"), "{err}");
     assert_eq!(env.sim().calls(Endpoint::FyersValidateRefreshToken), 2);

@@ -418,7 +418,7 @@ async fn a_wrong_pin_is_never_retried() {
         SimConfig::default(),
         Arc::new(token_core::MemoryStore::new()),
         |mut c| {
-            c.pin = SecretString::from("9999");
+            c.pin = SecretString::from("S3cr3t-Pq4Wz-wrong-pin");
             c
         },
     )
@@ -428,8 +428,19 @@ async fn a_wrong_pin_is_never_retried() {
     env.clock.set(ist(2026, 3, 3, 6, 0));
     env.manager.maintain().await;
     let got = drain(&mut events);
+    // Fix the PIN: not "log in", and no login URL.
     assert!(
-        got.iter()
+        got.iter().any(|e| matches!(
+            e,
+            Event::PersonActionRequired {
+                remedy: token_core::Remedy::FixPin,
+                ..
+            }
+        )),
+        "{got:?}"
+    );
+    assert!(
+        !got.iter()
             .any(|e| matches!(e, Event::ReauthorizationRequired { .. })),
         "{got:?}"
     );

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono_tz::Tz;
 use serde::Deserialize;
 use token_core::policy::ExpiryPolicy;
-use token_core::{Broker, BuildContext, BuildError, ManagerConfig, SecretSource};
+use token_core::{Broker, BuildContext, BuildError, ManagerConfig, RenewalReason, SecretSource};
 
 use crate::{KiteConfig, KiteCreds, KiteProvider};
 
@@ -73,7 +73,7 @@ impl Broker for Kite {
         Some(s.redirect_url.clone())
     }
 
-    fn describe_renewal(_scheduled: bool) -> String {
+    fn describe_renewal(_reason: RenewalReason) -> String {
         "no silent renewal: the access token dies at 06:00 IST; a person logs in every trading day"
             .into()
     }

@@ -130,7 +130,7 @@ pub(crate) fn classify(
             200..=299 | 403 => Error::transient(format!(
                 "{what}: HTML or unparseable page instead of Kite JSON (HTTP {code}); retrying later"
             )),
-            404 => Error::Config(format!("{what}: HTTP 404: check base_url")),
+            404 => Error::setting("base_url", format!("{what}: HTTP 404: check base_url")),
             _ => Error::Protocol(format!("{what}: HTTP {code} with a non-JSON body")),
         });
     };
@@ -156,9 +156,12 @@ pub(crate) fn classify(
         .is_some_and(|m| m.to_ascii_lowercase().contains("checksum"));
     Err(match kind {
         Some(KiteErrorType::Token) if call == Call::Session && checksum_named => {
-            Error::Config(detail(
-                "Kite refused the checksum: check api_secret (it must be this app's secret, not the api_key)",
-            ))
+            Error::setting(
+                "api_secret",
+                detail(
+                    "Kite refused the checksum: check api_secret (it must be this app's secret, not the api_key)",
+                ),
+            )
         }
         Some(KiteErrorType::Token) if call == Call::Session => Error::rejected(detail(
             "request_token invalid, expired (about 5 minutes) or already used: log in again",
@@ -166,10 +169,13 @@ pub(crate) fn classify(
         Some(KiteErrorType::Token) => Error::rejected(detail(
             "session expired or invalid (06:00 IST, logout, or a login elsewhere): log in again",
         )),
-        Some(KiteErrorType::Permission) => Error::Config(detail(
-            "permission refused: enable this user and the needed permissions for the app \
-             (api_key) on the Kite Connect developer console; logging in again will not help",
-        )),
+        Some(KiteErrorType::Permission) => Error::setting(
+            "app permissions",
+            detail(
+                "permission refused: enable this user and the needed permissions for the app \
+                 (api_key) on the Kite Connect developer console",
+            ),
+        ),
         Some(KiteErrorType::Input) if call == Call::Session => Error::rejected(detail(
             "Kite refused the session request's input: log in again and paste the full redirect URL",
         )),
@@ -177,7 +183,7 @@ pub(crate) fn classify(
         Some(KiteErrorType::Network) => Error::transient(detail("Kite network problem")),
         _ => match code {
             403 => Error::rejected(detail("refused: log in again")),
-            404 => Error::Config(detail("not found: check base_url")),
+            404 => Error::setting("base_url", detail("not found: check base_url")),
             _ => Error::Protocol(detail("unexpected answer")),
         },
     })
@@ -268,6 +274,12 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         assert!(e.to_string().contains("api_secret"), "{e}");
+        assert_eq!(
+            e.remedy(),
+            token_core::Remedy::FixConfig {
+                setting: "api_secret".into()
+            }
+        );
     }
 
     #[test]

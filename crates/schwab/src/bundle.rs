@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono_tz::Tz;
 use serde::Deserialize;
 use token_core::policy::ExpiryPolicy;
-use token_core::{Broker, BuildContext, BuildError, ManagerConfig, SecretSource};
+use token_core::{Broker, BuildContext, BuildError, ManagerConfig, RenewalReason, SecretSource};
 
 use crate::{SchwabConfig, SchwabCreds, SchwabProvider};
 
@@ -69,10 +69,15 @@ impl Broker for Schwab {
         Some(s.callback_url.clone())
     }
 
-    fn describe_renewal(_scheduled: bool) -> String {
-        "access token (30 min) refreshed 5 min before its end with the refresh token; \
-         the refresh token ends 7 days after the login: then a person logs in"
-            .into()
+    fn describe_renewal(reason: RenewalReason) -> String {
+        match reason {
+            RenewalReason::Idle | RenewalReason::Expired => {
+                "access token (30 min) refreshed 5 min before its end with the refresh token; \
+                 the refresh token ends 7 days after the login: then a person logs in"
+                    .into()
+            }
+            other => format!("renewed: {other} (new access token from the refresh token)"),
+        }
     }
 }
 

@@ -46,6 +46,11 @@ pub enum SchwabError {
     /// `invalid_client` for any other reason: the app key or secret.
     #[error("{0}: Schwab refused the app (invalid_client): check app_key and app_secret")]
     InvalidClient(&'static str),
+    /// The code exchange refused the redirect URI (`redirect_uri_mismatch`,
+    /// or an error whose description names the redirect URI): the
+    /// `callback_url` setting differs from the app's registered callback.
+    #[error("{0}: Schwab refused the redirect URI: set callback_url to the app's registered callback URL exactly")]
+    RedirectMismatch(&'static str),
     /// Another OAuth error on the code exchange (`invalid_grant`, …): the
     /// code expired (it lives ~30 s), was used, or the callback differs.
     #[error("{call}: Schwab refused the login code ({error}): codes live about 30 seconds and work once; log in again and paste the URL at once")]
@@ -100,7 +105,8 @@ impl From<SchwabError> for token_core::Error {
             SchwabError::RefreshTokenAuthentication(_)
             | SchwabError::RefreshTokenInvalid(_)
             | SchwabError::CodeRefused { .. } => E::Rejected { reason: message },
-            SchwabError::InvalidClient(_) => E::Config(message),
+            SchwabError::InvalidClient(_) => E::setting("app_key or app_secret", message),
+            SchwabError::RedirectMismatch(_) => E::setting("callback_url", message),
             SchwabError::ClientNotAuthorized(_) => E::Inactive { reason: message },
             SchwabError::AccessDenied(_) => E::transient(message),
             SchwabError::RateLimited { retry_after, .. }
@@ -109,7 +115,7 @@ impl From<SchwabError> for token_core::Error {
                 retry_after,
             },
             SchwabError::Unexpected { status: 404, .. } => {
-                E::Config(format!("{message}: check base_url"))
+                E::setting("base_url", format!("{message}: check base_url"))
             }
             SchwabError::Unexpected { status: 401, .. } => E::Rejected { reason: message },
             SchwabError::Unexpected { .. } => E::Protocol(message),
@@ -176,6 +182,13 @@ pub fn classify(
             return SchwabError::RefreshTokenInvalid(name)
         }
         Some("invalid_client") => return SchwabError::InvalidClient(name),
+        Some(e)
+            if call == Call::CodeExchange
+                && (e == "redirect_uri_mismatch"
+                    || description.to_ascii_lowercase().contains("redirect")) =>
+        {
+            return SchwabError::RedirectMismatch(name)
+        }
         Some(e) if call == Call::CodeExchange && (400..500).contains(&status) => {
             return SchwabError::CodeRefused {
                 call: name,
@@ -239,6 +252,29 @@ mod tests {
         }
         let body = r#"{"error":"invalid_client","error_description":"Unauthorized"}"#;
         assert_eq!(kind(Call::CodeExchange, 401, body), ErrorKind::Config);
+    }
+
+    #[test]
+    fn a_refused_redirect_uri_names_callback_url_not_a_login() {
+        let fix = |s: &str| token_core::Remedy::FixConfig { setting: s.into() };
+        let remedy = |body: &str| {
+            token_core::Error::from(classify(Call::CodeExchange, 400, body.as_bytes(), None))
+                .remedy()
+        };
+        for body in [
+            r#"{"error":"redirect_uri_mismatch"}"#,
+            r#"{"error":"invalid_request","error_description":"Invalid redirect_uri"}"#,
+        ] {
+            assert_eq!(remedy(body), fix("callback_url"), "{body}");
+        }
+        assert_eq!(
+            remedy(r#"{"error":"invalid_client","error_description":"Unauthorized"}"#),
+            fix("app_key or app_secret")
+        );
+        assert_eq!(
+            remedy(r#"{"error":"invalid_grant","error_description":"code expired"}"#),
+            token_core::Remedy::LogIn
+        );
     }
 
     #[test]

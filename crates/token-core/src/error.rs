@@ -4,12 +4,19 @@
 //! matching strings: transient failures are retried with backoff, rejections
 //! escalate to "a person must re-authorize", misconfiguration is reported
 //! once and not retried. No error ever carries a secret.
+//!
+//! What a person must do about an error is its [`Error::remedy`] (see
+//! [`Remedy`]): adapters say which setting the broker refused with
+//! [`Error::Setting`] and a PIN verdict with [`Error::PinRefused`], so a
+//! wrong consumer secret is never answered with "log in again".
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
+
+use crate::remedy::Remedy;
 
 /// What kind of failure an [`Error`](enum@Error) is; drives retry decisions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -58,8 +65,30 @@ pub enum Error {
         reason: String,
     },
     /// Something in our configuration is wrong and retrying will not help.
+    /// Prefer [`Error::Setting`] when the setting is known.
     #[error("configuration error: {0}")]
     Config(String),
+    /// The broker refused a named setting (e.g. E*TRADE's consumer secret,
+    /// a redirect URI that is not the registered one): logging in again
+    /// will not help; a person must correct `setting`. Kind
+    /// [`ErrorKind::Config`]; remedy [`Remedy::FixConfig`].
+    #[error(
+        "configuration error: {message} (setting `{setting}`; logging in again will not help)"
+    )]
+    Setting {
+        /// The setting to fix, as named in the configuration file.
+        setting: String,
+        /// What the broker said and what to check, without secrets.
+        message: String,
+    },
+    /// The broker's answer names the PIN as wrong. The PIN is not sent
+    /// again until it is fixed (repeated wrong PINs can lock the account).
+    /// Kind [`ErrorKind::Config`]; remedy [`Remedy::FixPin`].
+    #[error("the broker refused the PIN ({reason}): fix the PIN; it is not sent again until then (repeated wrong PINs can lock the account)")]
+    PinRefused {
+        /// The broker's words, without secrets.
+        reason: String,
+    },
     /// The token store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -88,7 +117,9 @@ impl Error {
             Error::Transient { .. } => ErrorKind::Transient,
             Error::Inactive { .. } => ErrorKind::Inactive,
             Error::Rejected { .. } => ErrorKind::Rejected,
-            Error::Config(_) => ErrorKind::Config,
+            Error::Config(_) | Error::Setting { .. } | Error::PinRefused { .. } => {
+                ErrorKind::Config
+            }
             Error::Store(_) => ErrorKind::Store,
             Error::Protocol(_) => ErrorKind::Protocol,
             Error::Unsupported(_) => ErrorKind::Unsupported,
@@ -109,6 +140,47 @@ impl Error {
             self.kind(),
             ErrorKind::Transient | ErrorKind::Store | ErrorKind::Protocol | ErrorKind::Inactive
         )
+    }
+
+    /// What a person must do about this error (see [`Remedy`]):
+    ///
+    /// | error | remedy |
+    /// |---|---|
+    /// | [`Error::Setting`] | [`Remedy::FixConfig`] naming the setting |
+    /// | [`Error::Config`] (setting unknown) | [`Remedy::FixConfig`] `configuration` |
+    /// | [`Error::PinRefused`] | [`Remedy::FixPin`] |
+    /// | [`Error::Rejected`], [`Error::AuthorizationExpired`], [`Error::Unavailable`], [`Error::Unsupported`] | [`Remedy::LogIn`] |
+    /// | anything [retryable](Error::is_retryable) (outage, rate limit, store, garbled answer) | [`Remedy::Wait`] |
+    ///
+    /// `Wait` carries no instant here; the manager fills in its retry time.
+    ///
+    /// ```
+    /// use token_core::{Error, Remedy};
+    /// let e = Error::setting("consumer_secret", "E*TRADE refused the signature");
+    /// assert_eq!(e.remedy(), Remedy::FixConfig { setting: "consumer_secret".into() });
+    /// assert_eq!(Error::rejected("token_rejected").remedy(), Remedy::LogIn);
+    /// assert_eq!(Error::transient("HTTP 503").remedy(), Remedy::Wait { until: None });
+    /// ```
+    pub fn remedy(&self) -> Remedy {
+        match self {
+            Error::Setting { setting, .. } => Remedy::FixConfig {
+                setting: setting.clone(),
+            },
+            Error::Config(_) => Remedy::FixConfig {
+                setting: "configuration".into(),
+            },
+            Error::PinRefused { .. } => Remedy::FixPin,
+            e if e.is_retryable() => Remedy::Wait { until: None },
+            _ => Remedy::LogIn,
+        }
+    }
+
+    /// A shorthand for [`Error::Setting`].
+    pub fn setting(setting: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Setting {
+            setting: setting.into(),
+            message: message.into(),
+        }
     }
 
     /// A shorthand for [`Error::Transient`] without a retry hint.
@@ -298,6 +370,44 @@ mod tests {
         ];
         for e in &never {
             assert!(!e.is_retryable(), "{e}");
+        }
+    }
+
+    #[test]
+    fn each_cause_has_its_remedy() {
+        let cases = [
+            (
+                Error::setting("redirect_uri", "refused"),
+                Remedy::FixConfig {
+                    setting: "redirect_uri".into(),
+                },
+            ),
+            (
+                Error::PinRefused {
+                    reason: "code -16: Invalid PIN".into(),
+                },
+                Remedy::FixPin,
+            ),
+            (Error::rejected("token_rejected"), Remedy::LogIn),
+            (Error::from(Unavailable::Expired), Remedy::LogIn),
+            (Error::Unsupported("renew"), Remedy::LogIn),
+            (Error::transient("429"), Remedy::Wait { until: None }),
+            (
+                Error::Store(StoreError::Backend("down".into())),
+                Remedy::Wait { until: None },
+            ),
+        ];
+        for (e, remedy) in cases {
+            assert_eq!(e.remedy(), remedy, "{e}");
+        }
+        // Neither a setting nor a PIN verdict tells anyone to log in.
+        for e in [
+            Error::setting("consumer_secret", "signature refused"),
+            Error::PinRefused { reason: "x".into() },
+        ] {
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert!(!e.is_retryable());
+            assert!(!e.to_string().contains("re-authorize"), "{e}");
         }
     }
 }

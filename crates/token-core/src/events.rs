@@ -8,6 +8,63 @@ use serde::Serialize;
 
 use crate::error::ErrorKind;
 use crate::key::AccountKey;
+use crate::remedy::Remedy;
+
+/// What triggered a silent renewal (what happened, never inferred from the
+/// token's state afterwards).
+///
+/// ```
+/// use token_core::events::RenewalReason;
+/// assert_eq!(RenewalReason::Operator.to_string(), "asked for by an operator");
+/// assert_eq!(serde_json::to_string(&RenewalReason::KeepAlive).unwrap(), r#""keep_alive""#);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RenewalReason {
+    /// The configured schedule fell due (e.g. FYERS 08:45 IST).
+    Scheduled,
+    /// The token had gone idle from disuse.
+    Idle,
+    /// The access token had reached its end while a refresh token lived.
+    Expired,
+    /// Someone asked for it explicitly: an operator's `POST /refresh` or
+    /// `tokenctl renew`, or an application calling
+    /// [`renew_now`](crate::TokenManager::renew_now).
+    Operator,
+    /// The keep-alive, for a broker without a cheaper probe.
+    KeepAlive,
+    /// The broker refused the token as inactive when it was used or probed.
+    Inactive,
+}
+
+impl RenewalReason {
+    /// A stable machine-readable code: `scheduled`, `idle`, `expired`,
+    /// `operator`, `keep_alive`, `inactive`.
+    pub fn code(self) -> &'static str {
+        match self {
+            RenewalReason::Scheduled => "scheduled",
+            RenewalReason::Idle => "idle",
+            RenewalReason::Expired => "expired",
+            RenewalReason::Operator => "operator",
+            RenewalReason::KeepAlive => "keep_alive",
+            RenewalReason::Inactive => "inactive",
+        }
+    }
+}
+
+impl fmt::Display for RenewalReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RenewalReason::Scheduled => "scheduled",
+            RenewalReason::Idle => "the token was idle",
+            RenewalReason::Expired => "the access token had expired",
+            RenewalReason::Operator => "asked for by an operator",
+            RenewalReason::KeepAlive => "to keep the token alive",
+            RenewalReason::Inactive => "the broker refused the token as inactive",
+        })
+    }
+}
 
 /// Something that happened to an account's credentials. Never carries a secret.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -27,7 +84,10 @@ pub enum Event {
         key: AccountKey,
         /// When.
         at: DateTime<Utc>,
-        /// True when done by the configured schedule rather than need.
+        /// What triggered it.
+        reason: RenewalReason,
+        /// True when done by the configured schedule rather than need
+        /// (`reason == Scheduled`; kept for readers of older event logs).
         scheduled: bool,
         /// How long the broker call took, in milliseconds (wall time).
         took_ms: u64,
@@ -38,6 +98,11 @@ pub enum Event {
         key: AccountKey,
         /// When.
         at: DateTime<Utc>,
+        /// What asked for it: [`RenewalReason::KeepAlive`] (maintenance,
+        /// before the idle timeout) or [`RenewalReason::Operator`] (an
+        /// explicit [`keep_alive`](crate::TokenManager::keep_alive): control
+        /// `POST /keepalive`, `tokenctl probe`).
+        reason: RenewalReason,
     },
     /// Only a person will be able to restore access after `deadline`.
     ExpiringSoon {
@@ -65,6 +130,23 @@ pub enum Event {
         reason: String,
         /// The login / authorize URL to open.
         url: Option<String>,
+    },
+    /// A person must act, and logging in will not help: fix a named
+    /// setting ([`Remedy::FixConfig`]) or the PIN ([`Remedy::FixPin`]).
+    /// Silent renewals of these credentials stop until the cause is fixed
+    /// (a restart with the corrected configuration, or
+    /// [`clear_rejection`](crate::TokenManager::clear_rejection)). A cause
+    /// that a login fixes raises [`Event::ReauthorizationRequired`] instead.
+    PersonActionRequired {
+        /// Account.
+        key: AccountKey,
+        /// When raised.
+        at: DateTime<Utc>,
+        /// What the person must do.
+        #[serde(flatten)]
+        remedy: Remedy,
+        /// Why, in words (the broker's answer, without secrets).
+        reason: String,
     },
     /// A renewal or keep-alive failed.
     RenewalFailed {
@@ -122,6 +204,7 @@ impl Event {
             | Event::ExpiringSoon { key, .. }
             | Event::Expired { key, .. }
             | Event::ReauthorizationRequired { key, .. }
+            | Event::PersonActionRequired { key, .. }
             | Event::RenewalFailed { key, .. }
             | Event::StoreFailure { key, .. }
             | Event::Recovered { key, .. }
@@ -138,6 +221,7 @@ impl Event {
             | Event::ExpiringSoon { at, .. }
             | Event::Expired { at, .. }
             | Event::ReauthorizationRequired { at, .. }
+            | Event::PersonActionRequired { at, .. }
             | Event::RenewalFailed { at, .. }
             | Event::StoreFailure { at, .. }
             | Event::Recovered { at, .. }
@@ -154,6 +238,7 @@ impl Event {
             Event::ExpiringSoon { .. } => "expiring_soon",
             Event::Expired { .. } => "expired",
             Event::ReauthorizationRequired { .. } => "reauthorization_required",
+            Event::PersonActionRequired { .. } => "person_action_required",
             Event::RenewalFailed { .. } => "renewal_failed",
             Event::StoreFailure { .. } => "store_failure",
             Event::Recovered { .. } => "recovered",
@@ -166,7 +251,9 @@ impl Event {
     /// ([`Severity::Warn`]), or all is well ([`Severity::Info`]).
     pub fn severity(&self) -> Severity {
         match self {
-            Event::ReauthorizationRequired { .. } | Event::Expired { .. } => Severity::Error,
+            Event::ReauthorizationRequired { .. }
+            | Event::PersonActionRequired { .. }
+            | Event::Expired { .. } => Severity::Error,
             Event::RenewalFailed { .. }
             | Event::StoreFailure { .. }
             | Event::ExpiringSoon { .. }
@@ -226,6 +313,7 @@ mod tests {
         let renewed = Event::Renewed {
             key: key.clone(),
             at,
+            reason: RenewalReason::Operator,
             scheduled: false,
             took_ms: 3,
         };
@@ -237,5 +325,24 @@ mod tests {
         for e in [&expired, &soon, &renewed] {
             log(e, &"test");
         }
+    }
+
+    #[test]
+    fn person_actions_serialize_their_remedy_flat() {
+        let key = AccountKey::new("demo", Environment::Sandbox, "main").unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap();
+        let e = Event::PersonActionRequired {
+            key,
+            at,
+            remedy: Remedy::FixConfig {
+                setting: "consumer_secret".into(),
+            },
+            reason: "signature refused".into(),
+        };
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["event"], "person_action_required");
+        assert_eq!(v["remedy"], "fix_config");
+        assert_eq!(v["setting"], "consumer_secret");
+        assert_eq!(e.severity(), Severity::Error);
     }
 }

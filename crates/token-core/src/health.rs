@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ErrorKind;
 use crate::key::AccountKey;
 use crate::policy::TokenState;
+use crate::remedy::Remedy;
 
 /// Overall status, ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -54,7 +55,8 @@ pub struct AccountHealth {
     pub reauthorize_by: Option<DateTime<Utc>>,
     /// When maintenance will next act.
     pub next_action_at: Option<DateTime<Utc>>,
-    /// True when a person must log in.
+    /// True when a person must log in (remedy [`Remedy::LogIn`]; a
+    /// setting or PIN to fix is not a login: see `remedy`).
     pub reauthorization_required: bool,
     /// Why a person must log in.
     pub reauthorization_reason: Option<String>,
@@ -70,6 +72,16 @@ pub struct AccountHealth {
     pub renewals: u64,
     /// Keep-alives sent by this process.
     pub keepalives: u64,
+    /// What a person must do now, if anything: log in, fix a named
+    /// setting, fix the PIN, or wait (failures being retried, until the
+    /// next attempt). `None`: nothing.
+    /// Flattened into the account's JSON: `"remedy": "fix_config",
+    /// "setting": "consumer_secret"`, or `"remedy": "wait", "until": ...`.
+    #[serde(default, flatten)]
+    pub remedy: Option<Remedy>,
+    /// Why the remedy is needed, in words (no secrets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedy_reason: Option<String>,
     /// Dated warnings about the account's setup that are due (configured
     /// [`Notice`](crate::Notice)s), e.g. an E*TRADE consumer key near its end.
     #[serde(default)]

@@ -37,7 +37,7 @@ pub use builder::ManagerBuilder;
 pub use bundle::{Broker, BuildContext, BuildError, SecretError, SecretSource};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ErrorKind, KeyError, StoreError, Unavailable};
-pub use events::Event;
+pub use events::{Event, RenewalReason};
 pub use health::{AccountHealth, HealthReport, HealthStatus};
 pub use key::{AccountKey, Environment};
 pub use manager::{

@@ -19,7 +19,8 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use token_core::store::PendingLogins;
 use token_core::{
-    Broker, BuildContext, BuildError, Capabilities, Payload, TokenProvider, TokenStore,
+    Broker, BuildContext, BuildError, Capabilities, Payload, RenewalReason, TokenProvider,
+    TokenStore,
 };
 
 use crate::accounts::{Account, Mode};
@@ -68,11 +69,10 @@ impl Registry {
     }
 
     /// How `broker` says "renewed" in a timeline.
-    pub fn describe_renewal(&self, broker: &str, scheduled: bool) -> String {
+    pub fn describe_renewal(&self, broker: &str, reason: RenewalReason) -> String {
         match self.get(broker) {
-            Some(b) => b.describe_renewal(scheduled),
-            None if scheduled => "scheduled renewal done".into(),
-            None => "renewed silently".into(),
+            Some(b) => b.describe_renewal(reason),
+            None => format!("renewed: {reason}"),
         }
     }
 
@@ -92,7 +92,7 @@ pub trait BrokerEntry: Send + Sync {
     /// [`Broker::exchange_zone`].
     fn zone(&self) -> Tz;
     /// [`Broker::describe_renewal`].
-    fn describe_renewal(&self, scheduled: bool) -> String;
+    fn describe_renewal(&self, reason: RenewalReason) -> String;
     /// [`Broker::sink_fields`].
     fn sink_fields(&self) -> Vec<(&'static str, &'static str)>;
     /// Parses one account's settings (the `[[account]]` table without the
@@ -129,8 +129,8 @@ impl<B: Broker> BrokerEntry for Entry<B> {
     fn zone(&self) -> Tz {
         B::exchange_zone()
     }
-    fn describe_renewal(&self, scheduled: bool) -> String {
-        B::describe_renewal(scheduled)
+    fn describe_renewal(&self, reason: RenewalReason) -> String {
+        B::describe_renewal(reason)
     }
     fn sink_fields(&self) -> Vec<(&'static str, &'static str)> {
         B::sink_fields()
@@ -165,6 +165,7 @@ impl<B: Broker> AccountSettings for Settings<B> {
             Mode::Offline => Arc::new(Offline(B::NAME)),
         };
         let manager = B::manager(ctx.key.clone(), provider)
+            .config(B::manager_config(&self.0))
             .configure(|c| c.notices.extend(B::notices(&self.0)))
             .store(store)
             .pending_logins(pending)

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use token_core::{AccountHealth, Event, HealthReport, HealthStatus, TokenState};
+use token_core::{
+    AccountHealth, Event, HealthReport, HealthStatus, Remedy, RenewalReason, TokenState,
+};
 
 use crate::registry::Registry;
 
@@ -109,6 +111,10 @@ pub fn status_name(s: HealthStatus) -> &'static str {
 }
 
 fn last_error(a: &AccountHealth) -> String {
+    if let Some(remedy @ (Remedy::FixConfig { .. } | Remedy::FixPin)) = &a.remedy {
+        let why = a.remedy_reason.as_deref().unwrap_or("-");
+        return format!("{remedy}: {why}");
+    }
     if a.reauthorization_required {
         let why = a
             .reauthorization_reason
@@ -201,7 +207,11 @@ pub fn describe_event_answering(
     let zone = registry.zone(broker);
     match e {
         Event::Authorized { .. } => "logged in; token saved to the store".into(),
-        Event::Renewed { scheduled, .. } => registry.describe_renewal(broker, *scheduled),
+        Event::Renewed { reason, .. } => registry.describe_renewal(broker, *reason),
+        Event::KeepAliveSent {
+            reason: RenewalReason::Operator,
+            ..
+        } => "keep-alive call (asked for by an operator): idle timer reset".into(),
         Event::KeepAliveSent { .. } => "keep-alive call: idle timer reset".into(),
         Event::ExpiringSoon { deadline, .. } => format!(
             "WARNING: silent renewal ends {}; a person must log in before then",
@@ -217,6 +227,9 @@ pub fn describe_event_answering(
             ),
             None => format!("ALERT: {key}: re-authorization required ({reason})"),
         },
+        Event::PersonActionRequired { remedy, reason, .. } => {
+            format!("ALERT: {remedy} ({reason})")
+        }
         Event::RenewalFailed {
             error, retry_at, ..
         } => match retry_at {
@@ -268,11 +281,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn table_lists_every_account_and_the_overall_status() {
-        let now = Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap();
+    fn healthy(now: DateTime<Utc>) -> AccountHealth {
         let key = AccountKey::new("acme", Environment::Sandbox, "main").unwrap();
-        let a = AccountHealth {
+        AccountHealth {
             key,
             status: HealthStatus::Healthy,
             state: Some(TokenState::Fresh),
@@ -291,8 +302,16 @@ mod tests {
             unsaved: false,
             renewals: 0,
             keepalives: 0,
+            remedy: None,
+            remedy_reason: None,
             warnings: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn table_lists_every_account_and_the_overall_status() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap();
+        let a = healthy(now);
         let t = status_table(&HealthReport::new(now, vec![a]));
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("ACCOUNT"), "{t}");
@@ -304,5 +323,42 @@ mod tests {
             "{t}"
         );
         assert_eq!(lines[2], "overall: healthy");
+    }
+
+    #[test]
+    fn status_names_the_setting_to_fix_instead_of_a_login() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap();
+        let mut a = healthy(now);
+        a.status = HealthStatus::Degraded;
+        a.remedy = Some(Remedy::FixConfig {
+            setting: "consumer_secret".into(),
+        });
+        a.remedy_reason = Some("E*TRADE refused the signature".into());
+        let t = status_table(&HealthReport::new(now, vec![a]));
+        assert!(
+            t.contains("fix the configuration: consumer_secret: E*TRADE refused the signature"),
+            "{t}"
+        );
+        assert!(!t.contains("log in"), "{t}");
+    }
+
+    #[test]
+    fn a_setting_to_fix_is_not_shown_as_a_login() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap();
+        let key = AccountKey::new("etrade", Environment::Sandbox, "main").unwrap();
+        let event = Event::PersonActionRequired {
+            key,
+            at: now,
+            remedy: Remedy::FixConfig {
+                setting: "consumer_secret".into(),
+            },
+            reason: "signature refused".into(),
+        };
+        let line = describe_event(&event, &Registry::new());
+        assert!(
+            line.contains("fix the configuration: consumer_secret"),
+            "{line}"
+        );
+        assert!(!line.contains("re-authorization"), "{line}");
     }
 }

@@ -58,7 +58,7 @@ fn parses_accounts_stores_and_keeps_control_and_notify_opaque() {
     assert_eq!(c.accounts[1].base_dir, Path::new("/cfg"));
     let fy = format!("{:?}", c.accounts[1].settings);
     assert!(fy.contains("secret_key: File(\"sk.txt\")"), "{fy}");
-    assert!(fy.contains("pin: Env(\"X_PIN\")"), "{fy}");
+    assert!(fy.contains("pin: Some(Env(\"X_PIN\"))"), "{fy}");
     let control = c.control.unwrap();
     assert_eq!(
         control.get("listen").and_then(|v| v.as_str()),
@@ -99,6 +99,9 @@ fn unknown_broker_and_missing_fields_are_reported_with_lines() {
         .to_string();
     assert!(err.starts_with("/cfg/tokenctl.toml:11:"), "{err}");
     assert!(err.contains("needs `pin"), "{err}");
+    // Without a PIN only when the account never refreshes.
+    let no_pin = GOOD.replace("pin = { env = \"X_PIN\" }\n", "refresh = \"off\"\n");
+    assert!(parse(&no_pin).is_ok());
     let err =
         parse(&GOOD.replace("environment = \"sandbox\"", "environment = \"staging\"")).unwrap_err();
     assert!(

@@ -214,7 +214,7 @@ impl Broker for Acme {
             clock: ctx.clock.clone(),
         })
     }
-    fn describe_renewal(_scheduled: bool) -> String {
+    fn describe_renewal(_reason: token_core::RenewalReason) -> String {
         "acme: new access token from the refresh token".into()
     }
 }

@@ -135,11 +135,13 @@ mod tests {
         log.record(&Event::KeepAliveSent {
             key: key.clone(),
             at: at - chrono::Duration::hours(25),
+            reason: token_core::events::RenewalReason::KeepAlive,
         });
         for i in 0..EVENTS_PER_ACCOUNT as i64 + 7 {
             log.record(&Event::KeepAliveSent {
                 key: key.clone(),
                 at: at - chrono::Duration::seconds(EVENTS_PER_ACCOUNT as i64 + 7 - i),
+                reason: token_core::events::RenewalReason::KeepAlive,
             });
         }
         let recent = log.recent(&key);

@@ -22,7 +22,7 @@ use axum::Json;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use token_core::{AccountKey, Error, ErrorKind, ManagedAccount, Remedy};
+use token_core::{AccountKey, Error, ManagedAccount, Remedy};
 
 use super::guard::Route;
 use super::{AppState, ClientIp};
@@ -69,17 +69,6 @@ fn fail(code: StatusCode, error: impl Into<String>) -> Response {
 fn find(state: &AppState, raw: &str) -> Option<std::sync::Arc<dyn ManagedAccount>> {
     let key: AccountKey = raw.trim_matches('/').parse().ok()?;
     state.accounts.iter().find(|a| *a.key() == key).cloned()
-}
-
-/// What a person must do after a refused answer.
-///
-/// A refused code means logging in again; a broker that could not be
-/// reached means waiting.
-fn remedy_for(e: &Error) -> Remedy {
-    match e.kind() {
-        ErrorKind::Transient | ErrorKind::Store => Remedy::Wait { until: None },
-        _ => Remedy::LogIn,
-    }
 }
 
 /// `POST /login/{account}` and `POST /login/{account}/complete`.
@@ -140,7 +129,7 @@ fn refused(code: StatusCode, e: &Error) -> Response {
     let body = Failure {
         error: e.to_string(),
         url: None,
-        remedy: Some(remedy_for(e)),
+        remedy: Some(e.remedy()),
     };
     (code, Json(body)).into_response()
 }
@@ -196,7 +185,8 @@ async fn finish(account: &dyn ManagedAccount, answer: SecretString) -> Response 
             };
             (StatusCode::GONE, Json(body)).into_response()
         }
-        Err(e) if remedy_for(&e) != Remedy::LogIn => refused(StatusCode::BAD_GATEWAY, &e),
+        // The broker could not be reached: not the person's answer's fault.
+        Err(e) if matches!(e.remedy(), Remedy::Wait { .. }) => refused(StatusCode::BAD_GATEWAY, &e),
         Err(e) => refused(StatusCode::UNPROCESSABLE_ENTITY, &e),
     }
 }

@@ -24,6 +24,8 @@ const QUEUE: usize = 64;
 #[derive(Debug, Default)]
 struct Episode {
     reauth: bool,
+    /// A fix-the-setting / fix-the-PIN alert was sent.
+    action: bool,
     failures: bool,
     store: bool,
     consecutive: u32,
@@ -62,6 +64,7 @@ impl Episode {
     fn sent(&self) -> Vec<AlertKind> {
         [
             (self.reauth, AlertKind::ReauthorizationRequired),
+            (self.action, AlertKind::PersonActionRequired),
             (self.failures, AlertKind::RenewalFailures),
             (self.store, AlertKind::StoreFailure),
         ]
@@ -219,14 +222,19 @@ impl Alerter {
         if matches!(
             event,
             Event::ReauthorizationRequired { .. }
+                | Event::PersonActionRequired { .. }
                 | Event::RenewalFailed { .. }
                 | Event::StoreFailure { .. }
         ) && ep.relapse()
-            && matches!(event, Event::ReauthorizationRequired { .. })
+            && matches!(
+                event,
+                Event::ReauthorizationRequired { .. } | Event::PersonActionRequired { .. }
+            )
         {
             // A person just logged in and it already failed: they must be
             // told again (with the new URL), not left believing it worked.
             ep.reauth = false;
+            ep.action = false;
         }
         match event {
             Event::ReauthorizationRequired {
@@ -244,6 +252,18 @@ impl Alerter {
                     a.answer = Some(how_to_answer(event.key(), None, self.inner.ways));
                 }
                 Some(a)
+            }
+            Event::PersonActionRequired {
+                at, remedy, reason, ..
+            } if !ep.action => {
+                ep.action = true;
+                Some(alert(
+                    AlertKind::PersonActionRequired,
+                    *at,
+                    format!("{remedy}, then restart the daemon so it tries again ({reason})"),
+                    None,
+                    None,
+                ))
             }
             Event::ExpiringSoon { at, deadline, .. } if ep.warned != Some((*deadline, *at)) => {
                 ep.warned = Some((*deadline, *at));

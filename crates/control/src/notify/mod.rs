@@ -26,6 +26,10 @@ pub use webhook::{sign, WebhookNotifier, SIGNATURE_HEADER};
 pub enum AlertKind {
     /// A person must log in (the URL to open is in [`Alert::url`]).
     ReauthorizationRequired,
+    /// A person must fix a setting or the PIN; logging in will not help
+    /// (the message names the remedy, e.g. `fix the configuration:
+    /// consumer_secret`).
+    PersonActionRequired,
     /// Only a person can restore access after [`Alert::deadline`] (e.g. the
     /// FYERS refresh token expires in N days).
     ExpiringSoon,

@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 use crate::builder::ManagerBuilder;
 use crate::clock::Clock;
 use crate::error::Error;
+use crate::events::RenewalReason;
 use crate::key::{AccountKey, Environment};
 use crate::manager::ManagerConfig;
 use crate::notice::Notice;
@@ -60,6 +61,14 @@ pub trait Broker: Send + Sync + 'static {
     /// The manager settings (schedules, warnings) used unless told otherwise.
     fn default_manager_config() -> ManagerConfig;
 
+    /// The manager settings for an account with these settings (e.g. no
+    /// refresh schedule for a FYERS account with `refresh = "off"`).
+    /// [`Broker::default_manager_config`] unless the bundle says otherwise.
+    fn manager_config(settings: &Self::Settings) -> ManagerConfig {
+        let _ = settings;
+        Self::default_manager_config()
+    }
+
     /// Builds the provider for one account from its settings, reading its
     /// secrets through `ctx`.
     fn provider(
@@ -83,14 +92,14 @@ pub trait Broker: Send + Sync + 'static {
         Vec::new()
     }
 
-    /// How a renewal reads in a timeline: `scheduled` is true for a renewal
-    /// made at a scheduled time rather than because the token needed it.
-    fn describe_renewal(scheduled: bool) -> String {
-        if scheduled {
-            "scheduled renewal done".into()
-        } else {
-            "renewed silently".into()
-        }
+    /// How a renewal reads in a timeline and in logs. `reason` is what
+    /// triggered it; the words must say that, not guess from the token's
+    /// state (an operator's refresh of an 11-minute-old token is "asked for
+    /// by an operator", never "expired"). A bundle may add how it renews.
+    /// The default reads `renewed: asked for by an operator` for
+    /// [`RenewalReason::Operator`].
+    fn describe_renewal(reason: RenewalReason) -> String {
+        format!("renewed: {reason}")
     }
 
     /// The payload fields a bot needs, each with the environment variable

@@ -123,11 +123,22 @@ impl<P: Payload> TokenManager<P> {
                 )))
             }
         };
-        let record = self
+        let record = match self
             .inner
             .provider
             .complete_authorization(&request, response)
-            .await?;
+            .await
+        {
+            Ok(record) => record,
+            Err(e) => {
+                // A refused setting (e.g. the redirect URI): another login
+                // will not help; say what will.
+                if !e.is_retryable() && !e.remedy().needs_login() {
+                    self.raise_person_action(now, &e, e.remedy());
+                }
+                return Err(e);
+            }
+        };
         if let Err(e) = self.inner.pending.remove(key).await {
             // The broker will refuse the used request anyway.
             tracing::warn!(account = %key, error = %e, "could not forget the finished login request");

@@ -1,7 +1,12 @@
-//! Escalation: what a failure leads to. Retryable failures back off (the
-//! `failures` part of the status); rejections and misconfiguration raise
-//! "re-authorization required" with a fresh URL (the `reauth` part) and stop
-//! silent renewals until a person acts. Either way the still-valid
+//! Escalation: what a failure leads to, by its [`Remedy`]
+//! ([`Error::remedy`]). Retryable failures back off (the `failures` part of
+//! the status; remedy `Wait`). A cause a login fixes raises
+//! "re-authorization required" with a fresh URL (the `reauth` part). A
+//! setting or PIN the broker refused raises a person action naming the
+//! remedy ([`Event::PersonActionRequired`]), never a login URL. Either of
+//! the last two stops silent renewals of these credentials until a person
+//! acts (a login, a restart with fixed settings, or
+//! [`TokenManager::clear_rejection`]). Meanwhile the still-valid
 //! credentials keep being served.
 
 use chrono::{DateTime, Duration, Utc};
@@ -11,6 +16,7 @@ use super::{millis, TokenManager};
 use crate::error::Error;
 use crate::events::Event;
 use crate::record::Payload;
+use crate::remedy::Remedy;
 
 impl<P: Payload> TokenManager<P> {
     /// Tells the manager the broker refused the credentials outright (e.g.
@@ -22,8 +28,9 @@ impl<P: Payload> TokenManager<P> {
     }
 
     /// Allows silent renewal again after a rejection, once the cause was
-    /// fixed without a new login (e.g. a corrected FYERS PIN). Clears the
-    /// "re-authorization required" state; the next renewal asks the broker.
+    /// fixed without a new login (e.g. a corrected FYERS PIN or consumer
+    /// secret). Clears the "re-authorization required" / person-action
+    /// state; the next renewal asks the broker.
     pub fn clear_rejection(&self) {
         let mut st = self.status();
         if st.reauth.as_ref().is_some_and(|r| r.rejected) {
@@ -31,14 +38,20 @@ impl<P: Payload> TokenManager<P> {
         }
     }
 
-    /// The broker's words when it refused the credentials held (no silent
-    /// renewal may re-send them).
-    pub(super) fn refusal(&self) -> Option<String> {
+    /// The error to answer with when the broker refused the credentials
+    /// held (no silent renewal may re-send them): the refusal itself for a
+    /// setting or PIN, [`Error::Rejected`] with the broker's words otherwise.
+    pub(super) fn refusal(&self) -> Option<Error> {
         self.status()
             .reauth
             .as_ref()
             .filter(|r| r.rejected)
-            .map(|r| r.reason.clone())
+            .map(|r| match &r.refused_with {
+                Some(e) => e.clone(),
+                None => Error::Rejected {
+                    reason: r.reason.clone(),
+                },
+            })
     }
 
     /// Whether renewals and keep-alives must wait for the backoff at `now`.
@@ -85,9 +98,46 @@ impl<P: Payload> TokenManager<P> {
             took_ms: millis(took),
         });
         if !retryable {
-            self.raise_reauth_for(&format!("renewal refused: {e}"), true)
-                .await;
+            match e.remedy() {
+                Remedy::LogIn => {
+                    self.raise_reauth_for(&format!("renewal refused: {e}"), true)
+                        .await
+                }
+                remedy => self.raise_person_action(now, e, remedy),
+            }
         }
+    }
+
+    /// Raises a person action that a login does not fix (a setting or the
+    /// PIN): no authorization URL is started, silent renewals of these
+    /// credentials stop, and [`Event::PersonActionRequired`] says what to
+    /// do. Once per remedy and episode; a more specific cause replaces a
+    /// pending "log in".
+    pub(super) fn raise_person_action(&self, now: DateTime<Utc>, error: &Error, remedy: Remedy) {
+        let reason = error.to_string();
+        {
+            let mut st = self.status();
+            if let Some(existing) = st.reauth.as_mut() {
+                if existing.remedy == remedy {
+                    existing.rejected = true;
+                    return;
+                }
+            }
+            st.reauth = Some(Reauth {
+                reason: reason.clone(),
+                url: None,
+                remedy: remedy.clone(),
+                refused_with: Some(error.clone()),
+                rejected: true,
+            });
+            st.trouble.troubled = true;
+        }
+        self.emit(Event::PersonActionRequired {
+            key: self.inner.key.clone(),
+            at: now,
+            remedy,
+            reason,
+        });
     }
 
     /// Raises "re-authorization required" once per episode, with a fresh
@@ -110,6 +160,14 @@ impl<P: Payload> TokenManager<P> {
         let url = if self.inner.provider.capabilities().authorize {
             match self.begin_authorization().await {
                 Ok(req) => Some(req.url),
+                // The broker refused a setting when asked to start a login
+                // (e.g. E*TRADE's request token with a wrong consumer
+                // secret): a login cannot work until it is fixed.
+                Err(e) if !e.is_retryable() && !e.remedy().needs_login() => {
+                    let now = self.inner.clock.now();
+                    self.raise_person_action(now, &e, e.remedy());
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(account = %self.inner.key, error = %e, "could not start authorization");
                     None
@@ -124,6 +182,8 @@ impl<P: Payload> TokenManager<P> {
             st.reauth = Some(Reauth {
                 reason: reason.to_string(),
                 url: url.clone(),
+                remedy: Remedy::LogIn,
+                refused_with: None,
                 rejected,
             });
             st.trouble.troubled = true;

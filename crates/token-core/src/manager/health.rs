@@ -7,6 +7,7 @@ use super::TokenManager;
 use crate::health::{AccountHealth, HealthStatus};
 use crate::policy::TokenState;
 use crate::record::Payload;
+use crate::remedy::Remedy;
 
 impl<P: Payload> TokenManager<P> {
     /// This account's health right now.
@@ -46,6 +47,15 @@ impl<P: Payload> TokenManager<P> {
             }
             Some(_) => HealthStatus::Healthy,
         };
+        let login = st.reauth.as_ref().filter(|r| r.remedy.needs_login());
+        let (remedy, remedy_reason) = match (&st.reauth, st.failures.retry_at) {
+            (Some(r), _) => (Some(r.remedy.clone()), Some(r.reason.clone())),
+            (None, Some(until)) => (
+                Some(Remedy::Wait { until: Some(until) }),
+                st.trouble.last_error.as_ref().map(|e| e.message.clone()),
+            ),
+            (None, None) => (None, None),
+        };
         AccountHealth {
             key: self.inner.key.clone(),
             status,
@@ -59,9 +69,11 @@ impl<P: Payload> TokenManager<P> {
             refresh_expires_at: record.as_ref().and_then(|r| r.meta.refresh_expires_at),
             reauthorize_by: ev.and_then(|e| e.reauthorize_by),
             next_action_at: st.next_action_at,
-            reauthorization_required: st.reauth.is_some(),
-            reauthorization_reason: st.reauth.as_ref().map(|r| r.reason.clone()),
-            reauthorization_url: st.reauth.as_ref().and_then(|r| r.url.clone()),
+            reauthorization_required: login.is_some(),
+            reauthorization_reason: login.map(|r| r.reason.clone()),
+            reauthorization_url: login.and_then(|r| r.url.clone()),
+            remedy,
+            remedy_reason,
             last_error: st.trouble.last_error.clone(),
             consecutive_failures: st.failures.consecutive,
             unsaved: st.saving.unsaved.is_some(),

@@ -16,18 +16,25 @@
 use super::renewal::RenewMode;
 use super::TokenManager;
 use crate::error::{Error, ErrorKind, Unavailable};
-use crate::events::Event;
+use crate::events::{Event, RenewalReason};
 use crate::record::Payload;
 
 impl<P: Payload> TokenManager<P> {
-    /// Sends a keep-alive probe now.
+    /// Sends a keep-alive probe now, as asked for explicitly (its event
+    /// says [`RenewalReason::Operator`]; maintenance's own keep-alives say
+    /// [`RenewalReason::KeepAlive`]).
     pub async fn keep_alive(&self) -> Result<(), Error> {
+        self.keep_alive_for(RenewalReason::Operator).await
+    }
+
+    /// [`TokenManager::keep_alive`] for `reason`.
+    pub(super) async fn keep_alive_for(&self, reason: RenewalReason) -> Result<(), Error> {
         let now = self.inner.clock.now();
         let Some(record) = self.current_record() else {
             return Err(Unavailable::NoToken.into());
         };
         if !self.inner.provider.capabilities().probe {
-            return self.renew(RenewMode::KeepAlive).await.map(|_| ());
+            return self.renew(RenewMode::KeepAlive, reason).await.map(|_| ());
         }
         let started = std::time::Instant::now();
         let outcome = self.inner.provider.probe(&record).await;
@@ -57,6 +64,7 @@ impl<P: Payload> TokenManager<P> {
                 self.emit(Event::KeepAliveSent {
                     key: self.inner.key.clone(),
                     at: now,
+                    reason,
                 });
                 self.emit_recovered(recovered, now);
                 Ok(())
@@ -65,7 +73,8 @@ impl<P: Payload> TokenManager<P> {
                 Err(self.renewal_had_no_effect(&e).await)
             }
             Err(e) if e.kind() == ErrorKind::Inactive => {
-                self.renew_and_verify(RenewMode::Always).await
+                self.renew_and_verify(RenewMode::Always, RenewalReason::Inactive)
+                    .await
             }
             Err(e) => {
                 // A failure of credentials already replaced says nothing
@@ -82,9 +91,9 @@ impl<P: Payload> TokenManager<P> {
     /// Maintenance found the token idle: renews it (through the one renewal
     /// path) and leaves the verification to the next keep-alive probe (see
     /// the module docs), so an idle renewal costs no extra call.
-    pub(super) async fn revive(&self) -> Result<(), Error> {
+    pub(super) async fn revive(&self, reason: RenewalReason) -> Result<(), Error> {
         let before = self.current_record();
-        let renewed = self.renew(RenewMode::IfNeeded).await?;
+        let renewed = self.renew(RenewMode::IfNeeded, reason).await?;
         if before.is_none_or(|b| !std::sync::Arc::ptr_eq(&b, &renewed)) {
             self.status().revival_unverified = true;
         }
@@ -96,9 +105,13 @@ impl<P: Payload> TokenManager<P> {
     /// was actually asked. Still inactive: see
     /// [`TokenManager::renewal_had_no_effect`]. Never more than one renewal
     /// and one probe.
-    pub(super) async fn renew_and_verify(&self, mode: RenewMode) -> Result<(), Error> {
+    pub(super) async fn renew_and_verify(
+        &self,
+        mode: RenewMode,
+        reason: RenewalReason,
+    ) -> Result<(), Error> {
         let before = self.current_record();
-        let renewed = self.renew(mode).await?;
+        let renewed = self.renew(mode, reason).await?;
         let asked = before.is_none_or(|b| !std::sync::Arc::ptr_eq(&b, &renewed));
         if !asked || !self.inner.provider.capabilities().probe {
             return Ok(());

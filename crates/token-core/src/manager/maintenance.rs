@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::renewal::RenewMode;
 use super::TokenManager;
-use crate::events::Event;
+use crate::events::{Event, RenewalReason};
 use crate::policy::{Evaluation, TokenState};
 use crate::record::{Payload, Record};
 
@@ -145,13 +145,16 @@ impl<P: Payload> TokenManager<P> {
                 self.raise_reauth("credentials expired").await;
             }
             TokenState::Idle if !gated && !reauth => {
-                let _ = self.revive().await;
+                // `renew_locked` tells idle from a passed access end.
+                let _ = self.revive(RenewalReason::Idle).await;
             }
             TokenState::KeepAliveDue if !gated && !refused => {
-                let _ = self.keep_alive().await;
+                let _ = self.keep_alive_for(RenewalReason::KeepAlive).await;
             }
             TokenState::Fresh if !gated && !reauth && self.schedule_due(record, now) => {
-                let _ = self.renew(RenewMode::IfScheduleDue).await;
+                let _ = self
+                    .renew(RenewMode::IfScheduleDue, RenewalReason::Scheduled)
+                    .await;
             }
             _ => {}
         }

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 use super::{millis, Credentials, TokenManager};
 use crate::error::{Error, Unavailable};
-use crate::events::Event;
+use crate::events::{Event, RenewalReason};
 use crate::policy::TokenState;
 use crate::record::{Payload, Record};
 
@@ -47,7 +47,9 @@ impl<P: Payload> TokenManager<P> {
         }
         match self.token() {
             Ok(creds) => Ok(creds.to_arc()),
-            Err(Unavailable::Idle) => self.renew(RenewMode::IfNeeded).await,
+            // Idle or past its access end: the renewal's one evaluation
+            // tells which (`renew_locked`).
+            Err(Unavailable::Idle) => self.renew(RenewMode::IfNeeded, RenewalReason::Idle).await,
             Err(other) => {
                 // Another process (a `tokenctl login`) may have stored new
                 // credentials since: look before asking for a person.
@@ -61,9 +63,11 @@ impl<P: Payload> TokenManager<P> {
         }
     }
 
-    /// Renews now even if the credentials are fresh (single flight).
+    /// Renews now even if the credentials are fresh (single flight). The
+    /// `Renewed` event says [`RenewalReason::Operator`]: this is the
+    /// explicit request (control `POST /refresh`, `tokenctl renew`).
     pub async fn renew_now(&self) -> Result<Credentials<P>, Error> {
-        self.renew(RenewMode::Always).await
+        self.renew(RenewMode::Always, RenewalReason::Operator).await
     }
 
     /// Renews because a broker call made with `used` was refused as
@@ -84,15 +88,21 @@ impl<P: Payload> TokenManager<P> {
         } else {
             RenewMode::Always
         };
-        self.renew(mode).await
+        self.renew(mode, RenewalReason::Inactive).await
     }
 
     /// The one renewal path: joins the flight under way or runs one in this
     /// task. A request that needs the broker asked (`Always`) does not
     /// settle for a flight that may decide not to ask: it waits for that
     /// flight, then runs its own (bounded: at most two extra waits).
-    pub(super) async fn renew(&self, mode: RenewMode) -> Result<Credentials<P>, Error> {
-        let fly = || async move { (self.renew_exclusive(mode).await, mode) };
+    /// `reason` is what triggered this request; the `Renewed` event of a
+    /// flight carries the reason of the request that flew it.
+    pub(super) async fn renew(
+        &self,
+        mode: RenewMode,
+        reason: RenewalReason,
+    ) -> Result<Credentials<P>, Error> {
+        let fly = || async move { (self.renew_exclusive(mode, reason).await, mode) };
         for _ in 0..2 {
             let (result, flown) = self.inner.flight.run(fly).await;
             if flown == mode || mode != RenewMode::Always {
@@ -104,7 +114,11 @@ impl<P: Payload> TokenManager<P> {
 
     /// Under the renewal lock and the store's lease, with a re-check so
     /// queued callers and other processes sharing the store do not renew twice.
-    async fn renew_exclusive(&self, mode: RenewMode) -> Result<Credentials<P>, Error> {
+    async fn renew_exclusive(
+        &self,
+        mode: RenewMode,
+        reason: RenewalReason,
+    ) -> Result<Credentials<P>, Error> {
         let _guard = self.inner.renewal_lock.lock().await;
         let config = &self.inner.config;
         let lease = match self
@@ -131,7 +145,7 @@ impl<P: Payload> TokenManager<P> {
                 return Err(e);
             }
         };
-        let result = self.renew_locked(mode).await;
+        let result = self.renew_locked(mode, reason).await;
         if let Some(lease) = lease {
             if let Err(e) = lease.release().await {
                 tracing::warn!(account = %self.inner.key, error = %e, "could not release renewal lease");
@@ -157,7 +171,11 @@ impl<P: Payload> TokenManager<P> {
         }
     }
 
-    async fn renew_locked(&self, mode: RenewMode) -> Result<Credentials<P>, Error> {
+    async fn renew_locked(
+        &self,
+        mode: RenewMode,
+        reason: RenewalReason,
+    ) -> Result<Credentials<P>, Error> {
         let now = self.inner.clock.now();
         self.adopt_newer_locked().await;
         let Some(record) = self.current_record() else {
@@ -165,17 +183,25 @@ impl<P: Payload> TokenManager<P> {
                 .await;
             return Err(Unavailable::NoToken.into());
         };
-        let state = self.evaluate_at(&record, now).state;
+        let ev = self.evaluate_at(&record, now);
+        let state = ev.state;
         if state == TokenState::Expired {
             self.raise_reauth("credentials expired").await;
             return Err(Unavailable::Expired.into());
         }
+        // A lapse is "idle" until this evaluation shows the access end passed.
+        let reason = match reason {
+            RenewalReason::Idle if ev.expires_at.is_some_and(|e| e <= now) => {
+                RenewalReason::Expired
+            }
+            other => other,
+        };
         if !self.renewal_needed(mode, &record, state, now) {
             return Ok(record);
         }
-        if let Some(reason) = self.refusal() {
+        if let Some(refused) = self.refusal() {
             // Never re-send credentials the broker refused.
-            return Err(Error::Rejected { reason });
+            return Err(refused);
         }
         if !self.inner.provider.capabilities().renew {
             self.raise_reauth("this broker cannot renew silently").await;
@@ -196,7 +222,8 @@ impl<P: Payload> TokenManager<P> {
                 self.emit(Event::Renewed {
                     key: self.inner.key.clone(),
                     at: now,
-                    scheduled: mode == RenewMode::IfScheduleDue,
+                    reason,
+                    scheduled: reason == RenewalReason::Scheduled,
                     took_ms: millis(took),
                 });
                 self.emit_recovered(recovered, now);

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use crate::error::Error;
 use crate::health::LastError;
 use crate::record::StoredRecord;
+use crate::remedy::Remedy;
 
 /// Everything behind health reports and the maintenance decisions.
 #[derive(Default)]
@@ -45,11 +46,17 @@ pub(super) struct Failures {
     pub(super) retry_at: Option<DateTime<Utc>>,
 }
 
-/// A raised "a person must log in" condition.
+/// A raised "a person must act" condition: log in (`remedy` is
+/// [`Remedy::LogIn`]) or fix a setting or the PIN.
 #[derive(Debug, Clone)]
 pub(super) struct Reauth {
     pub(super) reason: String,
     pub(super) url: Option<String>,
+    /// What the person must do.
+    pub(super) remedy: Remedy,
+    /// The broker's refusal of a setting or the PIN, answered to callers
+    /// while it stands (`None` for a login).
+    pub(super) refused_with: Option<Error>,
     /// The broker refused the credentials: no silent renewal until a person acts.
     pub(super) rejected: bool,
 }
