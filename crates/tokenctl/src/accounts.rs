@@ -187,6 +187,22 @@ impl Account {
         self.loader.reload_if_newer().await
     }
 
+    /// [`Account::reload_if_newer`], giving up after `within`: the manager
+    /// may be mid-renewal, holding its renewal lock while it waits for the
+    /// store's lease (minutes when another process renews). The pollers
+    /// (`exec`, the sinks) compare the store themselves, so giving up only
+    /// delays the manager's adoption until the next poll, never theirs.
+    /// Failures are logged (no token values).
+    pub async fn adopt_newer_within(&self, within: std::time::Duration) {
+        match tokio::time::timeout(within, self.reload_if_newer()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(account = %self.managed.key(), error = %e, "cannot re-read the token store")
+            }
+            Err(_) => tracing::debug!(account = %self.managed.key(), "manager busy renewing; adopting the stored record later"),
+        }
+    }
+
     /// The loopback redirect URI the login ends at, for a broker whose login
     /// ends in a redirect (built online only).
     pub fn login_redirect_uri(&self) -> Option<&str> {

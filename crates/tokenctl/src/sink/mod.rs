@@ -227,9 +227,14 @@ impl Sinks {
 /// announces no event for.
 pub const POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How long a poll waits for the manager to adopt a newer stored record
+/// before trying again at the next poll (see [`Account::adopt_newer_within`]).
+pub const ADOPT_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Keeps `sinks` up to date with `account` until aborted: writes them now,
-/// then after every event the account announces, and every [`POLL`] after
-/// re-reading a newer record from the store. Failures are logged (without
+/// then after every event the account announces, and every [`POLL`] from
+/// the store itself (a record another process saved is seen even while the
+/// manager is busy renewing). Failures are logged (without
 /// token values) and retried at the next event.
 pub fn spawn(account: Account, sinks: Sinks, clock: Arc<dyn Clock>) -> tokio::task::JoinHandle<()> {
     let managed = account.managed();
@@ -246,11 +251,7 @@ pub fn spawn(account: Account, sinks: Sinks, clock: Arc<dyn Clock>) -> tokio::ta
                         break;
                     }
                 }
-                _ = tokio::time::sleep(POLL) => {
-                    if let Err(e) = account.reload_if_newer().await {
-                        tracing::warn!(account = %managed.key(), error = %e, "cannot re-read the token store");
-                    }
-                }
+                _ = tokio::time::sleep(POLL) => account.adopt_newer_within(ADOPT_WAIT).await,
             }
         }
     })
