@@ -50,6 +50,7 @@ pub mod jwt;
 pub mod listener;
 pub mod probe_limit;
 mod provider;
+mod request_auth;
 pub mod redirect;
 
 pub use bundle::{Fyers, FyersSettings};
@@ -57,6 +58,7 @@ pub use config::{app_id_hash, FyersConfig, PRODUCTION_BASE_URL};
 pub use expiry::{default_manager_config, default_policy, default_schedule};
 pub use listener::{login_via_loopback, ListenerError, LoopbackListener};
 pub use provider::{FyersCreds, FyersProvider};
+pub use request_auth::FyersRequestAuth;
 
 /// The broker name in account keys: `fyers`.
 pub const BROKER: &str = "fyers";

@@ -53,6 +53,7 @@ pub struct Account {
     loader: Arc<dyn Load>,
     redirect_uri: Option<String>,
     store: Option<Arc<dyn TokenStore>>,
+    proxy: Option<Arc<dyn crate::proxy::ProxyTarget>>,
 }
 
 impl std::fmt::Debug for Account {
@@ -89,7 +90,20 @@ impl Account {
             loader: Arc::new(manager),
             redirect_uri,
             store: None,
+            proxy: None,
         }
+    }
+
+    /// Remembers how the local proxy forwards for the account.
+    pub fn with_proxy(mut self, target: Arc<dyn crate::proxy::ProxyTarget>) -> Self {
+        self.proxy = Some(target);
+        self
+    }
+
+    /// How the local proxy forwards for the account; `None` offline or when
+    /// its broker has no proxy support.
+    pub fn proxy_target(&self) -> Option<Arc<dyn crate::proxy::ProxyTarget>> {
+        self.proxy.clone()
     }
 
     /// Remembers the store the account was built over (sinks read it).

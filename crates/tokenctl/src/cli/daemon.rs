@@ -49,6 +49,7 @@ pub async fn daemon(
     registry: &Registry,
     clock: Arc<dyn Clock>,
     listen: Option<std::net::SocketAddr>,
+    proxy: Option<std::net::SocketAddr>,
 ) -> Result<(), CliError> {
     // Read the control settings first so a bad table fails before any work.
     let control = control_settings(config, listen)?;
@@ -60,6 +61,7 @@ pub async fn daemon(
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
     let mut accounts = Vec::new();
+    let mut built = Vec::new();
     let mut sink_tasks = Vec::new();
     for cfg in &config.accounts {
         let acct = Account::open_and_load(cfg, clock.clone(), Mode::Online).await?;
@@ -73,7 +75,9 @@ pub async fn daemon(
             sink_tasks.push(crate::sink::spawn(acct.clone(), sinks, clock.clone()));
         }
         accounts.push(acct.managed());
+        built.push(acct);
     }
+    let proxy = super::proxy::start(config, proxy, &built).await?;
     let mut handles = Vec::new();
     let mut loggers = Vec::new();
     for a in &accounts {
@@ -125,6 +129,9 @@ pub async fn daemon(
             Ok(Err(e)) => tracing::error!(error = %e, "control server failed"),
             Err(e) => tracing::error!(error = %e, "control server task failed"),
         }
+    }
+    if let Some(p) = proxy {
+        p.stop().await;
     }
     for h in handles {
         h.stop().await;

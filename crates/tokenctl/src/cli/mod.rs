@@ -4,6 +4,7 @@ mod daemon;
 mod error;
 mod exec;
 mod login;
+mod proxy;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -117,7 +118,7 @@ pub enum Command {
     /// The maintenance daemon: keeps every configured account alive until
     /// SIGINT or SIGTERM, logging events (set RUST_LOG to filter).
     #[command(
-        after_help = "Examples:\n  tokenctl run\n  RUST_LOG=debug tokenctl run --log-format json\n  tokenctl run --listen 127.0.0.1:9184   # /health, /metrics, /refresh, /keepalive (needs [control])"
+        after_help = "Examples:\n  tokenctl run\n  RUST_LOG=debug tokenctl run --log-format json\n  tokenctl run --listen 127.0.0.1:9184   # /health, /metrics, /refresh, /keepalive (needs [control])\n  tokenctl run --proxy 127.0.0.1:9185    # bots send unsigned broker requests to /ACCOUNT/PATH (needs [proxy])"
     )]
     Run {
         /// `text` or `json` log lines on stderr.
@@ -128,6 +129,10 @@ pub enum Command {
         /// `[notify]` run whenever `[notify]` is configured.
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
+        /// Serve the local signing proxy on this address (needs a `[proxy]`
+        /// table with the bearer token bots send; overrides its `listen`).
+        #[arg(long, value_name = "ADDR")]
+        proxy: Option<std::net::SocketAddr>,
     },
     /// Runs a command with the accounts' tokens in its environment (names
     /// from the account's dotenv sink, else the broker's, e.g.
@@ -249,10 +254,14 @@ pub async fn run(registry: &Registry, cli: Cli) -> Result<u8, CliError> {
             println!("{name}: revoked and deleted from the store");
             Ok(0)
         }
-        Command::Run { log_format, listen } => {
+        Command::Run {
+            log_format,
+            listen,
+            proxy,
+        } => {
             let config = Config::load(cli.config.as_deref(), registry)?;
             daemon::init_logging(&log_format);
-            daemon(&config, registry, clock, listen).await?;
+            daemon(&config, registry, clock, listen, proxy).await?;
             Ok(0)
         }
         Command::Exec {

@@ -85,6 +85,8 @@ pub struct Config {
     pub control: Option<toml::Value>,
     /// `[notify]`: configured by the control server (kept opaque here).
     pub notify: Option<toml::Value>,
+    /// `[proxy]`: the local signing proxy (parsed by [`Config::proxy_table`]).
+    pub proxy: Option<toml::Value>,
     /// The file's text, so the control tables are parsed with line numbers
     /// when they are used.
     pub(crate) text: String,
@@ -139,6 +141,12 @@ impl Config {
         ConfigError,
     > {
         parse::control_tables(self)
+    }
+
+    /// The `[proxy]` table, errors with file:line:column, relative paths
+    /// anchored at this file's directory.
+    pub fn proxy_table(&self) -> Result<Option<crate::proxy::ProxyConfig>, ConfigError> {
+        parse::proxy_table(self)
     }
 
     /// The account `selector` names: its label, or `broker/label`, or the
