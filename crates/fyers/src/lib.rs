@@ -50,8 +50,8 @@ pub mod jwt;
 pub mod listener;
 pub mod probe_limit;
 mod provider;
-mod request_auth;
 pub mod redirect;
+mod request_auth;
 
 pub use bundle::{Fyers, FyersSettings};
 pub use config::{app_id_hash, FyersConfig, PRODUCTION_BASE_URL};

@@ -213,7 +213,9 @@ impl Account {
             Ok(Err(e)) => {
                 tracing::warn!(account = %self.managed.key(), error = %e, "cannot re-read the token store")
             }
-            Err(_) => tracing::debug!(account = %self.managed.key(), "manager busy renewing; adopting the stored record later"),
+            Err(_) => {
+                tracing::debug!(account = %self.managed.key(), "manager busy renewing; adopting the stored record later")
+            }
         }
     }
 

@@ -240,7 +240,11 @@ async fn lines_in(path: &std::path::Path, n: usize) -> Vec<String> {
         if lines.len() >= n {
             return lines;
         }
-        assert!(Instant::now() < deadline, "{} has {lines:?}", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} has {lines:?}",
+            path.display()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -107,9 +107,7 @@ pub trait Broker: Send + Sync + 'static {
     /// How the local signing proxy authenticates API requests for an
     /// account built with `provider` (see [`RequestAuth`]); `None` (the
     /// default): the proxy answers that this broker is not supported.
-    fn request_auth(
-        provider: &Arc<Self::Provider>,
-    ) -> Option<Arc<dyn RequestAuth<Self::Payload>>> {
+    fn request_auth(provider: &Arc<Self::Provider>) -> Option<Arc<dyn RequestAuth<Self::Payload>>> {
         let _ = provider;
         None
     }

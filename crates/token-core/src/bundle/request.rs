@@ -38,9 +38,10 @@ impl ApiRequest<'_> {
     /// ```
     pub fn form_body(&self) -> Option<&str> {
         let form = self.content_type.is_some_and(|c| {
-            c.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+            c.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
         });
         if form && !self.body.is_empty() {
             std::str::from_utf8(self.body).ok()

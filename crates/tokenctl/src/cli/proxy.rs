@@ -31,7 +31,9 @@ impl RunningProxy {
     }
 }
 
-fn stopped(mut rx: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
+fn stopped(
+    mut rx: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
     async move {
         let _ = rx.wait_for(|s| *s).await;
     }
@@ -106,14 +108,21 @@ pub(crate) async fn start(
             .map_err(|e| CliError::Other(format!("[proxy]: cannot listen on {addr}: {e}")))?;
         let bound = listener.local_addr()?;
         tracing::info!(%bound, "proxy listening on http://{bound}");
-        tasks.push(tokio::spawn(proxy::serve(listener, router, stopped(rx.clone()))));
+        tasks.push(tokio::spawn(proxy::serve(
+            listener,
+            router,
+            stopped(rx.clone()),
+        )));
     }
     if let Some(socket) = &cfg.unix_socket {
         if std::fs::symlink_metadata(socket).is_ok_and(|m| m.file_type().is_socket()) {
             std::fs::remove_file(socket)?;
         }
         let listener = tokio::net::UnixListener::bind(socket).map_err(|e| {
-            CliError::Other(format!("[proxy]: cannot listen on {}: {e}", socket.display()))
+            CliError::Other(format!(
+                "[proxy]: cannot listen on {}: {e}",
+                socket.display()
+            ))
         })?;
         std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
         let router = proxy::router(served, None, &cfg)

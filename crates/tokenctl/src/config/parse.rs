@@ -158,7 +158,9 @@ struct ProxyTable {
     proxy: Option<crate::proxy::ProxyConfig>,
 }
 
-pub(super) fn proxy_table(config: &Config) -> Result<Option<crate::proxy::ProxyConfig>, ConfigError> {
+pub(super) fn proxy_table(
+    config: &Config,
+) -> Result<Option<crate::proxy::ProxyConfig>, ConfigError> {
     let p = Parser {
         text: &config.text,
         path: &config.path,

@@ -75,7 +75,9 @@ pub fn router(
     let mut map = HashMap::new();
     let mut labels: HashMap<String, usize> = HashMap::new();
     for a in &accounts {
-        *labels.entry(a.managed.key().label().to_owned()).or_default() += 1;
+        *labels
+            .entry(a.managed.key().label().to_owned())
+            .or_default() += 1;
     }
     for a in accounts {
         let k = a.managed.key();
@@ -155,7 +157,13 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
     };
     let mut url = match token_core::net::join(target.api_base(), rest) {
         Ok(u) if u.origin() == target.api_base().origin() => u,
-        _ => return error(StatusCode::BAD_REQUEST, "bad_path", "the path is not a broker API path"),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_path",
+                "the path is not a broker API path",
+            )
+        }
     };
     url.set_query(req.uri().query());
     let (parts, body) = req.into_parts();
@@ -165,21 +173,29 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
-                format!("request bodies are limited to {} bytes (`max_body_bytes` in [proxy])", s.max_body),
+                format!(
+                    "request bodies are limited to {} bytes (`max_body_bytes` in [proxy])",
+                    s.max_body
+                ),
             )
         }
     };
     let out = Outgoing {
         method: parts.method,
         url,
-        headers: forwardable(&parts.headers, &[header::AUTHORIZATION, header::HOST, header::CONTENT_LENGTH]),
+        headers: forwardable(
+            &parts.headers,
+            &[header::AUTHORIZATION, header::HOST, header::CONTENT_LENGTH],
+        ),
         body,
     };
     match target.forward(&s.http, &out).await {
         Ok(answer) => relay(answer),
         Err(ForwardError::Token(e)) => match e {
             token_core::Error::Unavailable(Unavailable::Expired | Unavailable::NoToken)
-            | token_core::Error::Rejected { .. } => no_token(account.managed.as_ref(), &e.to_string()),
+            | token_core::Error::Rejected { .. } => {
+                no_token(account.managed.as_ref(), &e.to_string())
+            }
             other => error(StatusCode::BAD_GATEWAY, "token_error", other.to_string()),
         },
         Err(e @ ForwardError::Upstream(_)) => {

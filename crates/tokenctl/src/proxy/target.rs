@@ -65,11 +65,8 @@ pub trait ProxyTarget: Send + Sync {
     /// Authenticates and sends `req` with the account's token (counted as
     /// use); on an inactive-token answer to a GET or HEAD renews once and
     /// sends it again; never retries any other method.
-    async fn forward(
-        &self,
-        http: &reqwest::Client,
-        req: &Outgoing,
-    ) -> Result<Answer, ForwardError>;
+    async fn forward(&self, http: &reqwest::Client, req: &Outgoing)
+        -> Result<Answer, ForwardError>;
 }
 
 /// [`ProxyTarget`] over a manager and its bundle's request authentication.
