@@ -30,6 +30,8 @@ pub mod registry;
 pub mod render;
 pub mod sink;
 pub mod stores;
+#[cfg(feature = "test-clock")]
+pub mod test_clock;
 
 pub use registry::Registry;
 pub use tokenctl_demo as demo;

@@ -13,7 +13,7 @@ use std::time::Duration as StdDuration;
 
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
-use token_core::{health_report, Clock, HealthReport, HealthStatus, ManagedAccount, SystemClock};
+use token_core::{health_report, Clock, HealthReport, HealthStatus, ManagedAccount};
 
 pub use daemon::daemon;
 use error::token_err;
@@ -180,7 +180,10 @@ pub async fn main_with(
 
 /// Runs a parsed command; returns the exit code.
 pub async fn run(registry: &Registry, cli: Cli) -> Result<u8, CliError> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    #[cfg(feature = "test-clock")]
+    let clock = crate::test_clock::from_env();
+    #[cfg(not(feature = "test-clock"))]
+    let clock: Arc<dyn Clock> = Arc::new(token_core::SystemClock);
     if !matches!(
         cli.command,
         Command::Run { .. } | Command::Demo { .. } | Command::Exec { .. }
