@@ -40,7 +40,9 @@ pub struct FileClock {
 
 impl FileClock {
     fn read(&self) -> Option<(SystemTime, DateTime<Utc>, Instant)> {
-        let mtime = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok()?;
+        let mtime = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok()?;
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(l) = *last {
             if l.0 == mtime {
@@ -48,7 +50,9 @@ impl FileClock {
             }
         }
         let text = std::fs::read_to_string(&self.path).ok()?;
-        let at = DateTime::parse_from_rfc3339(text.trim()).ok()?.with_timezone(&Utc);
+        let at = DateTime::parse_from_rfc3339(text.trim())
+            .ok()?
+            .with_timezone(&Utc);
         *last = Some((mtime, at, Instant::now()));
         *last
     }

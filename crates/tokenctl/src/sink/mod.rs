@@ -68,8 +68,11 @@ impl Snapshot {
         store: &dyn TokenStore,
         now: DateTime<Utc>,
     ) -> Result<Snapshot, SinkError> {
-        let health = account.health();
+        let mut health = account.health();
         let record = store.load(account.key()).await.map_err(SinkError::Store)?;
+        if let Some(r) = &record {
+            adopt_times(&mut health, &r.meta, now);
+        }
         let fields = record
             .map(|r| {
                 r.payload
@@ -93,6 +96,26 @@ impl Snapshot {
         self.health.state == Some(TokenState::Expired)
             || self.health.expires_at.is_some_and(|e| e <= self.now)
     }
+}
+
+/// A record another process saved that the manager has not adopted yet
+/// (it is busy, or polls later): the times and state the sinks and `exec`
+/// show come from that record, so a new login is written at once instead of
+/// being taken for the manager's expired token.
+fn adopt_times(health: &mut AccountHealth, meta: &token_core::Metadata, now: DateTime<Utc>) {
+    if health.issued_at.is_some_and(|held| meta.issued_at <= held) {
+        return;
+    }
+    health.issued_at = Some(meta.issued_at);
+    health.expires_at = meta.expires_at;
+    health.refresh_expires_at = meta.refresh_expires_at;
+    health.last_used = meta.last_used;
+    health.idle_at = None;
+    health.state = Some(if meta.expires_at.is_some_and(|e| e <= now) {
+        TokenState::Expired
+    } else {
+        TokenState::Fresh
+    });
 }
 
 /// One account's sinks with the variable names resolved.
