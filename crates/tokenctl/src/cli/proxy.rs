@@ -31,12 +31,8 @@ impl RunningProxy {
     }
 }
 
-fn stopped(
-    mut rx: watch::Receiver<bool>,
-) -> impl std::future::Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = rx.wait_for(|s| *s).await;
-    }
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
 }
 
 /// The proxy settings: `[proxy]`, with `flag` (`--proxy ADDR`) overriding
