@@ -15,6 +15,7 @@ use crate::proxy::{self, ProxyAccount, ProxyConfig};
 pub(crate) struct RunningProxy {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
+    socket: Option<std::path::PathBuf>,
 }
 
 impl RunningProxy {
@@ -27,6 +28,9 @@ impl RunningProxy {
                 Ok(Err(e)) => tracing::error!(error = %e, "proxy failed"),
                 Err(e) => tracing::error!(error = %e, "proxy task failed"),
             }
+        }
+        if let Some(socket) = self.socket {
+            let _ = std::fs::remove_file(socket);
         }
     }
 }
@@ -126,5 +130,9 @@ pub(crate) async fn start(
         tracing::info!(socket = %socket.display(), "proxy listening on unix socket");
         tasks.push(tokio::spawn(proxy::serve(listener, router, stopped(rx))));
     }
-    Ok(Some(RunningProxy { stop, tasks }))
+    Ok(Some(RunningProxy {
+        stop,
+        tasks,
+        socket: cfg.unix_socket.clone(),
+    }))
 }

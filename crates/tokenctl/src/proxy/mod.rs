@@ -111,7 +111,7 @@ fn no_token(account: &dyn ManagedAccount, why: &str) -> Response {
         "error": "no_usable_token",
         "account": health.key.to_string(),
         "message": why,
-        "next_action": crate::sink::next_action(&health),
+        "next_action": crate::sink::next_action_now(&health, why),
     });
     (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
 }

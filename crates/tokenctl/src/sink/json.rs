@@ -47,6 +47,17 @@ pub fn next_action(h: &token_core::AccountHealth) -> Value {
     }
 }
 
+/// [`next_action`] for an account whose token cannot be used now (the
+/// proxy's `503`): a login required now, with `reason`, even before the
+/// account's maintenance has raised it.
+pub fn next_action_now(h: &token_core::AccountHealth, reason: &str) -> Value {
+    let mut h = h.clone();
+    h.reauthorization_required = true;
+    h.reauthorization_reason
+        .get_or_insert_with(|| reason.to_owned());
+    next_action(&h)
+}
+
 fn rfc3339(t: Option<chrono::DateTime<chrono::Utc>>) -> Value {
     match t {
         Some(t) => Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),

@@ -22,7 +22,7 @@ use token_core::{AccountHealth, Clock, ManagedAccount, StoreError, TokenState, T
 use crate::accounts::Account;
 use crate::config::{OnExpiry, SinkKind, SinkSpec};
 
-pub use json::{next_action, JSON_SCHEMA_VERSION};
+pub use json::{next_action, next_action_now, JSON_SCHEMA_VERSION};
 
 /// Why a sink could not be written. Never holds a token value.
 #[derive(Debug, Error)]
