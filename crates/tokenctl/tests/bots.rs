@@ -4,13 +4,16 @@
 //! runs a command with the token in its environment, forwards SIGTERM and
 //! exits with the command's code.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use broker_sim::{BrokerSim, SimConfig};
-use secrecy::{ExposeSecret, SecretString};
+use common::{fyers_log_in, lines_in};
+use secrecy::ExposeSecret;
 use token_core::{SystemClock, TokenStore};
 use tokenctl::accounts::{Account, Mode};
 use tokenctl::config::Config;
@@ -69,28 +72,7 @@ path = "bot/tokens_prod.json"
     let acct = Account::open(&config.accounts[0], Arc::new(SystemClock), Mode::Online)
         .await
         .unwrap();
-    let m = acct.managed();
-    let request = m.begin_authorization().await.unwrap();
-    let state = url::Url::parse(&request.url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
-    let redirect = running
-        .sim
-        .approve_fyers(&c.fyers_client_id, &c.fyers_redirect_uri, &state)
-        .unwrap();
-    m.complete_authorization(&SecretString::from(redirect))
-        .await
-        .unwrap();
-    let rec = acct.store().unwrap().load(m.key()).await.unwrap().unwrap();
-    let token = rec
-        .payload
-        .get("access_token")
-        .unwrap()
-        .expose_secret()
-        .to_owned();
+    let token = fyers_log_in(&acct, &running).await;
     LoggedIn {
         _running: running,
         dir,
@@ -229,24 +211,6 @@ async fn stored_token(config_path: &std::path::Path) -> String {
         .unwrap()
         .expose_secret()
         .to_owned()
-}
-
-/// Waits (20 s at most) until `path` holds `n` lines; returns them.
-async fn lines_in(path: &std::path::Path, n: usize) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
-        if lines.len() >= n {
-            return lines;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} has {lines:?}",
-            path.display()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// `tokenctl renew desk` in its own process (another process changes the token).

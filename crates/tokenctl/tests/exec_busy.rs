@@ -4,12 +4,14 @@
 //! renewal), holding its renewal lock. Before the fix the poll waited on
 //! that lock, so the restart came only after the lease wait (minutes).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use broker_sim::{BrokerSim, SimConfig};
 use chrono::{TimeZone, Utc};
-use secrecy::{ExposeSecret, SecretString};
+use common::{fyers_log_in, lines_in};
 use token_core::{Clock, ManualClock, TokenStore};
 use tokenctl::accounts::{Account, Mode};
 use tokenctl::cli::{exec, ExecOptions};
@@ -18,50 +20,6 @@ use tokenctl::config::Config;
 fn private(path: &std::path::Path, text: &str) {
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-}
-
-/// Logs `acct` in through the simulator; returns the saved access token.
-async fn log_in(acct: &Account, running: &broker_sim::RunningSim) -> String {
-    let c = running.credentials();
-    let m = acct.managed();
-    let request = m.begin_authorization().await.unwrap();
-    let state = url::Url::parse(&request.url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
-    let redirect = running
-        .sim
-        .approve_fyers(&c.fyers_client_id, &c.fyers_redirect_uri, &state)
-        .unwrap();
-    m.complete_authorization(&SecretString::from(redirect))
-        .await
-        .unwrap();
-    let rec = acct.store().unwrap().load(m.key()).await.unwrap().unwrap();
-    rec.payload
-        .get("access_token")
-        .unwrap()
-        .expose_secret()
-        .to_owned()
-}
-
-/// Waits (20 s at most) until `path` holds `n` lines; returns them.
-async fn lines_in(path: &std::path::Path, n: usize) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
-        if lines.len() >= n {
-            return lines;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} has {lines:?}",
-            path.display()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +45,7 @@ async fn exec_restarts_within_its_poll_while_its_manager_waits_for_the_store_lea
     let first = Account::open(&config.accounts[0], shared.clone(), Mode::Online)
         .await
         .unwrap();
-    log_in(&first, &running).await;
+    fyers_log_in(&first, &running).await;
 
     // 06:30 IST: the access token is idle (renewable), so exec's manager
     // renews at once, and waits for the lease another process holds.
@@ -127,7 +85,7 @@ async fn exec_restarts_within_its_poll_while_its_manager_waits_for_the_store_lea
     let other = Account::open(&config.accounts[0], shared, Mode::Online)
         .await
         .unwrap();
-    let new_token = log_in(&other, &running).await;
+    let new_token = fyers_log_in(&other, &running).await;
     let saved_at = Instant::now();
     let lines = lines_in(&seen, 2).await;
     let took = saved_at.elapsed();
