@@ -28,7 +28,8 @@
 //! in the file itself: each is `{ env = "VAR" }` or `{ file = "PATH" }`
 //! (relative to this file) and is read only when a command needs it. The
 //! optional `[control]` and `[notify]` tables are configured by the control
-//! server and kept here as opaque TOML.
+//! server and kept here as opaque TOML; `[proxy]` configures the local
+//! signing proxy ([`crate::proxy::ProxyConfig`], read by [`Config::proxy_table`]).
 
 mod error;
 mod locate;
