@@ -45,3 +45,50 @@ impl RequestAuth<KiteCreds> for KiteRequestAuth {
         ])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::sync::Arc;
+    use token_core::{Environment, SystemClock};
+
+    #[test]
+    fn adds_the_token_header_and_the_api_version_on_the_api_base() {
+        let config = crate::KiteConfig::new(
+            Environment::Production,
+            "kiteapikey1",
+            SecretString::from("S3cr3t-Qw7Zp-kite-api-secret"),
+            "https://127.0.0.1/cb",
+        );
+        let provider = KiteProvider::new(config, Arc::new(SystemClock)).unwrap();
+        let auth = KiteRequestAuth::new(&provider).unwrap();
+        assert_eq!(auth.api_base().as_str(), "https://api.kite.trade/");
+        let creds = KiteCreds {
+            access_token: SecretString::from("Tk-Qw7Zp-kite-access"),
+            user_id: "AB1234".into(),
+            public_token: None,
+            login_time: None,
+        };
+        let url = auth.api_base().join("user/profile").unwrap();
+        let req = ApiRequest {
+            method: "GET",
+            url: &url,
+            content_type: None,
+            body: b"",
+        };
+        let headers = auth.authorize(&creds, &req).unwrap();
+        let found: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|h| (h.name, h.value.expose_secret()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("Authorization", "token kiteapikey1:Tk-Qw7Zp-kite-access"),
+                ("X-Kite-Version", "3")
+            ]
+        );
+        assert!(!format!("{headers:?}").contains("Tk-Qw7Zp"));
+    }
+}
