@@ -51,6 +51,11 @@ impl Env {
     /// E*TRADE `main` and FYERS `desk`, both logged in, on a Wednesday at
     /// 10:00 New York, the proxy on a free loopback port.
     async fn start() -> Env {
+        Self::start_with("").await
+    }
+
+    /// [`Env::start`] with more `[proxy]` settings.
+    async fn start_with(proxy_settings: &str) -> Env {
         let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 4, 15, 0, 0).unwrap());
         let running = BrokerSim::start_with_manual_clock(SimConfig::default(), clock.clone())
             .await
@@ -68,6 +73,7 @@ impl Env {
             r#"
 [proxy]
 token = {{ file = "proxy-token" }}
+{proxy_settings}
 
 [[account]]
 broker = "etrade"
@@ -346,6 +352,27 @@ async fn without_the_bearer_token_the_proxy_answers_401_and_forwards_nothing() {
     env.assert_no_leak();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_max_in_flight_are_refused_at_once() {
+    let env = Env::start_with("max_in_flight = 1").await;
+    env.running.sim.inject_fault(
+        Endpoint::EtradeAccountsList,
+        Fault::Delay(std::time::Duration::from_millis(500)),
+        Times::N(1),
+    );
+    let slow = env.get("/main/v1/accounts/list.json");
+    let second = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        env.get("/main/v1/accounts/list.json").await
+    };
+    let ((s1, b1), (s2, b2)) = tokio::join!(slow, second);
+    assert_eq!(s1, 200, "{b1}");
+    assert_eq!(s2, 503, "{b2}");
+    assert!(b2.contains("\"busy\""), "{b2}");
+    assert_eq!(env.running.sim.calls(Endpoint::EtradeAccountsList), 1);
+    env.assert_no_leak();
+}
+
 #[test]
 fn proxy_config_defaults_are_bounded() {
     let c = ProxyConfig::on(
@@ -353,5 +380,6 @@ fn proxy_config_defaults_are_bounded() {
         SecretSource::Env("X".into()),
     );
     assert_eq!(c.max_body_bytes, 1024 * 1024);
+    assert_eq!(c.max_in_flight, 256);
     assert_eq!(c.timeout(), std::time::Duration::from_secs(30));
 }

@@ -33,6 +33,10 @@ pub struct ProxyConfig {
     /// Largest request body accepted, in bytes (default 1 MiB).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Requests handled at once; more are answered `503` at once
+    /// (default 256).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
     /// Longest wait for the broker per attempt, in seconds (default 30).
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
@@ -40,6 +44,10 @@ pub struct ProxyConfig {
 
 fn default_max_body() -> usize {
     1024 * 1024
+}
+
+fn default_max_in_flight() -> usize {
+    256
 }
 
 fn default_timeout() -> u64 {
@@ -55,6 +63,7 @@ impl ProxyConfig {
             token: Some(token),
             unix_socket: None,
             max_body_bytes: default_max_body(),
+            max_in_flight: default_max_in_flight(),
             timeout_secs: default_timeout(),
         }
     }

@@ -44,6 +44,8 @@ struct Shared {
     bearer: Option<control::BearerToken>,
     http: reqwest::Client,
     max_body: usize,
+    in_flight: Arc<tokio::sync::Semaphore>,
+    max_in_flight: usize,
 }
 
 /// Headers that belong to one connection, never forwarded either way.
@@ -94,6 +96,8 @@ pub fn router(
         bearer,
         http,
         max_body: config.max_body_bytes,
+        in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight)),
+        max_in_flight: config.max_in_flight,
     });
     Ok(Router::new().fallback(handle).with_state(shared))
 }
@@ -117,6 +121,22 @@ fn no_token(account: &dyn ManagedAccount, why: &str) -> Response {
 }
 
 async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
+    // Held until the answer's head is sent (a streamed body is not counted).
+    let Ok(_permit) = s.in_flight.clone().try_acquire_owned() else {
+        let mut busy = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!(
+                "{} requests are under way (`max_in_flight` in [proxy]); retry shortly",
+                s.max_in_flight
+            ),
+        );
+        busy.headers_mut().insert(
+            header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+        return busy;
+    };
     if let Some(bearer) = &s.bearer {
         let ok = req
             .headers()
