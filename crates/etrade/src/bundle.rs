@@ -107,6 +107,12 @@ impl Broker for Etrade {
         Ok(EtradeProvider::with_clock(c, ctx.clock.clone())?)
     }
 
+    fn request_auth(
+        provider: &Arc<EtradeProvider>,
+    ) -> Option<Arc<dyn token_core::bundle::RequestAuth<EtradeCredentials>>> {
+        Some(Arc::new(crate::EtradeRequestAuth::new(provider.clone())))
+    }
+
     fn sink_fields() -> Vec<(&'static str, &'static str)> {
         vec![
             ("oauth_token", "ETRADE_OAUTH_TOKEN"),

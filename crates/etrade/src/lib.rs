@@ -47,6 +47,7 @@ mod payload;
 mod policy;
 mod problem;
 mod provider;
+mod request_auth;
 mod signer;
 mod transport;
 mod verifier;
@@ -68,6 +69,7 @@ pub use policy::{
 pub use problem::unauthorized_reason;
 pub use problem::{is_rate_limit_body, parse_oauth_problem, OAuthProblem};
 pub use provider::{EtradeProvider, REQUEST_TOKEN_LIFETIME};
+pub use request_auth::EtradeRequestAuth;
 pub use signer::Signer;
 pub use signer::{MAX_ACCEPTABLE_WINDOW_SECS, MAX_CLOCK_CORRECTION_SECS};
 pub use transport::ApiResponse;

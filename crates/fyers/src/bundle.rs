@@ -135,6 +135,18 @@ impl Broker for Fyers {
         Ok(FyersProvider::new(config, ctx.clock.clone())?)
     }
 
+    fn request_auth(
+        provider: &Arc<FyersProvider>,
+    ) -> Option<Arc<dyn token_core::bundle::RequestAuth<FyersCreds>>> {
+        match crate::FyersRequestAuth::new(provider) {
+            Ok(auth) => Some(Arc::new(auth)),
+            Err(e) => {
+                tracing::error!(error = %e, "FYERS: no proxy for this account");
+                None
+            }
+        }
+    }
+
     fn sink_fields() -> Vec<(&'static str, &'static str)> {
         vec![("access_token", "FYERS_ACCESS_TOKEN")]
     }

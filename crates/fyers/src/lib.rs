@@ -51,12 +51,14 @@ pub mod listener;
 pub mod probe_limit;
 mod provider;
 pub mod redirect;
+mod request_auth;
 
 pub use bundle::{Fyers, FyersSettings};
 pub use config::{app_id_hash, FyersConfig, RefreshMode, PRODUCTION_BASE_URL};
 pub use expiry::{default_manager_config, default_policy, default_schedule};
 pub use listener::{login_via_loopback, ListenerError, LoopbackListener};
 pub use provider::{FyersCreds, FyersProvider};
+pub use request_auth::FyersRequestAuth;
 
 /// The broker name in account keys: `fyers`.
 pub const BROKER: &str = "fyers";

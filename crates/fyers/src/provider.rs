@@ -122,6 +122,11 @@ impl FyersProvider {
         self.api.config()
     }
 
+    /// The clock it reads time from.
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// The app's client id.
     pub fn client_id(&self) -> &str {
         &self.config().client_id

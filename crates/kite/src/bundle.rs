@@ -57,6 +57,14 @@ impl Broker for Kite {
         crate::default_manager_config()
     }
 
+    fn request_auth(
+        provider: &Arc<KiteProvider>,
+    ) -> Option<Arc<dyn token_core::bundle::RequestAuth<KiteCreds>>> {
+        crate::KiteRequestAuth::new(provider)
+            .ok()
+            .map(|a| Arc::new(a) as Arc<dyn token_core::bundle::RequestAuth<KiteCreds>>)
+    }
+
     fn provider(s: &KiteSettings, ctx: &BuildContext) -> Result<KiteProvider, BuildError> {
         let secret = ctx.secret("api_secret", &s.api_secret)?;
         let mut config = KiteConfig::new(ctx.environment(), &s.api_key, secret, &s.redirect_url);

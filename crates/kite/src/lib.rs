@@ -42,12 +42,14 @@ pub mod errors;
 pub mod expiry;
 mod provider;
 pub mod redirect;
+mod request_auth;
 
 pub use bundle::{Kite, KiteSettings};
 pub use config::{checksum, KiteConfig, PRODUCTION_BASE_URL, PRODUCTION_LOGIN_URL};
 pub use errors::KiteErrorType;
 pub use expiry::{default_manager_config, default_policy, login_schedule};
 pub use provider::{KiteCreds, KiteProvider};
+pub use request_auth::KiteRequestAuth;
 
 /// The broker name in account keys: `kite`.
 pub const BROKER: &str = "kite";

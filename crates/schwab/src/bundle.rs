@@ -56,6 +56,14 @@ impl Broker for Schwab {
         crate::default_manager_config()
     }
 
+    fn request_auth(
+        provider: &Arc<SchwabProvider>,
+    ) -> Option<Arc<dyn token_core::bundle::RequestAuth<SchwabCreds>>> {
+        crate::SchwabRequestAuth::new(provider)
+            .ok()
+            .map(|a| Arc::new(a) as Arc<dyn token_core::bundle::RequestAuth<SchwabCreds>>)
+    }
+
     fn provider(s: &SchwabSettings, ctx: &BuildContext) -> Result<SchwabProvider, BuildError> {
         let secret = ctx.secret("app_secret", &s.app_secret)?;
         let mut config = SchwabConfig::new(ctx.environment(), &s.app_key, secret, &s.callback_url);

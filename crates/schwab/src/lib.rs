@@ -44,6 +44,7 @@ mod payload;
 pub mod problem;
 mod provider;
 pub mod redirect;
+mod request_auth;
 
 pub use bundle::{Schwab, SchwabSettings};
 pub use config::{SchwabConfig, PRODUCTION_BASE_URL};
@@ -51,6 +52,7 @@ pub use expiry::{default_manager_config, default_policy};
 pub use payload::SchwabCreds;
 pub use problem::SchwabError;
 pub use provider::SchwabProvider;
+pub use request_auth::SchwabRequestAuth;
 
 /// The broker name in account keys: `schwab`.
 pub const BROKER: &str = "schwab";

@@ -54,6 +54,7 @@ pub struct Account {
     loader: Arc<dyn Load>,
     redirect_uri: Option<String>,
     store: Option<Arc<dyn TokenStore>>,
+    proxy: Option<Arc<dyn crate::proxy::ProxyTarget>>,
 }
 
 impl std::fmt::Debug for Account {
@@ -90,7 +91,20 @@ impl Account {
             loader: Arc::new(manager),
             redirect_uri,
             store: None,
+            proxy: None,
         }
+    }
+
+    /// Remembers how the local proxy forwards for the account.
+    pub fn with_proxy(mut self, target: Arc<dyn crate::proxy::ProxyTarget>) -> Self {
+        self.proxy = Some(target);
+        self
+    }
+
+    /// How the local proxy forwards for the account; `None` offline or when
+    /// its broker has no proxy support.
+    pub fn proxy_target(&self) -> Option<Arc<dyn crate::proxy::ProxyTarget>> {
+        self.proxy.clone()
     }
 
     /// Remembers the store the account was built over (sinks read it).
@@ -190,6 +204,24 @@ impl Account {
     /// (e.g. saved by `tokenctl login` in another process); true if so.
     pub async fn reload_if_newer(&self) -> Result<bool, token_core::Error> {
         self.loader.reload_if_newer().await
+    }
+
+    /// [`Account::reload_if_newer`], giving up after `within`: the manager
+    /// may be mid-renewal, holding its renewal lock while it waits for the
+    /// store's lease (minutes when another process renews). The pollers
+    /// (`exec`, the sinks) compare the store themselves, so giving up only
+    /// delays the manager's adoption until the next poll, never theirs.
+    /// Failures are logged (no token values).
+    pub async fn adopt_newer_within(&self, within: std::time::Duration) {
+        match tokio::time::timeout(within, self.reload_if_newer()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(account = %self.managed.key(), error = %e, "cannot re-read the token store")
+            }
+            Err(_) => {
+                tracing::debug!(account = %self.managed.key(), "manager busy renewing; adopting the stored record later")
+            }
+        }
     }
 
     /// The loopback redirect URI the login ends at, for a broker whose login

@@ -15,6 +15,7 @@
 //! - [`config`]: the TOML configuration (accounts, stores, where secrets
 //!   come from; `[control]`/`[notify]` kept opaque for the control server).
 //! - [`accounts`]: configured accounts turned into token managers.
+//! - [`proxy`]: the local signing proxy of `tokenctl run --proxy`.
 //! - [`render`]: the status table and timeline lines.
 //! - [`cli`]: argument parsing and the commands; `tokenctl demo` runs the
 //!   `tokenctl_demo` scenario.
@@ -24,10 +25,13 @@
 pub mod accounts;
 pub mod cli;
 pub mod config;
+pub mod proxy;
 pub mod registry;
 pub mod render;
 pub mod sink;
 pub mod stores;
+#[cfg(feature = "test-clock")]
+pub mod test_clock;
 
 pub use registry::Registry;
 pub use tokenctl_demo as demo;

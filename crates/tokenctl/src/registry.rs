@@ -160,9 +160,13 @@ impl<B: Broker> AccountSettings for Settings<B> {
         pending: Arc<dyn PendingLogins>,
         mode: Mode,
     ) -> Result<Account, BuildError> {
-        let provider: Arc<dyn TokenProvider<B::Payload>> = match mode {
-            Mode::Online => Arc::new(B::provider(&self.0, ctx)?),
-            Mode::Offline => Arc::new(Offline(B::NAME)),
+        let (provider, auth): (Arc<dyn TokenProvider<B::Payload>>, _) = match mode {
+            Mode::Online => {
+                let p = Arc::new(B::provider(&self.0, ctx)?);
+                let auth = B::request_auth(&p);
+                (p, auth)
+            }
+            Mode::Offline => (Arc::new(Offline(B::NAME)), None),
         };
         let manager = B::manager(ctx.key.clone(), provider)
             .config(B::manager_config(&self.0))
@@ -175,7 +179,11 @@ impl<B: Broker> AccountSettings for Settings<B> {
             Mode::Online => B::login_redirect_uri(&self.0),
             Mode::Offline => None,
         };
-        Ok(Account::new(manager, redirect))
+        let account = Account::new(manager.clone(), redirect);
+        Ok(match auth {
+            Some(auth) => account.with_proxy(Arc::new(crate::proxy::Target::new(manager, auth))),
+            None => account,
+        })
     }
 }
 

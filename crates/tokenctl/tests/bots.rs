@@ -4,13 +4,16 @@
 //! runs a command with the token in its environment, forwards SIGTERM and
 //! exits with the command's code.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use broker_sim::{BrokerSim, SimConfig};
-use secrecy::{ExposeSecret, SecretString};
+use common::{fyers_log_in, lines_in};
+use secrecy::ExposeSecret;
 use token_core::{SystemClock, TokenStore};
 use tokenctl::accounts::{Account, Mode};
 use tokenctl::config::Config;
@@ -69,28 +72,7 @@ path = "bot/tokens_prod.json"
     let acct = Account::open(&config.accounts[0], Arc::new(SystemClock), Mode::Online)
         .await
         .unwrap();
-    let m = acct.managed();
-    let request = m.begin_authorization().await.unwrap();
-    let state = url::Url::parse(&request.url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
-    let redirect = running
-        .sim
-        .approve_fyers(&c.fyers_client_id, &c.fyers_redirect_uri, &state)
-        .unwrap();
-    m.complete_authorization(&SecretString::from(redirect))
-        .await
-        .unwrap();
-    let rec = acct.store().unwrap().load(m.key()).await.unwrap().unwrap();
-    let token = rec
-        .payload
-        .get("access_token")
-        .unwrap()
-        .expose_secret()
-        .to_owned();
+    let token = fyers_log_in(&acct, &running).await;
     LoggedIn {
         _running: running,
         dir,
@@ -154,10 +136,16 @@ async fn run_writes_the_sinks_from_the_store_and_never_logs_the_token() {
 }
 
 fn exec(config: &std::path::Path, script: &str) -> Command {
+    exec_with(config, &[], script)
+}
+
+fn exec_with(config: &std::path::Path, flags: &[&str], script: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tokenctl"));
     c.arg("--config")
         .arg(config)
-        .args(["exec", "--account", "desk", "--", "sh", "-c", script]);
+        .args(["exec", "--account", "desk"])
+        .args(flags)
+        .args(["--", "sh", "-c", script]);
     c
 }
 
@@ -202,4 +190,100 @@ async fn exec_forwards_sigterm_to_the_command() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(5));
     assert_eq!(std::fs::read_to_string(&got).unwrap(), "term\n");
+}
+
+/// The access token the account's store holds now.
+async fn stored_token(config_path: &std::path::Path) -> String {
+    let registry = tokenctl::Registry::new().register::<fyers::Fyers>();
+    let config = Config::load(Some(config_path), &registry).unwrap();
+    let acct = Account::open(&config.accounts[0], Arc::new(SystemClock), Mode::Offline)
+        .await
+        .unwrap();
+    let rec = acct
+        .store()
+        .unwrap()
+        .load(acct.managed().key())
+        .await
+        .unwrap()
+        .unwrap();
+    rec.payload
+        .get("access_token")
+        .unwrap()
+        .expose_secret()
+        .to_owned()
+}
+
+/// `tokenctl renew desk` in its own process (another process changes the token).
+fn renew_elsewhere(config_path: &std::path::Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tokenctl"))
+        .arg("--config")
+        .arg(config_path)
+        .args(["renew", "desk"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// The time `exec` may take to notice a change another process saved: its
+/// poll interval (2 s), the restart, and slack for a loaded CI machine. The
+/// bug this guards against took over 20 s.
+const NOTICE_WITHIN: Duration = Duration::from_secs(6);
+
+// Multi-threaded: the simulator must answer while this thread waits on
+// `tokenctl renew`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_restarts_the_command_soon_after_another_process_renews() {
+    let env = logged_in().await;
+    let seen = env.dir.path().join("seen");
+    let script = format!(
+        "printf '%s\\n' \"$FYERS_ACCESS_TOKEN\" >> '{}'; trap 'exit 0' TERM; while :; do sleep 0.05; done",
+        seen.display()
+    );
+    let mut child = exec(&env.config_path, &script).spawn().unwrap();
+    assert_eq!(lines_in(&seen, 1).await, vec![env.token.clone()]);
+    renew_elsewhere(&env.config_path);
+    let renewed_at = Instant::now();
+    let new_token = stored_token(&env.config_path).await;
+    assert_ne!(new_token, env.token, "the renewal changed nothing");
+    let lines = lines_in(&seen, 2).await;
+    let took = renewed_at.elapsed();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert_eq!(lines, vec![env.token.clone(), new_token]);
+    assert!(took < NOTICE_WITHIN, "restarted {took:?} after the renewal");
+}
+
+// Multi-threaded: the simulator must answer while this thread waits on
+// `tokenctl renew`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_reload_signal_reaches_the_command_without_a_restart() {
+    let env = logged_in().await;
+    let starts = env.dir.path().join("starts");
+    let got = env.dir.path().join("got");
+    let script = format!(
+        "echo start >> '{starts}'; trap 'echo hup >> \"{got}\"' HUP; trap 'exit 0' TERM; while :; do sleep 0.05; done",
+        starts = starts.display(),
+        got = got.display()
+    );
+    let mut child = exec_with(&env.config_path, &["--reload-signal", "HUP"], &script)
+        .spawn()
+        .unwrap();
+    assert_eq!(lines_in(&starts, 1).await, vec!["start".to_string()]);
+    renew_elsewhere(&env.config_path);
+    let renewed_at = Instant::now();
+    let hup = lines_in(&got, 1).await;
+    let took = renewed_at.elapsed();
+    // Give a (wrong) restart time to show.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::fs::read_to_string(&starts).unwrap();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert_eq!(hup, vec!["hup".to_string()]);
+    assert_eq!(started, "start\n", "the command was restarted");
+    assert!(took < NOTICE_WITHIN, "signalled {took:?} after the renewal");
+    assert_eq!(status.code(), Some(0));
 }

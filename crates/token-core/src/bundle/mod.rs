@@ -9,6 +9,7 @@
 //! registration line; a bot gets a [`ManagerBuilder`]
 //! with the right defaults from [`Broker::manager`].
 
+mod request;
 mod secret;
 
 use std::fmt;
@@ -30,6 +31,7 @@ use crate::policy::ExpiryPolicy;
 use crate::provider::TokenProvider;
 use crate::record::Payload;
 
+pub use request::{ApiRequest, AuthHeader, RequestAuth};
 pub use secret::{loose_permissions, SecretError, SecretSource, INLINE_SECRET_REFUSED};
 
 /// One broker, bundled: see the [module docs](self).
@@ -109,6 +111,14 @@ pub trait Broker: Send + Sync + 'static {
     /// upper-cased.
     fn sink_fields() -> Vec<(&'static str, &'static str)> {
         Vec::new()
+    }
+
+    /// How the local signing proxy authenticates API requests for an
+    /// account built with `provider` (see [`RequestAuth`]); `None` (the
+    /// default): the proxy answers that this broker is not supported.
+    fn request_auth(provider: &Arc<Self::Provider>) -> Option<Arc<dyn RequestAuth<Self::Payload>>> {
+        let _ = provider;
+        None
     }
 
     /// The account key of `label` in `environment` for this broker.

@@ -50,6 +50,7 @@ pub async fn daemon(
     clock: Arc<dyn Clock>,
     listen: Option<std::net::SocketAddr>,
     owner: &super::OwnerArgs,
+    proxy: Option<std::net::SocketAddr>,
 ) -> Result<(), CliError> {
     // Read the control settings first so a bad table fails before any work.
     let control = control_settings(config, listen)?;
@@ -71,6 +72,7 @@ pub async fn daemon(
         }
     };
     let mut accounts = Vec::new();
+    let mut built = Vec::new();
     let mut sink_tasks = Vec::new();
     for cfg in &config.accounts {
         let acct = Account::open_and_load(cfg, clock.clone(), Mode::Online).await?;
@@ -84,7 +86,9 @@ pub async fn daemon(
             sink_tasks.push(crate::sink::spawn(acct.clone(), sinks, clock.clone()));
         }
         accounts.push(acct.managed());
+        built.push(acct);
     }
+    let proxy = super::proxy::start(config, proxy, &built).await?;
     let mut handles = Vec::new();
     let mut loggers = Vec::new();
     // Alerts in the log name every way to answer a login that is open.
@@ -154,6 +158,9 @@ pub async fn daemon(
             Ok(Err(e)) => tracing::error!(error = %e, "control server failed"),
             Err(e) => tracing::error!(error = %e, "control server task failed"),
         }
+    }
+    if let Some(p) = proxy {
+        p.stop().await;
     }
     for h in handles {
         h.stop().await;

@@ -70,16 +70,17 @@ async fn environment(watched: &[Watched], clock: &dyn Clock) -> Vec<(String, Sec
     out
 }
 
-/// Resolves at the next account event, or after [`crate::sink::POLL`] once
-/// newer records saved by other processes have been re-read.
+/// Resolves at the next account event, or after [`crate::sink::POLL`]
+/// (the caller then compares the store itself, so a change another process
+/// saved is seen within one poll even while this process's manager is busy
+/// renewing; the manager adopts it within [`crate::sink::ADOPT_WAIT`] or at a
+/// later poll).
 async fn next_change(changed: &mut tokio::sync::mpsc::Receiver<()>, watched: &[Watched]) {
     tokio::select! {
         _ = changed.recv() => {}
         _ = tokio::time::sleep(crate::sink::POLL) => {
             for w in watched {
-                if let Err(e) = w.acct.reload_if_newer().await {
-                    tracing::warn!(account = %w.account.key(), error = %e, "cannot re-read the token store");
-                }
+                w.acct.adopt_newer_within(crate::sink::ADOPT_WAIT).await;
             }
         }
     }

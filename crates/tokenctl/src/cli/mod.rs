@@ -5,6 +5,7 @@ mod error;
 mod exec;
 mod login;
 mod owner;
+mod proxy;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use clap::{Parser, Subcommand};
-use token_core::{health_report, Clock, HealthReport, HealthStatus, ManagedAccount, SystemClock};
+use token_core::{health_report, Clock, HealthReport, HealthStatus, ManagedAccount};
 
 pub use daemon::daemon;
 use error::token_err;
@@ -130,6 +131,7 @@ pub enum Command {
   tokenctl run
   RUST_LOG=debug tokenctl run --log-format json
   tokenctl run --listen 127.0.0.1:9184   # /health, /metrics, /refresh, /keepalive, /login (needs [control])
+  tokenctl run --proxy 127.0.0.1:9185    # bots send unsigned broker requests to /ACCOUNT/PATH (needs [proxy])
   tokenctl run --standby                 # wait while another process maintains an account, then take over
 
 One process maintains an account at a time: a second `run` or `exec` over the same store exits with code 4, naming the process that holds the account, unless --standby.")]
@@ -145,6 +147,10 @@ One process maintains an account at a time: a second `run` or `exec` over the sa
         /// One maintenance owner per account.
         #[command(flatten)]
         owner: OwnerArgs,
+        /// Serve the local signing proxy on this address (needs a `[proxy]`
+        /// table with the bearer token bots send; overrides its `listen`).
+        #[arg(long, value_name = "ADDR")]
+        proxy: Option<std::net::SocketAddr>,
     },
     /// Runs a command with the accounts' tokens in its environment (names
     /// from the account's dotenv sink, else the broker's, e.g.
@@ -195,7 +201,10 @@ pub async fn main_with(
 
 /// Runs a parsed command; returns the exit code.
 pub async fn run(registry: &Registry, cli: Cli) -> Result<u8, CliError> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    #[cfg(feature = "test-clock")]
+    let clock = crate::test_clock::from_env();
+    #[cfg(not(feature = "test-clock"))]
+    let clock: Arc<dyn Clock> = Arc::new(token_core::SystemClock);
     if !matches!(
         cli.command,
         Command::Run { .. } | Command::Demo { .. } | Command::Exec { .. }
@@ -280,10 +289,11 @@ pub async fn run(registry: &Registry, cli: Cli) -> Result<u8, CliError> {
             log_format,
             listen,
             owner,
+            proxy,
         } => {
             let config = Config::load(cli.config.as_deref(), registry)?;
             daemon::init_logging(&log_format);
-            daemon(&config, registry, clock, listen, &owner).await?;
+            daemon(&config, registry, clock, listen, &owner, proxy).await?;
             Ok(0)
         }
         Command::Exec {

@@ -28,7 +28,8 @@
 //! in the file itself: each is `{ env = "VAR" }` or `{ file = "PATH" }`
 //! (relative to this file) and is read only when a command needs it. The
 //! optional `[control]` and `[notify]` tables are configured by the control
-//! server and kept here as opaque TOML.
+//! server and kept here as opaque TOML; `[proxy]` configures the local
+//! signing proxy ([`crate::proxy::ProxyConfig`], read by [`Config::proxy_table`]).
 
 mod error;
 mod locate;
@@ -85,6 +86,8 @@ pub struct Config {
     pub control: Option<toml::Value>,
     /// `[notify]`: configured by the control server (kept opaque here).
     pub notify: Option<toml::Value>,
+    /// `[proxy]`: the local signing proxy (parsed by [`Config::proxy_table`]).
+    pub proxy: Option<toml::Value>,
     /// The file's text, so the control tables are parsed with line numbers
     /// when they are used.
     pub(crate) text: String,
@@ -139,6 +142,12 @@ impl Config {
         ConfigError,
     > {
         parse::control_tables(self)
+    }
+
+    /// The `[proxy]` table, errors with file:line:column, relative paths
+    /// anchored at this file's directory.
+    pub fn proxy_table(&self) -> Result<Option<crate::proxy::ProxyConfig>, ConfigError> {
+        parse::proxy_table(self)
     }
 
     /// The account `selector` names: its label, or `broker/label`, or the

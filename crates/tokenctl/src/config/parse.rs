@@ -29,6 +29,7 @@ struct RawConfig {
     store: Option<Spanned<RawStore>>,
     control: Option<toml::Value>,
     notify: Option<toml::Value>,
+    proxy: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +115,7 @@ pub(super) fn parse(text: &str, path: &Path, registry: &Registry) -> Result<Conf
         accounts: out,
         control: raw.control,
         notify: raw.notify,
+        proxy: raw.proxy,
         text: text.to_owned(),
     })
 }
@@ -148,6 +150,24 @@ pub(super) fn control_tables(
         })?;
     }
     Ok((tables.control.map(|c| c.relative_to(base)), notify))
+}
+
+/// `[proxy]`; everything else in the file is ignored.
+#[derive(Deserialize)]
+struct ProxyTable {
+    proxy: Option<crate::proxy::ProxyConfig>,
+}
+
+pub(super) fn proxy_table(
+    config: &Config,
+) -> Result<Option<crate::proxy::ProxyConfig>, ConfigError> {
+    let p = Parser {
+        text: &config.text,
+        path: &config.path,
+    };
+    let table: ProxyTable = toml::from_str(&config.text).map_err(|e| p.toml(e, 0))?;
+    let base = config.path.parent().unwrap_or(Path::new("."));
+    Ok(table.proxy.map(|c| c.relative_to(base)))
 }
 
 fn parse_account(

@@ -30,12 +30,44 @@ pub(super) fn write(
     Ok(true)
 }
 
-fn render(values: &[(String, &SecretString)], snap: &Snapshot) -> String {
-    let h = &snap.health;
-    let time = |t: Option<chrono::DateTime<chrono::Utc>>| match t {
+/// The person action an account needs, as the JSON sink and the proxy's
+/// `503` show it: `null`, or `{ "action": "login", "required_now", "due_at",
+/// "reason", "url" }`. The one place this is decided.
+pub fn next_action(h: &token_core::AccountHealth) -> Value {
+    if h.reauthorization_required || h.reauthorize_by.is_some() {
+        json!({
+            "action": "login",
+            "required_now": h.reauthorization_required,
+            "due_at": rfc3339(h.reauthorize_by.or(h.next_action_at)),
+            "reason": h.reauthorization_reason,
+            "url": h.reauthorization_url,
+        })
+    } else {
+        Value::Null
+    }
+}
+
+/// [`next_action`] for an account whose token cannot be used now (the
+/// proxy's `503`): a login required now, with `reason`, even before the
+/// account's maintenance has raised it.
+pub fn next_action_now(h: &token_core::AccountHealth, reason: &str) -> Value {
+    let mut h = h.clone();
+    h.reauthorization_required = true;
+    h.reauthorization_reason
+        .get_or_insert_with(|| reason.to_owned());
+    next_action(&h)
+}
+
+fn rfc3339(t: Option<chrono::DateTime<chrono::Utc>>) -> Value {
+    match t {
         Some(t) => Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         None => Value::Null,
-    };
+    }
+}
+
+fn render(values: &[(String, &SecretString)], snap: &Snapshot) -> String {
+    let h = &snap.health;
+    let time = rfc3339;
     let mut doc = Map::new();
     doc.insert("schema_version".into(), json!(JSON_SCHEMA_VERSION));
     doc.insert("account".into(), json!(h.key.to_string()));
@@ -65,18 +97,7 @@ fn render(values: &[(String, &SecretString)], snap: &Snapshot) -> String {
     doc.insert("expires_at".into(), time(h.expires_at));
     doc.insert("idle_at".into(), time(h.idle_at));
     doc.insert("refresh_expires_at".into(), time(h.refresh_expires_at));
-    let action = if h.reauthorization_required || h.reauthorize_by.is_some() {
-        json!({
-            "action": "login",
-            "required_now": h.reauthorization_required,
-            "due_at": time(h.reauthorize_by.or(h.next_action_at)),
-            "reason": h.reauthorization_reason,
-            "url": h.reauthorization_url,
-        })
-    } else {
-        Value::Null
-    };
-    doc.insert("next_action".into(), action);
+    doc.insert("next_action".into(), next_action(h));
     let mut text = serde_json::to_string_pretty(&Value::Object(doc)).unwrap_or_default();
     text.push('\n');
     text

@@ -22,7 +22,7 @@ use token_core::{AccountHealth, Clock, ManagedAccount, StoreError, TokenState, T
 use crate::accounts::Account;
 use crate::config::{OnExpiry, SinkKind, SinkSpec};
 
-pub use json::JSON_SCHEMA_VERSION;
+pub use json::{next_action, next_action_now, JSON_SCHEMA_VERSION};
 
 /// Why a sink could not be written. Never holds a token value.
 #[derive(Debug, Error)]
@@ -68,8 +68,11 @@ impl Snapshot {
         store: &dyn TokenStore,
         now: DateTime<Utc>,
     ) -> Result<Snapshot, SinkError> {
-        let health = account.health();
+        let mut health = account.health();
         let record = store.load(account.key()).await.map_err(SinkError::Store)?;
+        if let Some(r) = &record {
+            adopt_times(&mut health, &r.meta, now);
+        }
         let fields = record
             .map(|r| {
                 r.payload
@@ -93,6 +96,26 @@ impl Snapshot {
         self.health.state == Some(TokenState::Expired)
             || self.health.expires_at.is_some_and(|e| e <= self.now)
     }
+}
+
+/// A record another process saved that the manager has not adopted yet
+/// (it is busy, or polls later): the times and state the sinks and `exec`
+/// show come from that record, so a new login is written at once instead of
+/// being taken for the manager's expired token.
+fn adopt_times(health: &mut AccountHealth, meta: &token_core::Metadata, now: DateTime<Utc>) {
+    if health.issued_at.is_some_and(|held| meta.issued_at <= held) {
+        return;
+    }
+    health.issued_at = Some(meta.issued_at);
+    health.expires_at = meta.expires_at;
+    health.refresh_expires_at = meta.refresh_expires_at;
+    health.last_used = meta.last_used;
+    health.idle_at = None;
+    health.state = Some(if meta.expires_at.is_some_and(|e| e <= now) {
+        TokenState::Expired
+    } else {
+        TokenState::Fresh
+    });
 }
 
 /// One account's sinks with the variable names resolved.
@@ -227,9 +250,14 @@ impl Sinks {
 /// announces no event for.
 pub const POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How long a poll waits for the manager to adopt a newer stored record
+/// before trying again at the next poll (see [`Account::adopt_newer_within`]).
+pub const ADOPT_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Keeps `sinks` up to date with `account` until aborted: writes them now,
-/// then after every event the account announces, and every [`POLL`] after
-/// re-reading a newer record from the store. Failures are logged (without
+/// then after every event the account announces, and every [`POLL`] from
+/// the store itself (a record another process saved is seen even while the
+/// manager is busy renewing). Failures are logged (without
 /// token values) and retried at the next event.
 pub fn spawn(account: Account, sinks: Sinks, clock: Arc<dyn Clock>) -> tokio::task::JoinHandle<()> {
     let managed = account.managed();
@@ -246,11 +274,7 @@ pub fn spawn(account: Account, sinks: Sinks, clock: Arc<dyn Clock>) -> tokio::ta
                         break;
                     }
                 }
-                _ = tokio::time::sleep(POLL) => {
-                    if let Err(e) = account.reload_if_newer().await {
-                        tracing::warn!(account = %managed.key(), error = %e, "cannot re-read the token store");
-                    }
-                }
+                _ = tokio::time::sleep(POLL) => account.adopt_newer_within(ADOPT_WAIT).await,
             }
         }
     })

@@ -53,3 +53,54 @@ pub fn listen_addr(log: &[String]) -> String {
     let rest = line.split("listening on http://").nth(1).unwrap_or("");
     rest.split_whitespace().next().unwrap_or("").to_string()
 }
+
+/// Waits ([`LINE_WAIT`] at most) until the file at `path` holds `n` lines;
+/// returns them.
+pub async fn lines_in(path: &std::path::Path, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + LINE_WAIT;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        if lines.len() >= n {
+            return lines;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} has {lines:?}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Logs the FYERS account `acct` in through the simulator, as `tokenctl
+/// login` would; returns the access token it saved.
+pub async fn fyers_log_in(
+    acct: &tokenctl::accounts::Account,
+    running: &broker_sim::RunningSim,
+) -> String {
+    use secrecy::ExposeSecret;
+    use token_core::TokenStore;
+    let c = running.credentials();
+    let m = acct.managed();
+    let request = m.begin_authorization().await.unwrap();
+    let state = url::Url::parse(&request.url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let redirect = running
+        .sim
+        .approve_fyers(&c.fyers_client_id, &c.fyers_redirect_uri, &state)
+        .unwrap();
+    m.complete_authorization(&secrecy::SecretString::from(redirect))
+        .await
+        .unwrap();
+    let rec = acct.store().unwrap().load(m.key()).await.unwrap().unwrap();
+    rec.payload
+        .get("access_token")
+        .unwrap()
+        .expose_secret()
+        .to_owned()
+}

@@ -1,0 +1,385 @@
+//! The local signing proxy against broker-sim, in process on a shared
+//! ManualClock: E*TRADE requests signed (the simulator verifies OAuth 1.0a),
+//! FYERS's header added, use counted, GET renewed once and retried, POST
+//! never retried, 503 with the person action once only a login helps (the
+//! broker not contacted), 401 without the bearer token, and no secret in any
+//! answer.
+
+use std::sync::{Arc, Mutex};
+
+use broker_sim::{
+    BrokerSim, Endpoint, EtradeProblem, Fault, Rejection, RunningSim, SimConfig, Times,
+};
+use chrono::{Duration, TimeZone, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use token_core::{ManagedAccount, ManualClock, SecretSource, TokenStore};
+use tokenctl::accounts::{Account, Mode};
+use tokenctl::config::Config;
+use tokenctl::proxy::{ProxyAccount, ProxyConfig};
+
+/// Cannot occur by chance in any answer.
+const BEARER: &str = "Px7Zq-S3cr3t-9f86d081884c7d65-proxy-bearer";
+
+struct Env {
+    running: RunningSim,
+    clock: ManualClock,
+    _dir: tempfile::TempDir,
+    accounts: Vec<Account>,
+    proxy: String,
+    http: reqwest::Client,
+    /// Every secret that must never appear in an answer.
+    secrets: Vec<String>,
+    /// Every answer seen (status line, headers, body), for the leak scan.
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+fn private(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+}
+
+fn param(url: &str, name: &str) -> String {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
+impl Env {
+    /// E*TRADE `main` and FYERS `desk`, both logged in, on a Wednesday at
+    /// 10:00 New York, the proxy on a free loopback port.
+    async fn start() -> Env {
+        Self::start_with("").await
+    }
+
+    /// [`Env::start`] with more `[proxy]` settings.
+    async fn start_with(proxy_settings: &str) -> Env {
+        let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 4, 15, 0, 0).unwrap());
+        let running = BrokerSim::start_with_manual_clock(SimConfig::default(), clock.clone())
+            .await
+            .unwrap();
+        let c = running.credentials();
+        let dir = tempfile::tempdir().unwrap();
+        private(
+            &dir.path().join("consumer_secret"),
+            &c.etrade_consumer_secret,
+        );
+        private(&dir.path().join("secret_key"), &c.fyers_secret_key);
+        private(&dir.path().join("pin"), &c.fyers_pin);
+        private(&dir.path().join("proxy-token"), BEARER);
+        let text = format!(
+            r#"
+[proxy]
+token = {{ file = "proxy-token" }}
+{proxy_settings}
+
+[[account]]
+broker = "etrade"
+environment = "sandbox"
+label = "main"
+consumer_key = "{key}"
+consumer_secret = {{ file = "consumer_secret" }}
+base_url = "{base}"
+
+[[account]]
+broker = "fyers"
+label = "desk"
+client_id = "{client}"
+secret_key = {{ file = "secret_key" }}
+pin = {{ file = "pin" }}
+redirect_uri = "{redirect}"
+base_url = "{fyers}"
+"#,
+            key = c.etrade_consumer_key,
+            base = running.base_url,
+            client = c.fyers_client_id,
+            redirect = c.fyers_redirect_uri,
+            fyers = c.fyers_base_url,
+        );
+        let path = dir.path().join("tokenctl.toml");
+        std::fs::write(&path, &text).unwrap();
+        let registry = tokenctl::Registry::new()
+            .register::<etrade::Etrade>()
+            .register::<fyers::Fyers>();
+        let config = Config::parse(&text, &path, &registry).unwrap();
+        let shared: Arc<dyn token_core::Clock> = Arc::new(clock.clone());
+        let mut accounts = Vec::new();
+        let mut secrets = vec![
+            BEARER.to_owned(),
+            c.etrade_consumer_secret.clone(),
+            c.fyers_secret_key.clone(),
+            c.fyers_pin.clone(),
+        ];
+        for cfg in &config.accounts {
+            let acct = Account::open(cfg, shared.clone(), Mode::Online)
+                .await
+                .unwrap();
+            let m = acct.managed();
+            let request = m.begin_authorization().await.unwrap();
+            let answer = if cfg.key.broker() == "etrade" {
+                running
+                    .sim
+                    .approve_etrade(&param(&request.url, "token"))
+                    .unwrap()
+            } else {
+                running
+                    .sim
+                    .approve_fyers(
+                        &c.fyers_client_id,
+                        &c.fyers_redirect_uri,
+                        &param(&request.url, "state"),
+                    )
+                    .unwrap()
+            };
+            m.complete_authorization(&SecretString::from(answer))
+                .await
+                .unwrap();
+            let rec = acct.store().unwrap().load(m.key()).await.unwrap().unwrap();
+            for (_, value) in rec.payload.iter() {
+                secrets.push(value.expose_secret().to_owned());
+            }
+            accounts.push(acct);
+        }
+        let served = accounts
+            .iter()
+            .map(|a| ProxyAccount {
+                managed: a.managed(),
+                target: a.proxy_target(),
+            })
+            .collect();
+        let cfg = config.proxy_table().unwrap().unwrap();
+        let bearer =
+            control::BearerToken::configured(&cfg.token.as_ref().unwrap().read().unwrap()).unwrap();
+        let router = tokenctl::proxy::router(served, Some(bearer), &cfg).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(tokenctl::proxy::serve(
+            listener,
+            router,
+            std::future::pending(),
+        ));
+        running.sim.reset_counters();
+        Env {
+            running,
+            clock,
+            _dir: dir,
+            accounts,
+            proxy,
+            http: reqwest::Client::new(),
+            secrets,
+            seen: Arc::default(),
+        }
+    }
+
+    fn account(&self, label: &str) -> Arc<dyn ManagedAccount> {
+        self.accounts
+            .iter()
+            .map(Account::managed)
+            .find(|m| m.key().label() == label)
+            .unwrap()
+    }
+
+    /// Sends `method path` through the proxy (with the bearer token unless
+    /// `bearer` is None); returns (status, body) and keeps the answer for
+    /// the leak scan.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: Option<&str>,
+        form: Option<&str>,
+    ) -> (u16, String) {
+        let mut req = self.http.request(method, format!("{}{path}", self.proxy));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        if let Some(f) = form {
+            req = req
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(f.to_owned());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = format!("{:?}", resp.headers());
+        let body = resp.text().await.unwrap();
+        self.seen
+            .lock()
+            .unwrap()
+            .push(format!("{status}\n{headers}\n{body}"));
+        (status, body)
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        self.call(reqwest::Method::GET, path, Some(BEARER), None)
+            .await
+    }
+
+    /// No answer the proxy gave carried a secret.
+    fn assert_no_leak(&self) {
+        let seen = self.seen.lock().unwrap();
+        assert!(!seen.is_empty());
+        for answer in seen.iter() {
+            for s in &self.secrets {
+                assert!(
+                    !answer.contains(s.as_str()),
+                    "a secret leaked in:\n{answer}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etrade_get_is_signed_forwarded_unchanged_and_counts_as_use() {
+    let env = Env::start().await;
+    let main = env.account("main");
+    env.clock.advance(Duration::minutes(90));
+    let before = main.health().last_used.unwrap();
+    let (status, body) = env.get("/main/v1/accounts/list.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("JIdOIAcSpwR1Jva7RQBraQ"), "{body}");
+    // The query is signed too (the simulator checks the signature).
+    let (status, body) = env
+        .get("/etrade.sandbox.main/v1/market/quote/AAPL,MSFT.json?detailFlag=ALL")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("MSFT"), "{body}");
+    assert_eq!(env.running.sim.calls(Endpoint::EtradeAccountsList), 1);
+    assert_eq!(env.running.sim.calls(Endpoint::EtradeQuote), 1);
+    assert_eq!(env.running.sim.calls(Endpoint::EtradeRenew), 0);
+    let after = main.health().last_used.unwrap();
+    assert!(
+        after >= before + Duration::minutes(89),
+        "use not counted: {before} -> {after}"
+    );
+    env.assert_no_leak();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fyers_request_gets_the_client_id_token_header() {
+    let env = Env::start().await;
+    let (status, body) = env.get("/desk/profile").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"s\":\"ok\""), "{body}");
+    assert_eq!(env.running.sim.calls(Endpoint::FyersProfile), 1);
+    env.assert_no_leak();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inactive_answer_to_a_get_is_renewed_once_and_retried() {
+    let env = Env::start().await;
+    env.running.sim.inject_fault(
+        Endpoint::EtradeAccountsList,
+        Fault::Unauthorized(Rejection::Etrade(EtradeProblem::TokenExpired)),
+        Times::N(1),
+    );
+    let (status, body) = env.get("/main/v1/accounts/list.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(env.running.sim.calls(Endpoint::EtradeRenew), 1);
+    assert_eq!(env.running.sim.calls(Endpoint::EtradeAccountsList), 2);
+    env.assert_no_leak();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inactive_answer_to_a_post_is_passed_back_not_retried() {
+    let env = Env::start().await;
+    env.running.sim.inject_fault(
+        Endpoint::FyersLogout,
+        Fault::Unauthorized(Rejection::Fyers(-17)),
+        Times::N(1),
+    );
+    let (status, body) = env
+        .call(reqwest::Method::POST, "/desk/logout", Some(BEARER), None)
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body.contains("-17"),
+        "the broker's answer, unchanged: {body}"
+    );
+    assert_eq!(env.running.sim.calls(Endpoint::FyersLogout), 1);
+    assert_eq!(
+        env.running.sim.calls(Endpoint::FyersValidateRefreshToken),
+        0
+    );
+    env.assert_no_leak();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_midnight_new_york_the_proxy_answers_503_with_the_login_and_asks_no_broker() {
+    let env = Env::start().await;
+    // 00:30 New York on Thursday: the E*TRADE token died at midnight.
+    env.clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 5, 5, 30, 0).unwrap());
+    let (status, body) = env.get("/main/v1/accounts/list.json").await;
+    assert_eq!(status, 503, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["error"], "no_usable_token");
+    assert_eq!(doc["account"], "etrade/sandbox/main");
+    assert_eq!(doc["next_action"]["action"], "login", "{doc}");
+    assert_eq!(env.running.sim.calls(Endpoint::EtradeAccountsList), 0);
+    assert_eq!(env.running.sim.calls(Endpoint::EtradeRenew), 0);
+    env.assert_no_leak();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_bearer_token_the_proxy_answers_401_and_forwards_nothing() {
+    let env = Env::start().await;
+    let (status, body) = env
+        .call(
+            reqwest::Method::GET,
+            "/main/v1/accounts/list.json",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+    let wrong = format!("{BEARER}x");
+    let (status, _) = env
+        .call(
+            reqwest::Method::GET,
+            "/main/v1/accounts/list.json",
+            Some(&wrong),
+            None,
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, body) = env.get("/nobody/v1/accounts/list.json").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("main"), "names the accounts: {body}");
+    assert_eq!(env.running.sim.calls(Endpoint::EtradeAccountsList), 0);
+    env.assert_no_leak();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_max_in_flight_are_refused_at_once() {
+    let env = Env::start_with("max_in_flight = 1").await;
+    env.running.sim.inject_fault(
+        Endpoint::EtradeAccountsList,
+        Fault::Delay(std::time::Duration::from_millis(500)),
+        Times::N(1),
+    );
+    let slow = env.get("/main/v1/accounts/list.json");
+    let second = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        env.get("/main/v1/accounts/list.json").await
+    };
+    let ((s1, b1), (s2, b2)) = tokio::join!(slow, second);
+    assert_eq!(s1, 200, "{b1}");
+    assert_eq!(s2, 503, "{b2}");
+    assert!(b2.contains("\"busy\""), "{b2}");
+    assert_eq!(env.running.sim.calls(Endpoint::EtradeAccountsList), 1);
+    env.assert_no_leak();
+}
+
+#[test]
+fn proxy_config_defaults_are_bounded() {
+    let c = ProxyConfig::on(
+        "127.0.0.1:0".parse().unwrap(),
+        SecretSource::Env("X".into()),
+    );
+    assert_eq!(c.max_body_bytes, 1024 * 1024);
+    assert_eq!(c.max_in_flight, 256);
+    assert_eq!(c.timeout(), std::time::Duration::from_secs(30));
+}
