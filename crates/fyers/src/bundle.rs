@@ -50,6 +50,15 @@ impl Broker for Fyers {
         chrono_tz::Asia::Kolkata
     }
 
+    fn calendar() -> Option<&'static str> {
+        Some("NSE")
+    }
+
+    fn login_window() -> Option<token_core::LoginWindow> {
+        // Before the 09:15 Kolkata open.
+        "08:00-09:00 Asia/Kolkata Mon-Fri".parse().ok()
+    }
+
     fn default_policy() -> Arc<dyn ExpiryPolicy> {
         Arc::new(crate::default_policy())
     }

@@ -110,6 +110,36 @@ pub enum Event {
         /// What it warns of and what to do.
         message: String,
     },
+    /// A person is asked to log in now: when the account's login window
+    /// opens (or at once without one), then again as reminders until the
+    /// login is done or the window closes. `url` is a live authorize URL.
+    /// This, not [`Event::ReauthorizationRequired`] (raised when the need
+    /// arises, e.g. at 00:00 New York), is what alerts a person.
+    LoginRequested {
+        /// Account.
+        key: AccountKey,
+        /// When asked.
+        at: DateTime<Utc>,
+        /// Why a login is needed, in words.
+        reason: String,
+        /// Where to log in (a fresh request each time it went stale).
+        url: Option<String>,
+        /// 0 for the first prompt of a window, then 1, 2, ... for reminders.
+        reminder: u32,
+        /// When the window closes (the account turns critical then);
+        /// `None` when there is no window.
+        window_closes: Option<DateTime<Utc>>,
+    },
+    /// The login window closed with no login: the account is critical
+    /// until a person logs in; the next window asks again.
+    LoginWindowMissed {
+        /// Account.
+        key: AccountKey,
+        /// When the window closed.
+        at: DateTime<Utc>,
+        /// When the next window opens, if there is one.
+        next_window: Option<DateTime<Utc>>,
+    },
 }
 
 impl Event {
@@ -125,7 +155,9 @@ impl Event {
             | Event::RenewalFailed { key, .. }
             | Event::StoreFailure { key, .. }
             | Event::Recovered { key, .. }
-            | Event::Warning { key, .. } => key,
+            | Event::Warning { key, .. }
+            | Event::LoginRequested { key, .. }
+            | Event::LoginWindowMissed { key, .. } => key,
         }
     }
 
@@ -141,7 +173,9 @@ impl Event {
             | Event::RenewalFailed { at, .. }
             | Event::StoreFailure { at, .. }
             | Event::Recovered { at, .. }
-            | Event::Warning { at, .. } => *at,
+            | Event::Warning { at, .. }
+            | Event::LoginRequested { at, .. }
+            | Event::LoginWindowMissed { at, .. } => *at,
         }
     }
 
@@ -158,6 +192,8 @@ impl Event {
             Event::StoreFailure { .. } => "store_failure",
             Event::Recovered { .. } => "recovered",
             Event::Warning { .. } => "warning",
+            Event::LoginRequested { .. } => "login_requested",
+            Event::LoginWindowMissed { .. } => "login_window_missed",
         }
     }
 
@@ -166,7 +202,10 @@ impl Event {
     /// ([`Severity::Warn`]), or all is well ([`Severity::Info`]).
     pub fn severity(&self) -> Severity {
         match self {
-            Event::ReauthorizationRequired { .. } | Event::Expired { .. } => Severity::Error,
+            Event::ReauthorizationRequired { .. }
+            | Event::Expired { .. }
+            | Event::LoginRequested { .. }
+            | Event::LoginWindowMissed { .. } => Severity::Error,
             Event::RenewalFailed { .. }
             | Event::StoreFailure { .. }
             | Event::ExpiringSoon { .. }

@@ -6,6 +6,21 @@ use serde::{Deserialize, Serialize};
 use crate::error::ErrorKind;
 use crate::key::AccountKey;
 use crate::policy::TokenState;
+use crate::remedy::Remedy;
+
+/// The next thing a person will have to do for an account, and when: for a
+/// healthy E*TRADE account, "log in at the next trading day's window after
+/// midnight New York".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersonAction {
+    /// What to do.
+    pub remedy: Remedy,
+    /// When the person will be asked (now or earlier: asked already).
+    pub at: DateTime<Utc>,
+    /// When the login window closes (the account turns critical then);
+    /// `None` without a window.
+    pub window_closes: Option<DateTime<Utc>>,
+}
 
 /// Overall status, ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -74,6 +89,13 @@ pub struct AccountHealth {
     /// [`Notice`](crate::Notice)s), e.g. an E*TRADE consumer key near its end.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The next thing a person must do, and when (computed for healthy
+    /// accounts too); `None` when nothing is foreseen.
+    #[serde(default)]
+    pub next_person_action: Option<PersonAction>,
+    /// A login window closed with no login: critical until one happens.
+    #[serde(default)]
+    pub login_window_missed: bool,
 }
 
 /// Health of a set of accounts.

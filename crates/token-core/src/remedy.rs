@@ -64,7 +64,11 @@ impl std::fmt::Display for Remedy {
             Remedy::FixConfig { setting } => write!(f, "fix the configuration: {setting}"),
             Remedy::FixPin => f.write_str("fix the PIN"),
             Remedy::Wait { until: Some(at) } => {
-                write!(f, "wait (retrying at {} UTC)", at.format("%Y-%m-%d %H:%M:%S"))
+                write!(
+                    f,
+                    "wait (retrying at {} UTC)",
+                    at.format("%Y-%m-%d %H:%M:%S")
+                )
             }
             Remedy::Wait { until: None } => f.write_str("wait (retrying by itself)"),
         }

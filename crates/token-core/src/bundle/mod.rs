@@ -20,9 +20,11 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
 use crate::builder::ManagerBuilder;
+use crate::calendar::TradingCalendar;
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::key::{AccountKey, Environment};
+use crate::login_window::LoginWindow;
 use crate::manager::ManagerConfig;
 use crate::notice::Notice;
 use crate::policy::ExpiryPolicy;
@@ -75,6 +77,20 @@ pub trait Broker: Send + Sync + 'static {
         None
     }
 
+    /// The exchange's trading calendar by name (`"NYSE"`, `"NSE"`: see
+    /// [`TradingCalendar::builtin`](crate::calendar::TradingCalendar::builtin)):
+    /// no login prompt on its holidays. `None` (the default): every weekday.
+    fn calendar() -> Option<&'static str> {
+        None
+    }
+
+    /// When a person is asked to log in unless configured otherwise (e.g.
+    /// `08:00-09:20 America/New_York Mon-Fri`, before the open); `None`
+    /// (the default) asks at once.
+    fn login_window() -> Option<LoginWindow> {
+        None
+    }
+
     /// Dated warnings about an account with these settings (e.g. an
     /// E*TRADE consumer key near its two-year end), handed to its manager as
     /// [`ManagerConfig::notices`]. None by default.
@@ -116,7 +132,17 @@ pub trait Broker: Send + Sync + 'static {
     ) -> ManagerBuilder<Self::Payload> {
         ManagerBuilder::new(key, provider)
             .policy(Self::default_policy())
-            .config(Self::default_manager_config())
+            .config(Self::manager_config())
+    }
+
+    /// [`Broker::default_manager_config`] with the bundle's
+    /// [`Broker::calendar`] and [`Broker::login_window`]: what
+    /// [`Broker::manager`] starts from.
+    fn manager_config() -> ManagerConfig {
+        let mut config = Self::default_manager_config();
+        config.calendar = Self::calendar().and_then(TradingCalendar::builtin);
+        config.login_window = Self::login_window();
+        config
     }
 }
 

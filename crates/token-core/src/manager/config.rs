@@ -1,7 +1,11 @@
 //! Manager settings.
 
+use std::sync::Arc;
+
 use chrono::Duration;
 
+use crate::calendar::TradingCalendar;
+use crate::login_window::LoginWindow;
 use crate::notice::Notice;
 use crate::schedule::Schedule;
 
@@ -75,6 +79,12 @@ pub struct ManagerConfig {
     /// key's end of life): each is raised once as an `Event::Warning` when
     /// due and listed in health reports from then on.
     pub notices: Vec<Notice>,
+    /// When a person is asked to log in (see [`crate::login_window`]):
+    /// `None` asks at once, whatever the time.
+    pub login_window: Option<LoginWindow>,
+    /// The exchange's trading days: no login window (and so no prompt) on
+    /// its holidays and weekends. `None`: every day the window names.
+    pub calendar: Option<Arc<TradingCalendar>>,
 }
 
 impl Default for ManagerConfig {
@@ -95,6 +105,8 @@ impl Default for ManagerConfig {
             lease_ttl: std::time::Duration::from_secs(120),
             lease_wait: std::time::Duration::from_secs(125),
             notices: Vec::new(),
+            login_window: None,
+            calendar: None,
         }
     }
 }

@@ -134,5 +134,7 @@ impl<P: Payload> TokenManager<P> {
             reason: reason.to_string(),
             url,
         });
+        // The maintenance pass asks the person (person.rs), now or at the window.
+        self.inner.changed.notify_one();
     }
 }

@@ -9,6 +9,7 @@
 //! | `authorization` | `authorization.rs`  |
 //! | `warnings`      | `maintenance.rs`    |
 //! | `counters`      | `renewal.rs`, `keep_alive.rs` |
+//! | `login`         | `person.rs`         |
 //!
 //! `trouble` spans them: it is how a `Recovered` event is decided once
 //! every part is clear again.
@@ -35,6 +36,22 @@ pub(super) struct Status {
     /// Maintenance renewed an idle token and no probe has confirmed the
     /// renewal yet (`keep_alive.rs`: the next probe verifies it).
     pub(super) revival_unverified: bool,
+    /// Asking a person to log in (`person.rs`).
+    pub(super) login: LoginPrompt,
+}
+
+/// The login prompt under way while a person must log in: the window it
+/// belongs to, the reminders given, and whether a window was missed.
+#[derive(Default, Debug, Clone)]
+pub(super) struct LoginPrompt {
+    /// The planned prompt: (first prompt at, window closes at).
+    pub(super) window: Option<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+    /// Prompts given in this window.
+    pub(super) sent: u32,
+    /// When the next prompt is due (`None`: none left in this window).
+    pub(super) next_at: Option<DateTime<Utc>>,
+    /// A window closed unanswered since the last login.
+    pub(super) missed: bool,
 }
 
 /// Renewal and keep-alive failures, and the backoff gate they set.
@@ -129,6 +146,7 @@ impl Status {
     /// request no longer apply. True if that ends a troubled spell.
     pub(super) fn new_credentials(&mut self) -> bool {
         self.reauth = None;
+        self.login = LoginPrompt::default();
         self.authorization.pending = None;
         self.revival_unverified = false;
         self.succeeded()
