@@ -401,6 +401,15 @@ async fn metrics_parse_as_prometheus_text_and_carry_the_promised_series() {
         get(&format!("broker_tokens_account_status{acct_label}")),
         1.0
     );
+    // No login window: the person is to log in now.
+    assert_eq!(
+        get("broker_tokens_next_person_action_timestamp_seconds{account=\"fake/sandbox/a\",remedy=\"log_in\"}"),
+        clock.now().timestamp() as f64
+    );
+    assert_eq!(
+        get(&format!("broker_tokens_login_window_missed{acct_label}")),
+        0.0
+    );
 }
 
 #[tokio::test]

@@ -18,7 +18,9 @@ impl<P: Payload> TokenManager<P> {
     /// required" (with a fresh URL) and stops silent renewals until a
     /// person authorizes.
     pub async fn report_rejection(&self, reason: &str) {
-        self.raise_reauth_for(reason, true).await
+        self.raise_reauth_for(reason, true).await;
+        // Ask the person now if a login window is open (or none applies).
+        self.tend_login(self.inner.clock.now()).await;
     }
 
     /// Allows silent renewal again after a rejection, once the cause was
