@@ -20,6 +20,10 @@ pub struct PersonAction {
     /// When the login window closes (the account turns critical then);
     /// `None` without a window.
     pub window_closes: Option<DateTime<Utc>>,
+    /// The login window's time zone (IANA name), to show `at` as the person
+    /// reads it; `None` without a window.
+    #[serde(default)]
+    pub zone: Option<String>,
 }
 
 /// Overall status, ordered from best to worst.

@@ -163,7 +163,7 @@ impl Account {
         let ctx = BuildContext::new(cfg.key.clone(), clock, &cfg.base_dir);
         let store_for_sinks = store.clone();
         cfg.settings
-            .build(&ctx, store, mode)
+            .build(&ctx, store, mode, &cfg.overrides)
             .map(|a| a.with_store(store_for_sinks))
             .map_err(|source| AccountError::Build {
                 account: name,

@@ -11,14 +11,17 @@
 //! assert_eq!(registry.names(), vec!["etrade"]);
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 use serde::Deserialize;
 use token_core::{
-    Broker, BuildContext, BuildError, Capabilities, Payload, TokenProvider, TokenStore,
+    Broker, BuildContext, BuildError, Capabilities, LoginWindow, ManagerConfig, Payload,
+    TokenProvider, TokenStore,
 };
 
 use crate::accounts::{Account, Mode};
@@ -102,15 +105,59 @@ pub trait BrokerEntry: Send + Sync {
     ) -> Result<Arc<dyn AccountSettings>, toml::de::Error>;
 }
 
+/// What a configuration changes in a bundle's manager settings for one
+/// account: its login window, and holidays added to its exchange calendar.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    /// `login_window = "..."`: `Some(None)` for `"none"` (ask at once);
+    /// `None` keeps the bundle's window.
+    pub login_window: Option<Option<LoginWindow>>,
+    /// `[calendars.NAME] holidays`, by upper-case calendar name.
+    pub holidays: BTreeMap<String, Vec<NaiveDate>>,
+}
+
+impl Overrides {
+    /// Applies these overrides to a bundle's `config`.
+    ///
+    /// ```
+    /// use token_core::{Broker, TradingCalendar};
+    /// let mut config = etrade::Etrade::manager_config();
+    /// let day = chrono::NaiveDate::from_ymd_opt(2027, 1, 4).unwrap();
+    /// let o = tokenctl::registry::Overrides {
+    ///     login_window: Some(None),
+    ///     holidays: [("NYSE".to_string(), vec![day])].into(),
+    /// };
+    /// o.apply(&mut config);
+    /// assert!(config.login_window.is_none());
+    /// assert!(!config.calendar.unwrap().is_trading_day(day));
+    /// ```
+    pub fn apply(&self, config: &mut ManagerConfig) {
+        if let Some(window) = self.login_window {
+            config.login_window = window;
+        }
+        if let Some(calendar) = config.calendar.take() {
+            let extra = self.holidays.get(&calendar.name().to_ascii_uppercase());
+            config.calendar = Some(match extra {
+                Some(days) => Arc::new(days.iter().fold((*calendar).clone(), |c, d| {
+                    c.with_holiday(*d, "closed (tokenctl configuration)")
+                })),
+                None => calendar,
+            });
+        }
+    }
+}
+
 /// One account's parsed settings, type-erased.
 pub trait AccountSettings: fmt::Debug + Send + Sync {
     /// Builds the account over `store`: with the broker's provider when
-    /// `mode` is online (reading its secrets), with none offline.
+    /// `mode` is online (reading its secrets), with none offline; the
+    /// bundle's manager settings changed by `overrides`.
     fn build(
         &self,
         ctx: &BuildContext,
         store: Arc<dyn TokenStore>,
         mode: Mode,
+        overrides: &Overrides,
     ) -> Result<Account, BuildError>;
 }
 
@@ -155,13 +202,17 @@ impl<B: Broker> AccountSettings for Settings<B> {
         ctx: &BuildContext,
         store: Arc<dyn TokenStore>,
         mode: Mode,
+        overrides: &Overrides,
     ) -> Result<Account, BuildError> {
         let provider: Arc<dyn TokenProvider<B::Payload>> = match mode {
             Mode::Online => Arc::new(B::provider(&self.0, ctx)?),
             Mode::Offline => Arc::new(Offline(B::NAME)),
         };
         let manager = B::manager(ctx.key.clone(), provider)
-            .configure(|c| c.notices.extend(B::notices(&self.0)))
+            .configure(|c| {
+                c.notices.extend(B::notices(&self.0));
+                overrides.apply(c);
+            })
             .store(store)
             .clock(ctx.clock.clone())
             .build();

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use token_core::{AccountHealth, Event, HealthReport, HealthStatus, TokenState};
+use token_core::{AccountHealth, Event, HealthReport, HealthStatus, PersonAction, TokenState};
 
 use crate::registry::Registry;
 
@@ -179,8 +179,61 @@ pub fn status_table(report: &HealthReport) -> String {
             out.push_str(&format!("WARNING {}: {w}\n", a.key));
         }
     }
+    for a in &report.accounts {
+        if let Some(action) = &a.next_person_action {
+            out.push_str(&format!(
+                "{}: next person action: {}\n",
+                a.key,
+                person_action(action)
+            ));
+        }
+    }
     out.push_str(&format!("overall: {}\n", status_name(report.status)));
     out
+}
+
+/// `log in at 2026-12-03 08:00 America/New_York (13:00 UTC), window closes
+/// 09:20`: what a person must do next and when, in the login window's zone.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use token_core::{PersonAction, Remedy};
+/// let a = PersonAction {
+///     remedy: Remedy::LogIn,
+///     at: Utc.with_ymd_and_hms(2026, 12, 3, 13, 0, 0).unwrap(),
+///     window_closes: Some(Utc.with_ymd_and_hms(2026, 12, 3, 14, 20, 0).unwrap()),
+///     zone: Some("America/New_York".into()),
+/// };
+/// assert_eq!(
+///     tokenctl::render::person_action(&a),
+///     "log in at 2026-12-03 08:00 America/New_York (13:00 UTC), window closes 09:20"
+/// );
+/// ```
+pub fn person_action(a: &PersonAction) -> String {
+    let zone: Tz = a
+        .zone
+        .as_deref()
+        .and_then(|z| z.parse().ok())
+        .unwrap_or(chrono_tz::UTC);
+    let local = |t: DateTime<Utc>| t.with_timezone(&zone);
+    let mut s = if zone == chrono_tz::UTC {
+        format!("{} at {} UTC", a.remedy, a.at.format("%Y-%m-%d %H:%M"))
+    } else {
+        format!(
+            "{} at {} {} ({} UTC)",
+            a.remedy,
+            local(a.at).format("%Y-%m-%d %H:%M"),
+            zone.name(),
+            a.at.format("%H:%M")
+        )
+    };
+    if let Some(closes) = a.window_closes {
+        s.push_str(&format!(
+            ", window closes {}",
+            local(closes).format("%H:%M")
+        ));
+    }
+    s
 }
 
 /// One line describing an event (no time, no account); renewals are worded
@@ -212,6 +265,32 @@ pub fn describe_event(e: &Event, registry: &Registry) -> String {
         }
         Event::Recovered { .. } => "recovered".into(),
         Event::Warning { message, .. } => format!("WARNING: {message}"),
+        Event::LoginRequested {
+            reason,
+            url,
+            reminder,
+            window_closes,
+            ..
+        } => {
+            let mut s = match reminder {
+                0 => format!("ALERT: log in now ({reason})"),
+                n => format!("ALERT: reminder {n}: log in now ({reason})"),
+            };
+            if let Some(u) = url {
+                s.push_str(&format!("; open {u}"));
+            }
+            if let Some(c) = window_closes {
+                s.push_str(&format!("; critical at {}", local_and_utc(*c, zone)));
+            }
+            s
+        }
+        Event::LoginWindowMissed { next_window, .. } => match next_window {
+            Some(t) => format!(
+                "CRITICAL: login window closed with no login; asking again {}",
+                local_and_utc(*t, zone)
+            ),
+            None => "CRITICAL: login window closed with no login".into(),
+        },
         _ => e.name().replace('_', " "),
     }
 }
@@ -276,6 +355,13 @@ mod tests {
             renewals: 0,
             keepalives: 0,
             warnings: vec![],
+            next_person_action: Some(PersonAction {
+                remedy: token_core::Remedy::LogIn,
+                at: now + Duration::hours(19),
+                window_closes: None,
+                zone: None,
+            }),
+            login_window_missed: false,
         };
         let t = status_table(&HealthReport::new(now, vec![a]));
         let lines: Vec<&str> = t.lines().collect();
@@ -287,6 +373,10 @@ mod tests {
                 && lines[1].contains("2h 0m"),
             "{t}"
         );
-        assert_eq!(lines[2], "overall: healthy");
+        assert_eq!(
+            lines[2],
+            "acme/sandbox/main: next person action: log in at 2026-06-02 08:00 UTC"
+        );
+        assert_eq!(lines[3], "overall: healthy");
     }
 }

@@ -189,10 +189,16 @@ impl<P: Payload> TokenManager<P> {
         now: DateTime<Utc>,
         reauthorize_by: Option<DateTime<Utc>>,
     ) -> Option<PersonAction> {
+        let zone = self
+            .inner
+            .config
+            .login_window
+            .map(|w| w.zone().name().to_owned());
         let login = |plan: Plan| PersonAction {
             remedy: Remedy::LogIn,
             at: plan.first,
             window_closes: plan.closes,
+            zone: zone.clone(),
         };
         match self.reauth_remedy() {
             Some(Remedy::LogIn) => {
@@ -202,6 +208,7 @@ impl<P: Payload> TokenManager<P> {
                         remedy: Remedy::LogIn,
                         at: first,
                         window_closes: closes,
+                        zone: zone.clone(),
                     },
                     None => login(self.plan_login(now)),
                 })
@@ -210,6 +217,7 @@ impl<P: Payload> TokenManager<P> {
                 remedy,
                 at: now,
                 window_closes: None,
+                zone: None,
             }),
             None => reauthorize_by.map(|deadline| login(self.plan_login(deadline.max(now)))),
         }
