@@ -59,6 +59,11 @@ impl Broker for Fyers {
         "08:00-09:00 Asia/Kolkata Mon-Fri".parse().ok()
     }
 
+    fn check_at() -> Option<token_core::Schedule> {
+        // The pre-market check, inside the login window.
+        "08:30 Asia/Kolkata Mon-Fri".parse().ok()
+    }
+
     fn default_policy() -> Arc<dyn ExpiryPolicy> {
         Arc::new(crate::default_policy())
     }

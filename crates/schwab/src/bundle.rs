@@ -57,6 +57,11 @@ impl Broker for Schwab {
         "08:00-09:20 America/New_York Mon-Fri".parse().ok()
     }
 
+    fn check_at() -> Option<token_core::Schedule> {
+        // The pre-market check, inside the login window.
+        "08:00 America/New_York Mon-Fri".parse().ok()
+    }
+
     fn default_policy() -> Arc<dyn ExpiryPolicy> {
         Arc::new(crate::default_policy())
     }

@@ -130,6 +130,13 @@ pub enum Event {
         /// `None` when there is no window.
         window_closes: Option<DateTime<Utc>>,
     },
+    /// The pre-market check's call was accepted: the token works.
+    CheckPassed {
+        /// Account.
+        key: AccountKey,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// The login window closed with no login: the account is critical
     /// until a person logs in; the next window asks again.
     LoginWindowMissed {
@@ -157,7 +164,8 @@ impl Event {
             | Event::Recovered { key, .. }
             | Event::Warning { key, .. }
             | Event::LoginRequested { key, .. }
-            | Event::LoginWindowMissed { key, .. } => key,
+            | Event::LoginWindowMissed { key, .. }
+            | Event::CheckPassed { key, .. } => key,
         }
     }
 
@@ -175,7 +183,8 @@ impl Event {
             | Event::Recovered { at, .. }
             | Event::Warning { at, .. }
             | Event::LoginRequested { at, .. }
-            | Event::LoginWindowMissed { at, .. } => *at,
+            | Event::LoginWindowMissed { at, .. }
+            | Event::CheckPassed { at, .. } => *at,
         }
     }
 
@@ -194,6 +203,7 @@ impl Event {
             Event::Warning { .. } => "warning",
             Event::LoginRequested { .. } => "login_requested",
             Event::LoginWindowMissed { .. } => "login_window_missed",
+            Event::CheckPassed { .. } => "check_passed",
         }
     }
 
@@ -213,6 +223,7 @@ impl Event {
             Event::Authorized { .. }
             | Event::Renewed { .. }
             | Event::KeepAliveSent { .. }
+            | Event::CheckPassed { .. }
             | Event::Recovered { .. } => Severity::Info,
         }
     }

@@ -100,6 +100,15 @@ pub struct AccountHealth {
     /// A login window closed with no login: critical until one happens.
     #[serde(default)]
     pub login_window_missed: bool,
+    /// When the last pre-market check ran.
+    #[serde(default)]
+    pub last_checked: Option<DateTime<Utc>>,
+    /// Whether the broker accepted the token at the last check.
+    #[serde(default)]
+    pub last_check_ok: Option<bool>,
+    /// When the next pre-market check is due.
+    #[serde(default)]
+    pub next_check_at: Option<DateTime<Utc>>,
 }
 
 /// Health of a set of accounts.

@@ -30,6 +30,7 @@ use crate::notice::Notice;
 use crate::policy::ExpiryPolicy;
 use crate::provider::TokenProvider;
 use crate::record::Payload;
+use crate::schedule::Schedule;
 
 pub use secret::{loose_permissions, SecretError, SecretSource, INLINE_SECRET_REFUSED};
 
@@ -91,6 +92,13 @@ pub trait Broker: Send + Sync + 'static {
         None
     }
 
+    /// When the pre-market check runs unless configured otherwise (e.g.
+    /// `08:00 America/New_York Mon-Fri`), on [`Broker::calendar`]'s trading
+    /// days; `None` (the default): no check.
+    fn check_at() -> Option<Schedule> {
+        None
+    }
+
     /// Dated warnings about an account with these settings (e.g. an
     /// E*TRADE consumer key near its two-year end), handed to its manager as
     /// [`ManagerConfig::notices`]. None by default.
@@ -142,6 +150,7 @@ pub trait Broker: Send + Sync + 'static {
         let mut config = Self::default_manager_config();
         config.calendar = Self::calendar().and_then(TradingCalendar::builtin);
         config.login_window = Self::login_window();
+        config.check_at = Self::check_at();
         config
     }
 }

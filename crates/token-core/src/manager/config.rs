@@ -85,6 +85,10 @@ pub struct ManagerConfig {
     /// The exchange's trading days: no login window (and so no prompt) on
     /// its holidays and weekends. `None`: every day the window names.
     pub calendar: Option<Arc<TradingCalendar>>,
+    /// The pre-market check (see the `check` part of the manager): one real
+    /// call at this time on the calendar's trading days, e.g. `08:00
+    /// America/New_York Mon-Fri`. `None`: no check.
+    pub check_at: Option<Schedule>,
 }
 
 impl Default for ManagerConfig {
@@ -107,6 +111,7 @@ impl Default for ManagerConfig {
             notices: Vec::new(),
             login_window: None,
             calendar: None,
+            check_at: None,
         }
     }
 }

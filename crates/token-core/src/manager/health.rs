@@ -43,7 +43,7 @@ impl<P: Payload> TokenManager<P> {
                 .as_ref()
                 .is_some_and(|a| a.remedy.needs_login() && a.window_closes.is_some());
         let status = match state {
-            _ if st.login.missed => HealthStatus::Critical,
+            _ if st.login.missed || st.check.failed => HealthStatus::Critical,
             Some(TokenState::Expired) if awaiting_window => HealthStatus::Degraded,
             None | Some(TokenState::Expired) => HealthStatus::Critical,
             Some(TokenState::Idle) if st.reauth.is_some() => HealthStatus::Critical,
@@ -84,6 +84,9 @@ impl<P: Payload> TokenManager<P> {
             warnings,
             next_person_action,
             login_window_missed: st.login.missed,
+            last_checked: st.check.last_checked,
+            last_check_ok: st.check.last_ok,
+            next_check_at: st.check.next_at,
         }
     }
 }

@@ -16,7 +16,7 @@
 //! `keep_alive.rs`, `persistence.rs` (load, reload, adopt, save retry),
 //! `escalation.rs` (failures, backoff, re-authorization), `person.rs` (when
 //! a person is asked to log in, reminders, missed windows, the next person
-//! action), `authorization.rs`
+//! action), `check.rs` (the pre-market check), `authorization.rs`
 //! (begin / complete / resume / revoke), `maintenance.rs` (the loop),
 //! `health.rs`, `account.rs` ([`ManagedAccount`]), `lease.rs` (the one
 //! lease-wait loop, [`wait_for_lease`], which stores use); the state they
@@ -25,6 +25,7 @@
 
 mod account;
 mod authorization;
+mod check;
 mod config;
 mod escalation;
 mod health;

@@ -10,6 +10,7 @@
 //! | `warnings`      | `maintenance.rs`    |
 //! | `counters`      | `renewal.rs`, `keep_alive.rs` |
 //! | `login`         | `person.rs`         |
+//! | `check`         | `check.rs`          |
 //!
 //! `trouble` spans them: it is how a `Recovered` event is decided once
 //! every part is clear again.
@@ -38,6 +39,22 @@ pub(super) struct Status {
     pub(super) revival_unverified: bool,
     /// Asking a person to log in (`person.rs`).
     pub(super) login: LoginPrompt,
+    /// The pre-market check (`check.rs`).
+    pub(super) check: Check,
+}
+
+/// The pre-market check: when it is next due and what the last one found.
+#[derive(Default, Debug, Clone)]
+pub(super) struct Check {
+    /// The next check (or retry of a failing one).
+    pub(super) next_at: Option<DateTime<Utc>>,
+    /// When the last check ran, and whether the broker accepted the token.
+    pub(super) last_checked: Option<DateTime<Utc>>,
+    pub(super) last_ok: Option<bool>,
+    /// A failing check is retried until then.
+    pub(super) retry_until: Option<DateTime<Utc>>,
+    /// A check failed until the open: critical until a call succeeds.
+    pub(super) failed: bool,
 }
 
 /// The login prompt under way while a person must log in: the window it
@@ -155,6 +172,7 @@ impl Status {
     /// A renewal or keep-alive succeeded; true if that ends a troubled spell.
     pub(super) fn succeeded(&mut self) -> bool {
         self.failures = Failures::default();
+        self.check.failed = false;
         self.take_recovery()
     }
 

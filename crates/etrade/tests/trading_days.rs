@@ -1,8 +1,15 @@
-//! The E*TRADE login window over a simulated week on the manual clock: the
-//! token dies at 00:00 New York, the person is asked at 08:00 (not before),
-//! reminded on the rising cadence, a login stops the reminders, a window
-//! answered late turns the account critical at 09:20, and holidays and
-//! weekends have no prompt at all.
+//! E*TRADE's trading days on the manual clock, with the bundle's policy,
+//! NYSE calendar, login window and pre-market check over a fake provider.
+//!
+//! The login window over a simulated week: the token dies at 00:00 New
+//! York, the person is asked at 08:00 (not before), reminded on the rising
+//! cadence, a login stops the reminders, a window answered late turns the
+//! account critical at 09:20, and holidays and weekends have no prompt.
+//!
+//! The pre-market check at 08:00: a token revoked overnight is caught and
+//! the person asked before the 09:30 open; an inactive token is renewed; a
+//! healthy one costs one probe and nothing else; none on holidays or
+//! weekends; transient failures are retried until 09:20, then critical.
 
 use std::sync::Arc;
 
@@ -11,7 +18,7 @@ use chrono_tz::America::New_York;
 use etrade::Etrade;
 use token_core::testing::{local, FakeCreds, FakeProvider};
 use token_core::{
-    AccountKey, Broker, Environment, Event, HealthStatus, ManualClock, MemoryStore, Remedy,
+    AccountKey, Broker, Environment, Error, Event, HealthStatus, ManualClock, MemoryStore, Remedy,
     TokenManager,
 };
 use tokio::sync::broadcast::Receiver;
@@ -255,4 +262,105 @@ fn the_bundle_names_nyse_and_its_window() {
         config.calendar.map(|c| c.name().to_owned()).as_deref(),
         Some("NYSE")
     );
+}
+
+// ----- the pre-market check -----
+
+fn names(events: &[Event]) -> Vec<&'static str> {
+    events.iter().map(Event::name).collect()
+}
+
+#[tokio::test]
+async fn a_token_revoked_overnight_is_caught_at_the_check_and_the_person_asked_before_the_open() {
+    // A person logged in at 01:00 (after the midnight expiry).
+    let mut d = desk(ny(2026, 12, 1, 1, 0)).await;
+    d.run_until(ny(2026, 12, 1, 7, 0)).await;
+    d.drain();
+    // 07:00: revoked behind the manager's back (another device logged out).
+    d.provider.fail_probes([Error::rejected("token revoked")]);
+    d.run_until(ny(2026, 12, 1, 8, 1)).await;
+    let events = d.drain();
+    assert_eq!(
+        names(&events),
+        [
+            "renewal_failed",
+            "reauthorization_required",
+            "login_requested"
+        ],
+        "{events:?}"
+    );
+    assert!(events.iter().all(|e| e.at() == ny(2026, 12, 1, 8, 0)));
+    let h = d.manager.health();
+    assert_eq!(h.last_checked, Some(ny(2026, 12, 1, 8, 0)));
+    assert_eq!(h.last_check_ok, Some(false));
+    let action = h.next_person_action.expect("a person must log in");
+    assert_eq!(action.remedy, Remedy::LogIn);
+    assert!(action.at < ny(2026, 12, 1, 9, 30), "asked before the open");
+}
+
+#[tokio::test]
+async fn a_healthy_token_costs_one_probe_and_nothing_else() {
+    let mut d = desk(ny(2026, 12, 1, 7, 0)).await;
+    d.run_until(ny(2026, 12, 1, 7, 59)).await;
+    d.drain();
+    let (probes, renewals) = (d.provider.probes(), d.provider.renewals());
+    d.run_until(ny(2026, 12, 1, 8, 1)).await;
+    assert_eq!(d.provider.probes(), probes + 1);
+    assert_eq!(d.provider.renewals(), renewals);
+    assert_eq!(names(&d.drain()), ["keep_alive_sent", "check_passed"]);
+    let h = d.manager.health();
+    assert_eq!(h.status, HealthStatus::Healthy);
+    assert_eq!(h.last_checked, Some(ny(2026, 12, 1, 8, 0)));
+    assert_eq!(h.last_check_ok, Some(true));
+    assert_eq!(h.next_check_at, Some(ny(2026, 12, 2, 8, 0)));
+}
+
+#[tokio::test]
+async fn an_idle_but_renewable_token_is_renewed_at_the_check() {
+    let mut d = desk(ny(2026, 12, 1, 7, 0)).await;
+    d.run_until(ny(2026, 12, 1, 7, 59)).await;
+    d.drain();
+    let renewals = d.provider.renewals();
+    d.provider.fail_probes([Error::Inactive {
+        reason: "oauth_problem=token_inactive".into(),
+    }]);
+    d.run_until(ny(2026, 12, 1, 8, 1)).await;
+    assert_eq!(d.provider.renewals(), renewals + 1);
+    let events = names(&d.drain());
+    assert_eq!(events, ["renewed", "check_passed"], "{events:?}");
+    assert_eq!(d.manager.health().last_check_ok, Some(true));
+}
+
+#[tokio::test]
+async fn no_check_on_a_holiday_or_a_weekend() {
+    // Thursday 24 Dec, after the check: Friday is Christmas, then the weekend.
+    let d = desk(ny(2026, 12, 24, 8, 30)).await;
+    d.run_until(ny(2026, 12, 24, 9, 0)).await;
+    assert_eq!(
+        d.manager.health().next_check_at,
+        Some(ny(2026, 12, 28, 8, 0))
+    );
+    let d = desk(ny(2026, 12, 4, 8, 30)).await;
+    d.run_until(ny(2026, 12, 4, 9, 0)).await;
+    assert_eq!(
+        d.manager.health().next_check_at,
+        Some(ny(2026, 12, 7, 8, 0))
+    );
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_until_the_window_closes_then_critical() {
+    let mut d = desk(ny(2026, 12, 1, 7, 30)).await;
+    d.run_until(ny(2026, 12, 1, 7, 59)).await;
+    d.provider
+        .fail_probes((0..200).map(|_| Error::transient("503 Service Unavailable")));
+    d.run_until(ny(2026, 12, 1, 9, 19)).await;
+    let retries = d.provider.probes();
+    assert!(retries >= 5, "retried with backoff: {retries} probes");
+    assert_eq!(d.manager.health().status, HealthStatus::Degraded);
+    d.run_until(ny(2026, 12, 1, 9, 21)).await;
+    let h = d.manager.health();
+    assert_eq!(h.status, HealthStatus::Critical, "still failing at 09:20");
+    assert_eq!(h.last_check_ok, Some(false));
+    d.drain();
 }
