@@ -512,3 +512,32 @@ fn a_missing_token_is_a_clear_error() {
     );
     let _ = clock.now();
 }
+
+#[tokio::test]
+async fn metrics_show_the_last_pre_market_check() {
+    use token_core::testing::{utc, FakeProvider};
+    let clock = token_core::ManualClock::new(utc(2026, 12, 1, 12, 50));
+    let provider = Arc::new(FakeProvider::new(Arc::new(clock.clone())));
+    let key: token_core::AccountKey = "fake/sandbox/a".parse().unwrap();
+    let manager = token_core::TokenManager::builder(key.clone(), provider.clone())
+        .clock(Arc::new(clock.clone()))
+        .configure(|c| c.check_at = Some("08:00 America/New_York Mon-Fri".parse().unwrap()))
+        .build();
+    manager
+        .install_authorized(provider.issue(&key))
+        .await
+        .unwrap();
+    manager.maintain().await; // plans the check: 08:00 New York = 13:00 UTC
+    clock.set(utc(2026, 12, 1, 13, 0));
+    manager.maintain().await;
+    let accounts: Vec<Arc<dyn ManagedAccount>> = vec![Arc::new(manager)];
+    let text = control::metrics::Metrics::new().render(clock.now(), &accounts);
+    let at = utc(2026, 12, 1, 13, 0).timestamp();
+    assert!(
+        text.contains(&format!(
+            "broker_tokens_last_check_timestamp_seconds{{account=\"fake/sandbox/a\"}} {at}\n"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("broker_tokens_last_check_ok{account=\"fake/sandbox/a\"} 1\n"));
+}

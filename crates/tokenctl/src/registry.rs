@@ -20,7 +20,7 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 use serde::Deserialize;
 use token_core::{
-    Broker, BuildContext, BuildError, Capabilities, LoginWindow, ManagerConfig, Payload,
+    Broker, BuildContext, BuildError, Capabilities, LoginWindow, ManagerConfig, Payload, Schedule,
     TokenProvider, TokenStore,
 };
 
@@ -114,6 +114,9 @@ pub struct Overrides {
     pub login_window: Option<Option<LoginWindow>>,
     /// `[calendars.NAME] holidays`, by upper-case calendar name.
     pub holidays: BTreeMap<String, Vec<NaiveDate>>,
+    /// `check_at = "..."`: `Some(None)` for `"none"` (no pre-market
+    /// check); `None` keeps the bundle's.
+    pub check_at: Option<Option<Schedule>>,
 }
 
 impl Overrides {
@@ -126,14 +129,18 @@ impl Overrides {
     /// let o = tokenctl::registry::Overrides {
     ///     login_window: Some(None),
     ///     holidays: [("NYSE".to_string(), vec![day])].into(),
+    ///     check_at: Some(None),
     /// };
     /// o.apply(&mut config);
-    /// assert!(config.login_window.is_none());
+    /// assert!(config.login_window.is_none() && config.check_at.is_none());
     /// assert!(!config.calendar.unwrap().is_trading_day(day));
     /// ```
     pub fn apply(&self, config: &mut ManagerConfig) {
         if let Some(window) = self.login_window {
             config.login_window = window;
+        }
+        if let Some(check) = self.check_at {
+            config.check_at = check;
         }
         if let Some(calendar) = config.calendar.take() {
             let extra = self.holidays.get(&calendar.name().to_ascii_uppercase());

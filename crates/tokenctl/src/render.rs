@@ -180,6 +180,17 @@ pub fn status_table(report: &HealthReport) -> String {
         }
     }
     for a in &report.accounts {
+        if let Some(at) = a.last_checked {
+            let verdict = match a.last_check_ok {
+                Some(true) => "token accepted",
+                _ => "FAILED",
+            };
+            out.push_str(&format!(
+                "{}: pre-market check {} UTC: {verdict}\n",
+                a.key,
+                at.format("%Y-%m-%d %H:%M")
+            ));
+        }
         if let Some(action) = &a.next_person_action {
             out.push_str(&format!(
                 "{}: next person action: {}\n",
@@ -284,6 +295,7 @@ pub fn describe_event(e: &Event, registry: &Registry) -> String {
             }
             s
         }
+        Event::CheckPassed { .. } => "pre-market check: the broker accepted the token".into(),
         Event::LoginWindowMissed { next_window, .. } => match next_window {
             Some(t) => format!(
                 "CRITICAL: login window closed with no login; asking again {}",

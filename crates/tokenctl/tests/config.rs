@@ -274,3 +274,36 @@ fn login_windows_and_calendar_holidays_are_read_and_checked_with_lines() {
     let err = parse(&bad_day).unwrap_err().to_string();
     assert!(err.contains("\"04/01/2027\" is not a date"), "{err}");
 }
+
+#[test]
+fn check_at_is_read_and_a_bad_one_names_its_line() {
+    let text = GOOD.replace(
+        "label = \"main\"\n",
+        "label = \"main\"\ncheck_at = \"07:45 America/New_York Mon-Fri\"\n",
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(
+        c.accounts[0]
+            .overrides
+            .check_at
+            .map(|s| s.map(|s| s.to_string())),
+        Some(Some("07:45 America/New_York Mon-Fri".to_string()))
+    );
+    let off = GOOD.replace(
+        "label = \"main\"\n",
+        "label = \"main\"\ncheck_at = \"none\"\n",
+    );
+    assert_eq!(
+        parse(&off).unwrap().accounts[0].overrides.check_at,
+        Some(None)
+    );
+    let bad = GOOD.replace(
+        "label = \"main\"\n",
+        "label = \"main\"\ncheck_at = \"8am\"\n",
+    );
+    let err = parse(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("tokenctl.toml:8:") && err.contains("check_at"),
+        "{err}"
+    );
+}

@@ -35,11 +35,12 @@
 //! broker = "etrade"
 //! label = "main"
 //! login_window = "07:30-09:15 America/New_York Mon-Fri"
+//! check_at = "07:45 America/New_York Mon-Fri"   # the pre-market check; "none": off
 //! # ...
 //! ```
 //!
-//! `broker`, `environment` (default `production`), `label`, `store` and
-//! `login_window` are common to every account; the other fields belong to the broker and are
+//! `broker`, `environment` (default `production`), `label`, `store`,
+//! `login_window` and `check_at` are common to every account; the other fields belong to the broker and are
 //! parsed by its bundle (see [`crate::Registry`]). Secrets are never written
 //! in the file itself: each is `{ env = "VAR" }` or `{ file = "PATH" }`
 //! (relative to this file) and is read only when a command needs it. The
@@ -88,8 +89,8 @@ pub struct AccountConfig {
     pub line: usize,
     /// The config file's directory: relative secret files are read from here.
     pub base_dir: PathBuf,
-    /// Its `login_window` and the `[calendars]` holidays, applied over its
-    /// broker's defaults.
+    /// Its `login_window`, `check_at` and the `[calendars]` holidays,
+    /// applied over its broker's defaults.
     pub overrides: Overrides,
 }
 

@@ -16,7 +16,7 @@ use super::{AccountConfig, Config, ConfigError};
 use crate::registry::{Overrides, Registry};
 
 /// The fields every `[[account]]` has, whatever its broker.
-const COMMON: [&str; 7] = [
+const COMMON: [&str; 8] = [
     "broker",
     "environment",
     "label",
@@ -24,6 +24,7 @@ const COMMON: [&str; 7] = [
     "env_mapping",
     "sink",
     "login_window",
+    "check_at",
 ];
 
 #[derive(Deserialize)]
@@ -54,6 +55,7 @@ struct Common {
     #[serde(default)]
     sink: Vec<Spanned<RawSink>>,
     login_window: Option<Spanned<String>>,
+    check_at: Option<Spanned<String>>,
 }
 
 struct Parser<'a> {
@@ -261,6 +263,18 @@ fn parse_account(
                 .map_err(|e| p.invalid(w.span().start, e.to_string()))?,
         ),
     };
+    let check_at = match common.check_at {
+        None => None,
+        Some(c) if c.get_ref().trim().eq_ignore_ascii_case("none") => Some(None),
+        Some(c) => Some(Some(c.get_ref().parse::<token_core::Schedule>().map_err(
+            |e| {
+                p.invalid(
+                    c.span().start,
+                    format!("check_at: {e} (or \"none\" for no pre-market check)"),
+                )
+            },
+        )?)),
+    };
     let mut sinks = Vec::new();
     for s in common.sink {
         let at = s.span().start;
@@ -278,6 +292,7 @@ fn parse_account(
         overrides: Overrides {
             login_window,
             holidays: BTreeMap::new(),
+            check_at,
         },
     })
 }
