@@ -374,6 +374,9 @@ mod tests {
                 zone: None,
             }),
             login_window_missed: false,
+            last_checked: Some(now - Duration::hours(1)),
+            last_check_ok: Some(true),
+            next_check_at: None,
         };
         let t = status_table(&HealthReport::new(now, vec![a]));
         let lines: Vec<&str> = t.lines().collect();
@@ -387,8 +390,12 @@ mod tests {
         );
         assert_eq!(
             lines[2],
+            "acme/sandbox/main: pre-market check 2026-06-01 12:00 UTC: token accepted"
+        );
+        assert_eq!(
+            lines[3],
             "acme/sandbox/main: next person action: log in at 2026-06-02 08:00 UTC"
         );
-        assert_eq!(lines[3], "overall: healthy");
+        assert_eq!(lines[4], "overall: healthy");
     }
 }
