@@ -259,6 +259,10 @@ fn the_bundle_names_nyse_and_its_window() {
     );
     let config = Etrade::manager_config();
     assert_eq!(
+        config.check_at.map(|s| s.to_string()).as_deref(),
+        Some("08:00 America/New_York Mon-Fri")
+    );
+    assert_eq!(
         config.calendar.map(|c| c.name().to_owned()).as_deref(),
         Some("NYSE")
     );
@@ -363,4 +367,28 @@ async fn transient_failures_are_retried_until_the_window_closes_then_critical() 
     assert_eq!(h.status, HealthStatus::Critical, "still failing at 09:20");
     assert_eq!(h.last_check_ok, Some(false));
     d.drain();
+}
+
+#[tokio::test]
+async fn a_status_reader_sees_the_same_verdict_without_running_maintenance() {
+    // `tokenctl status` evaluates a stored token without a maintenance pass.
+    let d = desk(ny(2026, 12, 1, 10, 0)).await;
+    d.clock.set(ny(2026, 12, 2, 7, 0));
+    let h = d.manager.health();
+    assert_eq!(
+        h.status,
+        HealthStatus::Degraded,
+        "dead, but the window is ahead"
+    );
+    assert_eq!(
+        h.next_person_action.map(|a| a.at),
+        Some(ny(2026, 12, 2, 8, 0))
+    );
+    d.clock.set(ny(2026, 12, 2, 10, 0));
+    let h = d.manager.health();
+    assert_eq!(h.status, HealthStatus::Critical, "the day's window is over");
+    assert_eq!(
+        h.next_person_action.map(|a| a.at),
+        Some(ny(2026, 12, 2, 10, 0))
+    );
 }

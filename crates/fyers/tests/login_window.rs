@@ -76,4 +76,11 @@ fn the_bundle_names_nse_and_its_window() {
         Fyers::login_window().map(|w| w.to_string()).as_deref(),
         Some("08:00-09:00 Asia/Kolkata Mon-Fri")
     );
+    assert_eq!(
+        Fyers::manager_config()
+            .check_at
+            .map(|s| s.to_string())
+            .as_deref(),
+        Some("08:30 Asia/Kolkata Mon-Fri")
+    );
 }

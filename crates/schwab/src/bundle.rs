@@ -96,6 +96,23 @@ mod tests {
     use token_core::{Environment, SystemClock, TokenProvider};
 
     #[test]
+    fn names_its_exchange_calendar_login_window_and_check() {
+        let config = Schwab::manager_config();
+        assert_eq!(
+            config.calendar.map(|c| c.name().to_owned()).as_deref(),
+            Some("NYSE")
+        );
+        assert_eq!(
+            config.login_window.map(|w| w.to_string()).as_deref(),
+            Some("08:00-09:20 America/New_York Mon-Fri")
+        );
+        assert_eq!(
+            config.check_at.map(|s| s.to_string()).as_deref(),
+            Some("08:00 America/New_York Mon-Fri")
+        );
+    }
+
+    #[test]
     fn builds_a_provider_from_settings_and_names_the_missing_secret() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = SchwabSettings {

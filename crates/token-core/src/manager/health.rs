@@ -36,8 +36,7 @@ impl<P: Payload> TokenManager<P> {
         let st = self.status();
         // Expired with a login window still ahead: a person is due to be
         // asked, not late yet (critical once a window is missed).
-        let awaiting_window = st.reauth.is_some()
-            && !st.login.missed
+        let awaiting_window = !st.login.missed
             && self.inner.config.login_window.is_some()
             && next_person_action
                 .as_ref()
