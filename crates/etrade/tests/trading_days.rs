@@ -16,7 +16,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::America::New_York;
 use etrade::Etrade;
-use token_core::testing::{local, FakeCreds, FakeProvider};
+use token_core::testing::{local, maintain_until, FakeCreds, FakeProvider};
 use token_core::{
     AccountKey, Broker, Environment, Error, Event, HealthStatus, ManualClock, MemoryStore, Remedy,
     TokenManager,
@@ -66,19 +66,8 @@ async fn desk(start: DateTime<Utc>) -> Desk {
 }
 
 impl Desk {
-    /// Runs maintenance pass by pass, moving the clock to each wake-up,
-    /// until `until`.
     async fn run_until(&self, until: DateTime<Utc>) {
-        loop {
-            match self.manager.maintain().await {
-                Some(next) if next <= until => self.clock.set(next),
-                _ => {
-                    self.clock.set(until);
-                    self.manager.maintain().await;
-                    return;
-                }
-            }
-        }
+        maintain_until(&self.manager, &self.clock, until).await
     }
 
     async fn log_in(&self) {

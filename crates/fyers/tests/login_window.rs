@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Asia::Kolkata;
 use fyers::Fyers;
-use token_core::testing::{local, FakeProvider};
+use token_core::testing::{local, maintain_until, FakeProvider};
 use token_core::{
     AccountKey, Broker, Capabilities, Environment, Event, ManualClock, MemoryStore, TokenManager,
 };
@@ -45,15 +45,7 @@ async fn no_prompt_on_an_nse_holiday() {
         Some(ist(2026, 11, 25, 8, 0)),
         "the holiday is skipped"
     );
-    let until = ist(2026, 11, 25, 8, 1);
-    loop {
-        match manager.maintain().await {
-            Some(next) if next <= until => clock.set(next),
-            _ => break,
-        }
-    }
-    clock.set(until);
-    manager.maintain().await;
+    maintain_until(&manager, &clock, ist(2026, 11, 25, 8, 1)).await;
     let mut prompts = Vec::new();
     while let Ok(e) = events.try_recv() {
         if let Event::LoginRequested {

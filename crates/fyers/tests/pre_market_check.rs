@@ -52,16 +52,7 @@ async fn desk() -> Desk {
 
 impl Desk {
     async fn run_until(&self, until: DateTime<Utc>) {
-        loop {
-            match self.manager.maintain().await {
-                Some(next) if next <= until => self.clock.set(next),
-                _ => {
-                    self.clock.set(until);
-                    self.manager.maintain().await;
-                    return;
-                }
-            }
-        }
+        token_core::testing::maintain_until(&self.manager, &self.clock, until).await
     }
 
     /// Calls to every simulated endpoint so far.
