@@ -306,6 +306,19 @@ async fn a_healthy_token_costs_one_probe_and_nothing_else() {
     assert_eq!(h.last_checked, Some(ny(2026, 12, 1, 8, 0)));
     assert_eq!(h.last_check_ok, Some(true));
     assert_eq!(h.next_check_at, Some(ny(2026, 12, 2, 8, 0)));
+    // The health JSON monitors read.
+    let json = serde_json::to_value(&h).unwrap();
+    assert_eq!(json["last_checked"], "2026-12-01T13:00:00Z");
+    assert_eq!(json["last_check_ok"], true);
+    assert_eq!(json["next_person_action"]["remedy"], "log_in");
+    let back: token_core::AccountHealth = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(back, h);
+    assert_eq!(json["next_person_action"]["at"], "2026-12-02T13:00:00Z");
+    assert_eq!(
+        json["next_person_action"]["window_closes"],
+        "2026-12-02T14:20:00Z"
+    );
+    assert_eq!(json["next_person_action"]["zone"], "America/New_York");
 }
 
 #[tokio::test]

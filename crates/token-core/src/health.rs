@@ -13,7 +13,9 @@ use crate::remedy::Remedy;
 /// midnight New York".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PersonAction {
-    /// What to do.
+    /// What to do (in JSON: `"remedy": "log_in"` and the remedy's fields,
+    /// beside `at`).
+    #[serde(flatten)]
     pub remedy: Remedy,
     /// When the person will be asked (now or earlier: asked already).
     pub at: DateTime<Utc>,
