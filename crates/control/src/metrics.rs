@@ -225,6 +225,71 @@ impl Metrics {
                 );
             }
         }
+        header(
+            &mut out,
+            "broker_tokens_next_person_action_timestamp_seconds",
+            "gauge",
+            "When a person will next be asked to act (Unix time), by remedy.",
+        );
+        for a in &report.accounts {
+            if let Some(action) = &a.next_person_action {
+                sample(
+                    &mut out,
+                    "broker_tokens_next_person_action_timestamp_seconds",
+                    &[
+                        ("account", &a.key.to_string()),
+                        ("remedy", action.remedy.code()),
+                    ],
+                    action.at.timestamp() as f64,
+                );
+            }
+        }
+        header(
+            &mut out,
+            "broker_tokens_last_check_timestamp_seconds",
+            "gauge",
+            "When the last pre-market check ran (Unix time).",
+        );
+        for a in &report.accounts {
+            if let Some(at) = a.last_checked {
+                sample(
+                    &mut out,
+                    "broker_tokens_last_check_timestamp_seconds",
+                    &[("account", &a.key.to_string())],
+                    at.timestamp() as f64,
+                );
+            }
+        }
+        header(
+            &mut out,
+            "broker_tokens_last_check_ok",
+            "gauge",
+            "1 when the broker accepted the token at the last pre-market check.",
+        );
+        for a in &report.accounts {
+            if let Some(ok) = a.last_check_ok {
+                sample(
+                    &mut out,
+                    "broker_tokens_last_check_ok",
+                    &[("account", &a.key.to_string())],
+                    if ok { 1.0 } else { 0.0 },
+                );
+            }
+        }
+        header(
+            &mut out,
+            "broker_tokens_login_window_missed",
+            "gauge",
+            "1 when a login window closed with no login (critical until one).",
+        );
+        for a in &report.accounts {
+            sample(
+                &mut out,
+                "broker_tokens_login_window_missed",
+                &[("account", &a.key.to_string())],
+                if a.login_window_missed { 1.0 } else { 0.0 },
+            );
+        }
 
         let c = self.counters();
         header(

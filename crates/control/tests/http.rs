@@ -401,6 +401,15 @@ async fn metrics_parse_as_prometheus_text_and_carry_the_promised_series() {
         get(&format!("broker_tokens_account_status{acct_label}")),
         1.0
     );
+    // No login window: the person is to log in now.
+    assert_eq!(
+        get("broker_tokens_next_person_action_timestamp_seconds{account=\"fake/sandbox/a\",remedy=\"log_in\"}"),
+        clock.now().timestamp() as f64
+    );
+    assert_eq!(
+        get(&format!("broker_tokens_login_window_missed{acct_label}")),
+        0.0
+    );
 }
 
 #[tokio::test]
@@ -533,4 +542,33 @@ async fn an_open_health_check_never_shows_where_to_log_in() {
     // The timeline (which holds the same URL) is never open.
     let (status, _, _) = srv.call(reqwest::Method::GET, "/events", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn metrics_show_the_last_pre_market_check() {
+    use token_core::testing::{utc, FakeProvider};
+    let clock = token_core::ManualClock::new(utc(2026, 12, 1, 12, 50));
+    let provider = Arc::new(FakeProvider::new(Arc::new(clock.clone())));
+    let key: token_core::AccountKey = "fake/sandbox/a".parse().unwrap();
+    let manager = token_core::TokenManager::builder(key.clone(), provider.clone())
+        .clock(Arc::new(clock.clone()))
+        .configure(|c| c.check_at = Some("08:00 America/New_York Mon-Fri".parse().unwrap()))
+        .build();
+    manager
+        .install_authorized(provider.issue(&key))
+        .await
+        .unwrap();
+    manager.maintain().await; // plans the check: 08:00 New York = 13:00 UTC
+    clock.set(utc(2026, 12, 1, 13, 0));
+    manager.maintain().await;
+    let accounts: Vec<Arc<dyn ManagedAccount>> = vec![Arc::new(manager)];
+    let text = control::metrics::Metrics::new().render(clock.now(), &accounts);
+    let at = utc(2026, 12, 1, 13, 0).timestamp();
+    assert!(
+        text.contains(&format!(
+            "broker_tokens_last_check_timestamp_seconds{{account=\"fake/sandbox/a\"}} {at}\n"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("broker_tokens_last_check_ok{account=\"fake/sandbox/a\"} 1\n"));
 }

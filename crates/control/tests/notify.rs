@@ -416,11 +416,13 @@ async fn a_quiet_period_beyond_the_calendar_never_panics() {
 async fn a_login_that_fails_again_within_the_quiet_period_is_alerted_again() {
     let clock = start_clock();
     let (alerter, recorder) = recorded(&clock, 120);
-    let reauth = |at| token_core::Event::ReauthorizationRequired {
+    let reauth = |at| token_core::Event::LoginRequested {
         key: key(),
         at,
         reason: "token rejected".into(),
         url: Some("https://fake.invalid/authorize?request=1".into()),
+        reminder: 0,
+        window_closes: None,
     };
     alerter.handle(&reauth(clock.now()));
     // A person logs in; a minute later the broker rejects the new token.
@@ -561,11 +563,13 @@ async fn huge_timeouts_and_poll_times_from_the_config_do_not_panic() {
         &clock,
         u64::MAX,
     );
-    alerter.handle(&token_core::Event::ReauthorizationRequired {
+    alerter.handle(&token_core::Event::LoginRequested {
         key: key(),
         at: clock.now(),
         reason: "expired".into(),
         url: None,
+        reminder: 0,
+        window_closes: None,
     });
     wait_for("the alert", || fake.count() == 1).await;
 }
@@ -642,4 +646,38 @@ async fn a_login_alert_names_the_account_what_to_bring_and_every_open_way_to_ans
     );
     assert!(!cli_only.contains("POST /login"), "{cli_only}");
     assert!(!cli_only.contains("reply to this message"), "{cli_only}");
+}
+
+#[tokio::test]
+async fn the_raw_need_is_not_a_prompt_login_requested_and_its_reminders_are() {
+    let clock = start_clock();
+    let (alerter, recorder) = recorded(&clock, 120);
+    // 00:00 New York: the token died; the window opens at 08:00.
+    alerter.handle(&token_core::Event::ReauthorizationRequired {
+        key: key(),
+        at: clock.now(),
+        reason: "credentials expired".into(),
+        url: Some("https://fake.invalid/authorize?request=1".into()),
+    });
+    let closes = clock.now() + chrono::Duration::hours(9);
+    for reminder in 0..2 {
+        clock.advance(chrono::Duration::minutes(20));
+        alerter.handle(&token_core::Event::LoginRequested {
+            key: key(),
+            at: clock.now(),
+            reason: "credentials expired".into(),
+            url: Some("https://fake.invalid/authorize?request=2".into()),
+            reminder,
+            window_closes: Some(closes),
+        });
+    }
+    wait_for("two prompts", || recorder.kinds().len() == 2).await;
+    assert_eq!(
+        settled(&recorder).await,
+        [
+            AlertKind::ReauthorizationRequired,
+            AlertKind::ReauthorizationRequired
+        ],
+        "one alert per prompt, none for the raw need"
+    );
 }

@@ -658,3 +658,53 @@ fn provider_of(running: &RunningSim, clock: &ManualClock) -> etrade::EtradeProvi
     .unwrap();
     etrade::EtradeProvider::with_clock(config, Arc::new(clock.clone())).unwrap()
 }
+
+#[tokio::test]
+async fn a_conversation_starts_at_the_login_prompt_not_when_the_need_arises() {
+    let clock = start_clock();
+    let acct = FakeAccount::new("a", &clock);
+    let channel = Arc::new(AnswersSecondTime {
+        asks: std::sync::atomic::AtomicU32::new(1), // answers at once
+    });
+    let (reauthorizer, task) = Reauthorizer::spawn_with_retry(
+        &[acct.erased()],
+        channel.clone(),
+        3,
+        Duration::from_millis(5),
+    );
+    let mut events = acct.manager.subscribe();
+    acct.manager.maintain().await; // no credentials: a person must log in
+    let mut seen = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        seen.push(e);
+    }
+    let (need, prompt): (Vec<_>, Vec<_>) = seen
+        .into_iter()
+        .filter(|e| e.name() != "expired")
+        .partition(|e| matches!(e, token_core::Event::ReauthorizationRequired { .. }));
+    assert_eq!(need.len(), 1);
+    for e in &need {
+        reauthorizer.handle(e);
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        channel.asks.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "not asked on the raw need"
+    );
+    assert!(prompt
+        .iter()
+        .any(|e| matches!(e, token_core::Event::LoginRequested { reminder: 0, .. })));
+    for e in &prompt {
+        reauthorizer.handle(e);
+    }
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while acct.manager.token().is_err() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .expect("logged in through the conversation the prompt started");
+    assert_eq!(channel.asks.load(std::sync::atomic::Ordering::SeqCst), 2);
+    task.abort();
+}

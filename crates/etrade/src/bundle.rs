@@ -77,6 +77,20 @@ impl Broker for Etrade {
         chrono_tz::America::New_York
     }
 
+    fn calendar() -> Option<&'static str> {
+        Some("NYSE")
+    }
+
+    fn login_window() -> Option<token_core::LoginWindow> {
+        // Before the 09:30 New York open.
+        "08:00-09:20 America/New_York Mon-Fri".parse().ok()
+    }
+
+    fn check_at() -> Option<token_core::Schedule> {
+        // The pre-market check, inside the login window.
+        "08:00 America/New_York Mon-Fri".parse().ok()
+    }
+
     fn default_policy() -> Arc<dyn ExpiryPolicy> {
         Arc::new(crate::default_policy())
     }

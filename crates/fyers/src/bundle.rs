@@ -87,6 +87,20 @@ impl Broker for Fyers {
         chrono_tz::Asia::Kolkata
     }
 
+    fn calendar() -> Option<&'static str> {
+        Some("NSE")
+    }
+
+    fn login_window() -> Option<token_core::LoginWindow> {
+        // Before the 09:15 Kolkata open.
+        "08:00-09:00 Asia/Kolkata Mon-Fri".parse().ok()
+    }
+
+    fn check_at() -> Option<token_core::Schedule> {
+        // The pre-market check, inside the login window.
+        "08:30 Asia/Kolkata Mon-Fri".parse().ok()
+    }
+
     fn default_policy() -> Arc<dyn ExpiryPolicy> {
         Arc::new(crate::default_policy())
     }

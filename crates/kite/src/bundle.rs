@@ -49,6 +49,20 @@ impl Broker for Kite {
         chrono_tz::Asia::Kolkata
     }
 
+    fn calendar() -> Option<&'static str> {
+        Some("NSE")
+    }
+
+    fn login_window() -> Option<token_core::LoginWindow> {
+        // Before the 09:15 Kolkata open.
+        "08:00-09:00 Asia/Kolkata Mon-Fri".parse().ok()
+    }
+
+    fn check_at() -> Option<token_core::Schedule> {
+        // The pre-market check, inside the login window.
+        "08:30 Asia/Kolkata Mon-Fri".parse().ok()
+    }
+
     fn default_policy() -> Arc<dyn ExpiryPolicy> {
         Arc::new(crate::default_policy())
     }
@@ -91,6 +105,23 @@ impl Broker for Kite {
 mod tests {
     use super::*;
     use token_core::{Environment, SystemClock, TokenProvider};
+
+    #[test]
+    fn names_its_exchange_calendar_login_window_and_check() {
+        let config = Kite::standard_manager_config();
+        assert_eq!(
+            config.calendar.map(|c| c.name().to_owned()).as_deref(),
+            Some("NSE")
+        );
+        assert_eq!(
+            config.login_window.map(|w| w.to_string()).as_deref(),
+            Some("08:00-09:00 Asia/Kolkata Mon-Fri")
+        );
+        assert_eq!(
+            config.check_at.map(|s| s.to_string()).as_deref(),
+            Some("08:30 Asia/Kolkata Mon-Fri")
+        );
+    }
 
     #[test]
     fn builds_a_provider_from_settings_and_names_the_missing_secret() {

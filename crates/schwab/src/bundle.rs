@@ -48,6 +48,20 @@ impl Broker for Schwab {
         chrono_tz::America::New_York
     }
 
+    fn calendar() -> Option<&'static str> {
+        Some("NYSE")
+    }
+
+    fn login_window() -> Option<token_core::LoginWindow> {
+        // Before the 09:30 New York open.
+        "08:00-09:20 America/New_York Mon-Fri".parse().ok()
+    }
+
+    fn check_at() -> Option<token_core::Schedule> {
+        // The pre-market check, inside the login window.
+        "08:00 America/New_York Mon-Fri".parse().ok()
+    }
+
     fn default_policy() -> Arc<dyn ExpiryPolicy> {
         Arc::new(crate::default_policy())
     }
@@ -93,6 +107,23 @@ impl Broker for Schwab {
 mod tests {
     use super::*;
     use token_core::{Environment, SystemClock, TokenProvider};
+
+    #[test]
+    fn names_its_exchange_calendar_login_window_and_check() {
+        let config = Schwab::standard_manager_config();
+        assert_eq!(
+            config.calendar.map(|c| c.name().to_owned()).as_deref(),
+            Some("NYSE")
+        );
+        assert_eq!(
+            config.login_window.map(|w| w.to_string()).as_deref(),
+            Some("08:00-09:20 America/New_York Mon-Fri")
+        );
+        assert_eq!(
+            config.check_at.map(|s| s.to_string()).as_deref(),
+            Some("08:00 America/New_York Mon-Fri")
+        );
+    }
 
     #[test]
     fn builds_a_provider_from_settings_and_names_the_missing_secret() {

@@ -192,6 +192,43 @@ pub enum Event {
         /// What it warns of and what to do.
         message: String,
     },
+    /// A person is asked to log in now: when the account's login window
+    /// opens (or at once without one), then again as reminders until the
+    /// login is done or the window closes. `url` is a live authorize URL.
+    /// This, not [`Event::ReauthorizationRequired`] (raised when the need
+    /// arises, e.g. at 00:00 New York), is what alerts a person.
+    LoginRequested {
+        /// Account.
+        key: AccountKey,
+        /// When asked.
+        at: DateTime<Utc>,
+        /// Why a login is needed, in words.
+        reason: String,
+        /// Where to log in (a fresh request each time it went stale).
+        url: Option<String>,
+        /// 0 for the first prompt of a window, then 1, 2, ... for reminders.
+        reminder: u32,
+        /// When the window closes (the account turns critical then);
+        /// `None` when there is no window.
+        window_closes: Option<DateTime<Utc>>,
+    },
+    /// The pre-market check's call was accepted: the token works.
+    CheckPassed {
+        /// Account.
+        key: AccountKey,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// The login window closed with no login: the account is critical
+    /// until a person logs in; the next window asks again.
+    LoginWindowMissed {
+        /// Account.
+        key: AccountKey,
+        /// When the window closed.
+        at: DateTime<Utc>,
+        /// When the next window opens, if there is one.
+        next_window: Option<DateTime<Utc>>,
+    },
 }
 
 impl Event {
@@ -208,7 +245,10 @@ impl Event {
             | Event::RenewalFailed { key, .. }
             | Event::StoreFailure { key, .. }
             | Event::Recovered { key, .. }
-            | Event::Warning { key, .. } => key,
+            | Event::Warning { key, .. }
+            | Event::LoginRequested { key, .. }
+            | Event::LoginWindowMissed { key, .. }
+            | Event::CheckPassed { key, .. } => key,
         }
     }
 
@@ -225,7 +265,10 @@ impl Event {
             | Event::RenewalFailed { at, .. }
             | Event::StoreFailure { at, .. }
             | Event::Recovered { at, .. }
-            | Event::Warning { at, .. } => *at,
+            | Event::Warning { at, .. }
+            | Event::LoginRequested { at, .. }
+            | Event::LoginWindowMissed { at, .. }
+            | Event::CheckPassed { at, .. } => *at,
         }
     }
 
@@ -243,6 +286,9 @@ impl Event {
             Event::StoreFailure { .. } => "store_failure",
             Event::Recovered { .. } => "recovered",
             Event::Warning { .. } => "warning",
+            Event::LoginRequested { .. } => "login_requested",
+            Event::LoginWindowMissed { .. } => "login_window_missed",
+            Event::CheckPassed { .. } => "check_passed",
         }
     }
 
@@ -253,7 +299,9 @@ impl Event {
         match self {
             Event::ReauthorizationRequired { .. }
             | Event::PersonActionRequired { .. }
-            | Event::Expired { .. } => Severity::Error,
+            | Event::Expired { .. }
+            | Event::LoginRequested { .. }
+            | Event::LoginWindowMissed { .. } => Severity::Error,
             Event::RenewalFailed { .. }
             | Event::StoreFailure { .. }
             | Event::ExpiringSoon { .. }
@@ -261,6 +309,7 @@ impl Event {
             Event::Authorized { .. }
             | Event::Renewed { .. }
             | Event::KeepAliveSent { .. }
+            | Event::CheckPassed { .. }
             | Event::Recovered { .. } => Severity::Info,
         }
     }

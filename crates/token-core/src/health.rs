@@ -8,6 +8,26 @@ use crate::key::AccountKey;
 use crate::policy::TokenState;
 use crate::remedy::Remedy;
 
+/// The next thing a person will have to do for an account, and when: for a
+/// healthy E*TRADE account, "log in at the next trading day's window after
+/// midnight New York".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PersonAction {
+    /// What to do (in JSON: `"remedy": "log_in"` and the remedy's fields,
+    /// beside `at`).
+    #[serde(flatten)]
+    pub remedy: Remedy,
+    /// When the person will be asked (now or earlier: asked already).
+    pub at: DateTime<Utc>,
+    /// When the login window closes (the account turns critical then);
+    /// `None` without a window.
+    pub window_closes: Option<DateTime<Utc>>,
+    /// The login window's time zone (IANA name), to show `at` as the person
+    /// reads it; `None` without a window.
+    #[serde(default)]
+    pub zone: Option<String>,
+}
+
 /// Overall status, ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -86,6 +106,22 @@ pub struct AccountHealth {
     /// [`Notice`](crate::Notice)s), e.g. an E*TRADE consumer key near its end.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The next thing a person must do, and when (computed for healthy
+    /// accounts too); `None` when nothing is foreseen.
+    #[serde(default)]
+    pub next_person_action: Option<PersonAction>,
+    /// A login window closed with no login: critical until one happens.
+    #[serde(default)]
+    pub login_window_missed: bool,
+    /// When the last pre-market check ran.
+    #[serde(default)]
+    pub last_checked: Option<DateTime<Utc>>,
+    /// Whether the broker accepted the token at the last check.
+    #[serde(default)]
+    pub last_check_ok: Option<bool>,
+    /// When the next pre-market check is due.
+    #[serde(default)]
+    pub next_check_at: Option<DateTime<Utc>>,
 }
 
 /// Health of a set of accounts.

@@ -12,11 +12,13 @@
 
 pub mod builder;
 pub mod bundle;
+pub mod calendar;
 pub mod clock;
 pub mod error;
 pub mod events;
 pub mod health;
 pub mod key;
+pub mod login_window;
 pub mod loopback;
 pub mod manager;
 pub mod net;
@@ -35,11 +37,13 @@ pub mod testing;
 
 pub use builder::ManagerBuilder;
 pub use bundle::{Broker, BuildContext, BuildError, SecretError, SecretSource};
+pub use calendar::TradingCalendar;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ErrorKind, KeyError, StoreError, Unavailable};
 pub use events::{Event, RenewalReason};
-pub use health::{AccountHealth, HealthReport, HealthStatus};
+pub use health::{AccountHealth, HealthReport, HealthStatus, PersonAction};
 pub use key::{AccountKey, Environment};
+pub use login_window::LoginWindow;
 pub use manager::{
     health_report, Credentials, LoginRequest, MaintenanceHandle, ManagedAccount, ManagerConfig,
     RetryPolicy, TokenManager, TokenRef,

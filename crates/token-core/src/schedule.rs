@@ -126,6 +126,9 @@ pub enum ScheduleError {
     /// Wrong number of parts.
     #[error("invalid schedule {0:?}: expected \"HH:MM Zone/Name [Mon-Fri]\"")]
     Format(String),
+    /// Not a login window (`HH:MM-HH:MM Zone [days]`, closing after it opens).
+    #[error("invalid login window {0:?}: expected \"HH:MM-HH:MM Zone/Name [Mon-Fri]\" closing after it opens (same day), or \"none\" to ask at once")]
+    Window(String),
 }
 
 /// A local time of day in a time zone on chosen weekdays.
@@ -214,13 +217,19 @@ impl FromStr for Schedule {
             [t, z, d] => (*t, *z, d.parse()?),
             _ => return Err(ScheduleError::Format(s.to_string())),
         };
-        let time = NaiveTime::parse_from_str(time, "%H:%M")
-            .map_err(|_| ScheduleError::Time(time.to_string()))?;
-        let zone = zone
-            .parse::<Tz>()
-            .map_err(|_| ScheduleError::Zone(zone.to_string()))?;
-        Ok(Schedule::new(time, zone, days))
+        Ok(Schedule::new(parse_time(time)?, parse_zone(zone)?, days))
     }
+}
+
+/// `HH:MM` (24-hour), as schedules and login windows write it.
+pub(crate) fn parse_time(s: &str) -> Result<NaiveTime, ScheduleError> {
+    NaiveTime::parse_from_str(s, "%H:%M").map_err(|_| ScheduleError::Time(s.to_string()))
+}
+
+/// An IANA zone name, as schedules and login windows write it.
+pub(crate) fn parse_zone(s: &str) -> Result<Tz, ScheduleError> {
+    s.parse::<Tz>()
+        .map_err(|_| ScheduleError::Zone(s.to_string()))
 }
 
 /// The UTC instant of a local wall-clock time: the earlier one when it occurs

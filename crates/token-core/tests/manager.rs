@@ -244,11 +244,13 @@ async fn three_simulated_days_of_keepalives_renewals_and_expiry() {
         want.push(("expiring_soon", et(2026, 3, day, 23, 30)));
         want.push(("expired", et(2026, 3, day + 1, 0, 0)));
         want.push(("reauthorization_required", et(2026, 3, day + 1, 0, 0)));
+        // No login window configured: the person is asked at once.
+        want.push(("login_requested", et(2026, 3, day + 1, 0, 0)));
         let want: Vec<(String, DateTime<Utc>)> =
             want.into_iter().map(|(n, t)| (n.to_string(), t)).collect();
         assert_eq!(got, want, "day {day}");
-        let Some(Event::ReauthorizationRequired { url, .. }) = events.last() else {
-            panic!("last event must be reauthorization_required");
+        let Some(Event::LoginRequested { url, .. }) = events.last() else {
+            panic!("last event must be login_requested");
         };
         assert!(url
             .as_deref()
@@ -288,7 +290,8 @@ async fn spawned_maintenance_follows_the_manual_clock() {
     assert!(
         names.ends_with(&[
             "expired".to_string(),
-            "reauthorization_required".to_string()
+            "reauthorization_required".to_string(),
+            "login_requested".to_string()
         ]),
         "{names:?}"
     );
@@ -421,7 +424,14 @@ async fn failing_renewal_keeps_serving_the_valid_token() {
         .iter()
         .map(|e| e.name().to_string())
         .collect();
-    assert_eq!(names, ["renewal_failed", "reauthorization_required"]);
+    assert_eq!(
+        names,
+        [
+            "renewal_failed",
+            "reauthorization_required",
+            "login_requested"
+        ]
+    );
     let h = r.manager.health();
     assert!(h.reauthorization_required);
     assert_eq!(h.status, HealthStatus::Degraded);

@@ -182,7 +182,7 @@ impl Account {
         let ctx = BuildContext::new(cfg.key.clone(), clock, &cfg.base_dir);
         let store_for_sinks = store.clone();
         cfg.settings
-            .build(&ctx, store, pending, mode)
+            .build(&ctx, store, pending, mode, &cfg.overrides)
             .map(|a| a.with_store(store_for_sinks))
             .map_err(|source| AccountError::Build {
                 account: name,

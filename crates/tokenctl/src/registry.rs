@@ -11,16 +11,18 @@
 //! assert_eq!(registry.names(), vec!["etrade"]);
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 use serde::Deserialize;
 use token_core::store::PendingLogins;
 use token_core::{
-    Broker, BuildContext, BuildError, Capabilities, Payload, RenewalReason, TokenProvider,
-    TokenStore,
+    Broker, BuildContext, BuildError, Capabilities, LoginWindow, ManagerConfig, Payload,
+    RenewalReason, Schedule, TokenProvider, TokenStore,
 };
 
 use crate::accounts::{Account, Mode};
@@ -103,17 +105,68 @@ pub trait BrokerEntry: Send + Sync {
     ) -> Result<Arc<dyn AccountSettings>, toml::de::Error>;
 }
 
+/// What a configuration changes in a bundle's manager settings for one
+/// account: its login window, and holidays added to its exchange calendar.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    /// `login_window = "..."`: `Some(None)` for `"none"` (ask at once);
+    /// `None` keeps the bundle's window.
+    pub login_window: Option<Option<LoginWindow>>,
+    /// `[calendars.NAME] holidays`, by upper-case calendar name.
+    pub holidays: BTreeMap<String, Vec<NaiveDate>>,
+    /// `check_at = "..."`: `Some(None)` for `"none"` (no pre-market
+    /// check); `None` keeps the bundle's.
+    pub check_at: Option<Option<Schedule>>,
+}
+
+impl Overrides {
+    /// Applies these overrides to a bundle's `config`.
+    ///
+    /// ```
+    /// use token_core::{Broker, TradingCalendar};
+    /// let mut config = etrade::Etrade::standard_manager_config();
+    /// let day = chrono::NaiveDate::from_ymd_opt(2027, 1, 4).unwrap();
+    /// let o = tokenctl::registry::Overrides {
+    ///     login_window: Some(None),
+    ///     holidays: [("NYSE".to_string(), vec![day])].into(),
+    ///     check_at: Some(None),
+    /// };
+    /// o.apply(&mut config);
+    /// assert!(config.login_window.is_none() && config.check_at.is_none());
+    /// assert!(!config.calendar.unwrap().is_trading_day(day));
+    /// ```
+    pub fn apply(&self, config: &mut ManagerConfig) {
+        if let Some(window) = self.login_window {
+            config.login_window = window;
+        }
+        if let Some(check) = self.check_at {
+            config.check_at = check;
+        }
+        if let Some(calendar) = config.calendar.take() {
+            let extra = self.holidays.get(&calendar.name().to_ascii_uppercase());
+            config.calendar = Some(match extra {
+                Some(days) => Arc::new(days.iter().fold((*calendar).clone(), |c, d| {
+                    c.with_holiday(*d, "closed (tokenctl configuration)")
+                })),
+                None => calendar,
+            });
+        }
+    }
+}
+
 /// One account's parsed settings, type-erased.
 pub trait AccountSettings: fmt::Debug + Send + Sync {
     /// Builds the account over `store`, its pending login shared through
     /// `pending`: with the broker's provider when `mode` is online (reading
-    /// its secrets), with none offline.
+    /// its secrets), with none offline; the bundle's manager settings changed
+    /// by `overrides`.
     fn build(
         &self,
         ctx: &BuildContext,
         store: Arc<dyn TokenStore>,
         pending: Arc<dyn PendingLogins>,
         mode: Mode,
+        overrides: &Overrides,
     ) -> Result<Account, BuildError>;
 }
 
@@ -159,6 +212,7 @@ impl<B: Broker> AccountSettings for Settings<B> {
         store: Arc<dyn TokenStore>,
         pending: Arc<dyn PendingLogins>,
         mode: Mode,
+        overrides: &Overrides,
     ) -> Result<Account, BuildError> {
         let (provider, auth): (Arc<dyn TokenProvider<B::Payload>>, _) = match mode {
             Mode::Online => {
@@ -169,8 +223,11 @@ impl<B: Broker> AccountSettings for Settings<B> {
             Mode::Offline => (Arc::new(Offline(B::NAME)), None),
         };
         let manager = B::manager(ctx.key.clone(), provider)
-            .config(B::manager_config(&self.0))
-            .configure(|c| c.notices.extend(B::notices(&self.0)))
+            .config(B::with_exchange_rules(B::manager_config(&self.0)))
+            .configure(|c| {
+                c.notices.extend(B::notices(&self.0));
+                overrides.apply(c);
+            })
             .store(store)
             .pending_logins(pending)
             .clock(ctx.clock.clone())

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use token_core::{
-    AccountHealth, Event, HealthReport, HealthStatus, Remedy, RenewalReason, TokenState,
+    AccountHealth, Event, HealthReport, HealthStatus, PersonAction, Remedy, RenewalReason,
+    TokenState,
 };
 
 use crate::registry::Registry;
@@ -185,8 +186,72 @@ pub fn status_table(report: &HealthReport) -> String {
             out.push_str(&format!("WARNING {}: {w}\n", a.key));
         }
     }
+    for a in &report.accounts {
+        if let Some(at) = a.last_checked {
+            let verdict = match a.last_check_ok {
+                Some(true) => "token accepted",
+                _ => "FAILED",
+            };
+            out.push_str(&format!(
+                "{}: pre-market check {} UTC: {verdict}\n",
+                a.key,
+                at.format("%Y-%m-%d %H:%M")
+            ));
+        }
+        if let Some(action) = &a.next_person_action {
+            out.push_str(&format!(
+                "{}: next person action: {}\n",
+                a.key,
+                person_action(action)
+            ));
+        }
+    }
     out.push_str(&format!("overall: {}\n", status_name(report.status)));
     out
+}
+
+/// `log in at 2026-12-03 08:00 America/New_York (13:00 UTC), window closes
+/// 09:20`: what a person must do next and when, in the login window's zone.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use token_core::{PersonAction, Remedy};
+/// let a = PersonAction {
+///     remedy: Remedy::LogIn,
+///     at: Utc.with_ymd_and_hms(2026, 12, 3, 13, 0, 0).unwrap(),
+///     window_closes: Some(Utc.with_ymd_and_hms(2026, 12, 3, 14, 20, 0).unwrap()),
+///     zone: Some("America/New_York".into()),
+/// };
+/// assert_eq!(
+///     tokenctl::render::person_action(&a),
+///     "log in at 2026-12-03 08:00 America/New_York (13:00 UTC), window closes 09:20"
+/// );
+/// ```
+pub fn person_action(a: &PersonAction) -> String {
+    let zone: Tz = a
+        .zone
+        .as_deref()
+        .and_then(|z| z.parse().ok())
+        .unwrap_or(chrono_tz::UTC);
+    let local = |t: DateTime<Utc>| t.with_timezone(&zone);
+    let mut s = if zone == chrono_tz::UTC {
+        format!("{} at {} UTC", a.remedy, a.at.format("%Y-%m-%d %H:%M"))
+    } else {
+        format!(
+            "{} at {} {} ({} UTC)",
+            a.remedy,
+            local(a.at).format("%Y-%m-%d %H:%M"),
+            zone.name(),
+            a.at.format("%H:%M")
+        )
+    };
+    if let Some(closes) = a.window_closes {
+        s.push_str(&format!(
+            ", window closes {}",
+            local(closes).format("%H:%M")
+        ));
+    }
+    s
 }
 
 /// One line describing an event (no time, no account); renewals are worded
@@ -241,6 +306,33 @@ pub fn describe_event_answering(
         }
         Event::Recovered { .. } => "recovered".into(),
         Event::Warning { message, .. } => format!("WARNING: {message}"),
+        Event::LoginRequested {
+            reason,
+            url,
+            reminder,
+            window_closes,
+            ..
+        } => {
+            let mut s = match reminder {
+                0 => format!("ALERT: log in now ({reason})"),
+                n => format!("ALERT: reminder {n}: log in now ({reason})"),
+            };
+            if let Some(u) = url {
+                s.push_str(&format!("; open {u}"));
+            }
+            if let Some(c) = window_closes {
+                s.push_str(&format!("; critical at {}", local_and_utc(*c, zone)));
+            }
+            s
+        }
+        Event::CheckPassed { .. } => "pre-market check: the broker accepted the token".into(),
+        Event::LoginWindowMissed { next_window, .. } => match next_window {
+            Some(t) => format!(
+                "CRITICAL: login window closed with no login; asking again {}",
+                local_and_utc(*t, zone)
+            ),
+            None => "CRITICAL: login window closed with no login".into(),
+        },
         _ => e.name().replace('_', " "),
     }
 }
@@ -305,13 +397,26 @@ mod tests {
             remedy: None,
             remedy_reason: None,
             warnings: vec![],
+            next_person_action: None,
+            login_window_missed: false,
+            last_checked: None,
+            last_check_ok: None,
+            next_check_at: None,
         }
     }
 
     #[test]
     fn table_lists_every_account_and_the_overall_status() {
         let now = Utc.with_ymd_and_hms(2026, 6, 1, 13, 0, 0).unwrap();
-        let a = healthy(now);
+        let mut a = healthy(now);
+        a.next_person_action = Some(PersonAction {
+            remedy: token_core::Remedy::LogIn,
+            at: now + Duration::hours(19),
+            window_closes: None,
+            zone: None,
+        });
+        a.last_checked = Some(now - Duration::hours(1));
+        a.last_check_ok = Some(true);
         let t = status_table(&HealthReport::new(now, vec![a]));
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("ACCOUNT"), "{t}");
@@ -322,7 +427,15 @@ mod tests {
                 && lines[1].contains("2h 0m"),
             "{t}"
         );
-        assert_eq!(lines[2], "overall: healthy");
+        assert_eq!(
+            lines[2],
+            "acme/sandbox/main: pre-market check 2026-06-01 12:00 UTC: token accepted"
+        );
+        assert_eq!(
+            lines[3],
+            "acme/sandbox/main: next person action: log in at 2026-06-02 08:00 UTC"
+        );
+        assert_eq!(lines[4], "overall: healthy");
     }
 
     #[test]

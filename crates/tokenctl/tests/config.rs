@@ -222,3 +222,91 @@ secret = { file = "hmac" }
     );
     assert!(parse(&allowed).unwrap().control_tables().is_ok());
 }
+
+#[test]
+fn login_windows_and_calendar_holidays_are_read_and_checked_with_lines() {
+    let text = GOOD.replace(
+        "label = \"main\"\n",
+        "label = \"main\"\nlogin_window = \"07:30-09:15 America/New_York Mon-Fri\"\n",
+    ) + "\n[calendars.nyse]\nholidays = [\"2027-01-04\"]\n";
+    let c = parse(&text).unwrap();
+    let etrade = &c.accounts[0].overrides;
+    assert_eq!(
+        etrade.login_window.map(|w| w.map(|w| w.to_string())),
+        Some(Some("07:30-09:15 America/New_York Mon-Fri".to_string()))
+    );
+    // No login_window: the broker's default stays.
+    assert_eq!(c.accounts[1].overrides.login_window, None);
+    let day = chrono::NaiveDate::from_ymd_opt(2027, 1, 4).unwrap();
+    assert_eq!(etrade.holidays.get("NYSE"), Some(&vec![day]));
+    // Applied over the bundle's settings.
+    let mut config = <etrade::Etrade as token_core::Broker>::standard_manager_config();
+    etrade.apply(&mut config);
+    assert!(!config.calendar.as_ref().unwrap().is_trading_day(day));
+    assert_eq!(
+        config.login_window.map(|w| w.to_string()).as_deref(),
+        Some("07:30-09:15 America/New_York Mon-Fri")
+    );
+
+    let none = GOOD.replace(
+        "label = \"main\"\n",
+        "label = \"main\"\nlogin_window = \"none\"\n",
+    );
+    assert_eq!(
+        parse(&none).unwrap().accounts[0].overrides.login_window,
+        Some(None)
+    );
+
+    let bad = GOOD.replace(
+        "label = \"main\"\n",
+        "label = \"main\"\nlogin_window = \"9:20-8:00 UTC\"\n",
+    );
+    let err = parse(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("tokenctl.toml:8:") && err.contains("login window"),
+        "{err}"
+    );
+
+    let unknown = format!("{GOOD}\n[calendars.LSE]\nholidays = []\n");
+    let err = parse(&unknown).unwrap_err().to_string();
+    assert!(
+        err.contains("unknown trading calendar \"LSE\": use one of NYSE, NSE"),
+        "{err}"
+    );
+    let bad_day = format!("{GOOD}\n[calendars.NSE]\nholidays = [\"04/01/2027\"]\n");
+    let err = parse(&bad_day).unwrap_err().to_string();
+    assert!(err.contains("\"04/01/2027\" is not a date"), "{err}");
+}
+
+#[test]
+fn check_at_is_read_and_a_bad_one_names_its_line() {
+    let text = GOOD.replace(
+        "label = \"main\"\n",
+        "label = \"main\"\ncheck_at = \"07:45 America/New_York Mon-Fri\"\n",
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(
+        c.accounts[0]
+            .overrides
+            .check_at
+            .map(|s| s.map(|s| s.to_string())),
+        Some(Some("07:45 America/New_York Mon-Fri".to_string()))
+    );
+    let off = GOOD.replace(
+        "label = \"main\"\n",
+        "label = \"main\"\ncheck_at = \"none\"\n",
+    );
+    assert_eq!(
+        parse(&off).unwrap().accounts[0].overrides.check_at,
+        Some(None)
+    );
+    let bad = GOOD.replace(
+        "label = \"main\"\n",
+        "label = \"main\"\ncheck_at = \"8am\"\n",
+    );
+    let err = parse(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("tokenctl.toml:8:") && err.contains("check_at"),
+        "{err}"
+    );
+}

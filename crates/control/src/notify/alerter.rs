@@ -237,16 +237,33 @@ impl Alerter {
             ep.action = false;
         }
         match event {
-            Event::ReauthorizationRequired {
-                at, reason, url, ..
-            } if !ep.reauth => {
+            // The person is asked by `LoginRequested` (at the login window,
+            // then reminders), not when the need arises (e.g. 00:00 New York).
+            Event::LoginRequested {
+                at,
+                reason,
+                url,
+                reminder,
+                window_closes,
+                ..
+            } => {
                 ep.reauth = true;
+                let mut message = format!("a person must log in ({reason})");
+                if *reminder > 0 {
+                    message.push_str(&format!("; reminder {reminder}"));
+                }
+                if let Some(closes) = window_closes {
+                    message.push_str(&format!(
+                        "; the account turns critical at {}",
+                        closes.format("%Y-%m-%d %H:%M UTC")
+                    ));
+                }
                 let mut a = alert(
                     AlertKind::ReauthorizationRequired,
                     *at,
-                    format!("a person must log in ({reason})"),
+                    message,
                     url.clone(),
-                    None,
+                    *window_closes,
                 );
                 if url.is_some() {
                     a.answer = Some(how_to_answer(event.key(), None, self.inner.ways));

@@ -3,8 +3,8 @@
 //! A [`ReauthChannel`] shows a person where to log in and brings back what
 //! they got (an E*TRADE verifier, a FYERS redirect URL). [`reauthorize`]
 //! drives one login over any channel, answering a stale reply with a fresh
-//! URL; [`Reauthorizer`] does it whenever an account raises
-//! `ReauthorizationRequired`. Channels: [`ConsoleChannel`] (a terminal),
+//! URL; [`Reauthorizer`] does it whenever an account's login prompt is due
+//! (`LoginRequested`: at its login window). Channels: [`ConsoleChannel`] (a terminal),
 //! [`TelegramChannel`] (a phone), [`LoopbackChannel`] (the FYERS redirect
 //! caught on 127.0.0.1).
 
@@ -210,8 +210,8 @@ async fn say(channel: &dyn ReauthChannel, key: &AccountKey, message: &str) {
 /// How long after an unfinished conversation the person is asked again.
 pub const REAUTH_RETRY: Duration = Duration::from_secs(300);
 
-/// Runs [`reauthorize`] for every account that raises
-/// `ReauthorizationRequired` (and every account that already needs it at
+/// Runs [`reauthorize`] for every account whose login prompt falls due
+/// (`LoginRequested`; and every account that already needs a login at
 /// start), one conversation at a time; asks again later while the account
 /// still needs a person.
 #[derive(Clone)]
@@ -286,9 +286,14 @@ impl Reauthorizer {
         (Self { tx }, task)
     }
 
-    /// Feeds one event (only `ReauthorizationRequired` matters). Never waits.
+    /// Feeds one event (only the first `LoginRequested` of a login window
+    /// matters: the person is asked when the window opens, not when the
+    /// token dies; the conversation itself asks again). Never waits.
     pub fn handle(&self, event: &Event) {
-        if let Event::ReauthorizationRequired { key, .. } = event {
+        if let Event::LoginRequested {
+            key, reminder: 0, ..
+        } = event
+        {
             let _ = self.tx.send(key.clone());
         }
     }

@@ -21,15 +21,18 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
 use crate::builder::ManagerBuilder;
+use crate::calendar::TradingCalendar;
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::events::RenewalReason;
 use crate::key::{AccountKey, Environment};
+use crate::login_window::LoginWindow;
 use crate::manager::ManagerConfig;
 use crate::notice::Notice;
 use crate::policy::ExpiryPolicy;
 use crate::provider::TokenProvider;
 use crate::record::Payload;
+use crate::schedule::Schedule;
 
 pub use request::{ApiRequest, AuthHeader, RequestAuth};
 pub use secret::{loose_permissions, SecretError, SecretSource, INLINE_SECRET_REFUSED};
@@ -86,6 +89,27 @@ pub trait Broker: Send + Sync + 'static {
         None
     }
 
+    /// The exchange's trading calendar by name (`"NYSE"`, `"NSE"`: see
+    /// [`TradingCalendar::builtin`](crate::calendar::TradingCalendar::builtin)):
+    /// no login prompt on its holidays. `None` (the default): every weekday.
+    fn calendar() -> Option<&'static str> {
+        None
+    }
+
+    /// When a person is asked to log in unless configured otherwise (e.g.
+    /// `08:00-09:20 America/New_York Mon-Fri`, before the open); `None`
+    /// (the default) asks at once.
+    fn login_window() -> Option<LoginWindow> {
+        None
+    }
+
+    /// When the pre-market check runs unless configured otherwise (e.g.
+    /// `08:00 America/New_York Mon-Fri`), on [`Broker::calendar`]'s trading
+    /// days; `None` (the default): no check.
+    fn check_at() -> Option<Schedule> {
+        None
+    }
+
     /// Dated warnings about an account with these settings (e.g. an
     /// E*TRADE consumer key near its two-year end), handed to its manager as
     /// [`ManagerConfig::notices`]. None by default.
@@ -135,7 +159,22 @@ pub trait Broker: Send + Sync + 'static {
     ) -> ManagerBuilder<Self::Payload> {
         ManagerBuilder::new(key, provider)
             .policy(Self::default_policy())
-            .config(Self::default_manager_config())
+            .config(Self::standard_manager_config())
+    }
+
+    /// `config` with the bundle's exchange rules: its [`Broker::calendar`],
+    /// [`Broker::login_window`] and [`Broker::check_at`].
+    fn with_exchange_rules(mut config: ManagerConfig) -> ManagerConfig {
+        config.calendar = Self::calendar().and_then(TradingCalendar::builtin);
+        config.login_window = Self::login_window();
+        config.check_at = Self::check_at();
+        config
+    }
+
+    /// [`Broker::default_manager_config`] with the bundle's exchange rules
+    /// ([`Broker::with_exchange_rules`]): what [`Broker::manager`] starts from.
+    fn standard_manager_config() -> ManagerConfig {
+        Self::with_exchange_rules(Self::default_manager_config())
     }
 }
 

@@ -1,7 +1,11 @@
 //! Manager settings.
 
+use std::sync::Arc;
+
 use chrono::Duration;
 
+use crate::calendar::TradingCalendar;
+use crate::login_window::LoginWindow;
 use crate::notice::Notice;
 use crate::schedule::Schedule;
 
@@ -80,6 +84,16 @@ pub struct ManagerConfig {
     /// key's end of life): each is raised once as an `Event::Warning` when
     /// due and listed in health reports from then on.
     pub notices: Vec<Notice>,
+    /// When a person is asked to log in (see [`crate::login_window`]):
+    /// `None` asks at once, whatever the time.
+    pub login_window: Option<LoginWindow>,
+    /// The exchange's trading days: no login window (and so no prompt) on
+    /// its holidays and weekends. `None`: every day the window names.
+    pub calendar: Option<Arc<TradingCalendar>>,
+    /// The pre-market check (see the `check` part of the manager): one real
+    /// call at this time on the calendar's trading days, e.g. `08:00
+    /// America/New_York Mon-Fri`. `None`: no check.
+    pub check_at: Option<Schedule>,
 }
 
 impl ManagerConfig {
@@ -112,6 +126,9 @@ impl Default for ManagerConfig {
             lease_ttl: std::time::Duration::from_secs(120),
             lease_wait: std::time::Duration::from_secs(125),
             notices: Vec::new(),
+            login_window: None,
+            calendar: None,
+            check_at: None,
         }
     }
 }

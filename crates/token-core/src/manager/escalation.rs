@@ -24,7 +24,9 @@ impl<P: Payload> TokenManager<P> {
     /// required" (with a fresh URL) and stops silent renewals until a
     /// person authorizes.
     pub async fn report_rejection(&self, reason: &str) {
-        self.raise_reauth_for(reason, true).await
+        self.raise_reauth_for(reason, true).await;
+        // Ask the person now if a login window is open (or none applies).
+        self.tend_login(self.inner.clock.now()).await;
     }
 
     /// Allows silent renewal again after a rejection, once the cause was
@@ -198,5 +200,7 @@ impl<P: Payload> TokenManager<P> {
             reason: reason.to_string(),
             url,
         });
+        // The maintenance pass asks the person (person.rs), now or at the window.
+        self.inner.changed.notify_one();
     }
 }

@@ -31,7 +31,20 @@ impl<P: Payload> TokenManager<P> {
             .filter(|n| n.is_due(now))
             .map(|n| n.message.clone())
             .collect();
+        let reauthorize_by = ev.and_then(|e| e.reauthorize_by);
+        drop(st);
+        let next_person_action = self.next_person_action(now, reauthorize_by);
+        let st = self.status();
+        // Expired with a login window still ahead: a person is due to be
+        // asked, not late yet (critical once a window is missed).
+        let awaiting_window = !st.login.missed
+            && self.inner.config.login_window.is_some()
+            && next_person_action
+                .as_ref()
+                .is_some_and(|a| a.remedy.needs_login() && a.window_closes.is_some());
         let status = match state {
+            _ if st.login.missed || st.check.failed => HealthStatus::Critical,
+            Some(TokenState::Expired) if awaiting_window => HealthStatus::Degraded,
             None | Some(TokenState::Expired) => HealthStatus::Critical,
             Some(TokenState::Idle) if st.reauth.is_some() => HealthStatus::Critical,
             Some(TokenState::Idle) => HealthStatus::Degraded,
@@ -80,6 +93,11 @@ impl<P: Payload> TokenManager<P> {
             renewals: st.counters.renewals,
             keepalives: st.counters.keepalives,
             warnings,
+            next_person_action,
+            login_window_missed: st.login.missed,
+            last_checked: st.check.last_checked,
+            last_check_ok: st.check.last_ok,
+            next_check_at: st.check.next_at,
         }
     }
 }

@@ -104,6 +104,8 @@ impl<P: Payload> TokenManager<P> {
             self.act(now, &record, &ev).await;
             seen = Some((record, ev));
         }
+        self.run_check(now).await;
+        self.tend_login(now).await;
         let next = self.next_wake(now, seen);
         self.status().next_action_at = next;
         next
@@ -241,6 +243,8 @@ impl<P: Payload> TokenManager<P> {
         candidates.extend(self.status().failures.retry_at);
         candidates.extend(self.save_retry_due());
         candidates.extend(self.next_notice(now));
+        candidates.extend(self.login_due(now));
+        candidates.extend(self.check_due(now));
         if let Some(record) = self.current_record() {
             let ev = match seen {
                 Some((old, ev)) if Arc::ptr_eq(&old, &record) => ev,

@@ -14,7 +14,9 @@
 //! One concern per file: `hot_path.rs` ([`TokenRef`], `token()`),
 //! `renewal.rs` (the one renewal path, under [`SingleFlight`]),
 //! `keep_alive.rs`, `persistence.rs` (load, reload, adopt, save retry),
-//! `escalation.rs` (failures, backoff, re-authorization), `authorization.rs`
+//! `escalation.rs` (failures, backoff, re-authorization), `person.rs` (when
+//! a person is asked to log in, reminders, missed windows, the next person
+//! action), `check.rs` (the pre-market check), `authorization.rs`
 //! (the shared pending login: begin / complete / revoke), `maintenance.rs` (the loop),
 //! `health.rs`, `account.rs` ([`ManagedAccount`]), `lease.rs` (the one
 //! lease-wait loop, [`wait_for_lease`], which stores use); the state they
@@ -23,6 +25,7 @@
 
 mod account;
 mod authorization;
+mod check;
 mod config;
 mod escalation;
 mod health;
@@ -31,6 +34,7 @@ mod keep_alive;
 mod lease;
 mod maintenance;
 mod persistence;
+mod person;
 mod renewal;
 mod single_flight;
 mod snapshot;

@@ -9,6 +9,8 @@
 //! | `authorization` | `authorization.rs`  |
 //! | `warnings`      | `maintenance.rs`    |
 //! | `counters`      | `renewal.rs`, `keep_alive.rs` |
+//! | `login`         | `person.rs`         |
+//! | `check`         | `check.rs`          |
 //!
 //! `trouble` spans them: it is how a `Recovered` event is decided once
 //! every part is clear again.
@@ -35,6 +37,38 @@ pub(super) struct Status {
     /// Maintenance renewed an idle token and no probe has confirmed the
     /// renewal yet (`keep_alive.rs`: the next probe verifies it).
     pub(super) revival_unverified: bool,
+    /// Asking a person to log in (`person.rs`).
+    pub(super) login: LoginPrompt,
+    /// The pre-market check (`check.rs`).
+    pub(super) check: Check,
+}
+
+/// The pre-market check: when it is next due and what the last one found.
+#[derive(Default, Debug, Clone)]
+pub(super) struct Check {
+    /// The next check (or retry of a failing one).
+    pub(super) next_at: Option<DateTime<Utc>>,
+    /// When the last check ran, and whether the broker accepted the token.
+    pub(super) last_checked: Option<DateTime<Utc>>,
+    pub(super) last_ok: Option<bool>,
+    /// A failing check is retried until then.
+    pub(super) retry_until: Option<DateTime<Utc>>,
+    /// A check failed until the open: critical until a call succeeds.
+    pub(super) failed: bool,
+}
+
+/// The login prompt under way while a person must log in: the window it
+/// belongs to, the reminders given, and whether a window was missed.
+#[derive(Default, Debug, Clone)]
+pub(super) struct LoginPrompt {
+    /// The planned prompt: (first prompt at, window closes at).
+    pub(super) window: Option<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+    /// Prompts given in this window.
+    pub(super) sent: u32,
+    /// When the next prompt is due (`None`: none left in this window).
+    pub(super) next_at: Option<DateTime<Utc>>,
+    /// A window closed unanswered since the last login.
+    pub(super) missed: bool,
 }
 
 /// Renewal and keep-alive failures, and the backoff gate they set.
@@ -135,6 +169,7 @@ impl Status {
     /// request no longer apply. True if that ends a troubled spell.
     pub(super) fn new_credentials(&mut self) -> bool {
         self.reauth = None;
+        self.login = LoginPrompt::default();
         self.revival_unverified = false;
         self.succeeded()
     }
@@ -142,6 +177,7 @@ impl Status {
     /// A renewal or keep-alive succeeded; true if that ends a troubled spell.
     pub(super) fn succeeded(&mut self) -> bool {
         self.failures = Failures::default();
+        self.check.failed = false;
         self.take_recovery()
     }
 

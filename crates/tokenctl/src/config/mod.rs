@@ -22,8 +22,25 @@
 //! redirect_uri = "http://127.0.0.1:8080/fyers/callback"
 //! ```
 //!
-//! `broker`, `environment` (default `production`), `label` and `store` are
-//! common to every account; the other fields belong to the broker and are
+//! A person is asked to log in during the account's login window on its
+//! exchange's trading days (the broker's default, e.g. `08:00-09:20
+//! America/New_York Mon-Fri` for E*TRADE); `login_window = "none"` asks at
+//! once. Holidays announced after this release are added per calendar:
+//!
+//! ```toml
+//! [calendars.NYSE]
+//! holidays = ["2027-01-04"]
+//!
+//! [[account]]
+//! broker = "etrade"
+//! label = "main"
+//! login_window = "07:30-09:15 America/New_York Mon-Fri"
+//! check_at = "07:45 America/New_York Mon-Fri"   # the pre-market check; "none": off
+//! # ...
+//! ```
+//!
+//! `broker`, `environment` (default `production`), `label`, `store`,
+//! `login_window` and `check_at` are common to every account; the other fields belong to the broker and are
 //! parsed by its bundle (see [`crate::Registry`]). Secrets are never written
 //! in the file itself: each is `{ env = "VAR" }` or `{ file = "PATH" }`
 //! (relative to this file) and is read only when a command needs it. The
@@ -47,7 +64,7 @@ pub use locate::locate;
 pub use sink::{OnExpiry, SinkKind, SinkSpec};
 pub use store::StoreSpec;
 
-use crate::registry::{AccountSettings, Registry};
+use crate::registry::{AccountSettings, Overrides, Registry};
 
 /// The environment variable naming the config file.
 pub const CONFIG_ENV: &str = "TOKENCTL_CONFIG";
@@ -73,6 +90,9 @@ pub struct AccountConfig {
     pub line: usize,
     /// The config file's directory: relative secret files are read from here.
     pub base_dir: PathBuf,
+    /// Its `login_window`, `check_at` and the `[calendars]` holidays,
+    /// applied over its broker's defaults.
+    pub overrides: Overrides,
 }
 
 /// A loaded configuration file.

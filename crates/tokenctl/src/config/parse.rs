@@ -1,8 +1,10 @@
 //! Parsing the TOML: the common `[[account]]` fields here, the rest by the
 //! account's broker bundle; every error with file:line:column.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use chrono::NaiveDate;
 use serde::Deserialize;
 use token_core::{AccountKey, Environment};
 use toml::de::{DeTable, DeValue, ValueDeserializer};
@@ -11,16 +13,18 @@ use toml::Spanned;
 use super::sink::RawSink;
 use super::store::{RawEnvMapping, RawStore, StoreSpec};
 use super::{AccountConfig, Config, ConfigError};
-use crate::registry::Registry;
+use crate::registry::{Overrides, Registry};
 
 /// The fields every `[[account]]` has, whatever its broker.
-const COMMON: [&str; 6] = [
+const COMMON: [&str; 8] = [
     "broker",
     "environment",
     "label",
     "store",
     "env_mapping",
     "sink",
+    "login_window",
+    "check_at",
 ];
 
 #[derive(Deserialize)]
@@ -30,6 +34,15 @@ struct RawConfig {
     control: Option<toml::Value>,
     notify: Option<toml::Value>,
     proxy: Option<toml::Value>,
+    #[serde(default)]
+    calendars: BTreeMap<String, Spanned<RawCalendar>>,
+}
+
+/// `[calendars.NAME]`: holidays added to a shipped trading calendar.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCalendar {
+    holidays: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -42,6 +55,8 @@ struct Common {
     env_mapping: Option<Spanned<RawEnvMapping>>,
     #[serde(default)]
     sink: Vec<Spanned<RawSink>>,
+    login_window: Option<Spanned<String>>,
+    check_at: Option<Spanned<String>>,
 }
 
 struct Parser<'a> {
@@ -75,6 +90,7 @@ pub(super) fn parse(text: &str, path: &Path, registry: &Registry) -> Result<Conf
     let raw = RawConfig::deserialize(toml::de::Deserializer::from(Spanned::new(doc_span, doc)))
         .map_err(|e| p.toml(e, 0))?;
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let holidays = calendar_holidays(&p, raw.calendars)?;
     let default_store = match raw.store {
         None => StoreSpec::Dir(base.join("tokens")),
         Some(s) => {
@@ -97,7 +113,8 @@ pub(super) fn parse(text: &str, path: &Path, registry: &Registry) -> Result<Conf
     let mut out: Vec<AccountConfig> = Vec::new();
     for table in tables {
         let at = table.span().start;
-        let account = parse_account(&p, registry, table, &base, &default_store)?;
+        let mut account = parse_account(&p, registry, table, &base, &default_store)?;
+        account.overrides.holidays = holidays.clone();
         if let Some(dup) = out.iter().find(|x| x.key == account.key) {
             return Err(p.invalid(
                 at,
@@ -259,6 +276,25 @@ fn parse_account(
             Some(m.into_inner().resolve().map_err(|e| p.invalid(at, e))?)
         }
     };
+    let login_window = match common.login_window {
+        None => None,
+        Some(w) => Some(
+            token_core::LoginWindow::parse_setting(w.get_ref())
+                .map_err(|e| p.invalid(w.span().start, e.to_string()))?,
+        ),
+    };
+    let check_at = match common.check_at {
+        None => None,
+        Some(c) if c.get_ref().trim().eq_ignore_ascii_case("none") => Some(None),
+        Some(c) => Some(Some(c.get_ref().parse::<token_core::Schedule>().map_err(
+            |e| {
+                p.invalid(
+                    c.span().start,
+                    format!("check_at: {e} (or \"none\" for no pre-market check)"),
+                )
+            },
+        )?)),
+    };
     let mut sinks = Vec::new();
     for s in common.sink {
         let at = s.span().start;
@@ -273,7 +309,42 @@ fn parse_account(
         settings,
         line: line_col(p.text, at).0,
         base_dir: base.to_path_buf(),
+        overrides: Overrides {
+            login_window,
+            holidays: BTreeMap::new(),
+            check_at,
+        },
     })
+}
+
+/// `[calendars.NAME] holidays = ["YYYY-MM-DD", ...]`, checked: a shipped
+/// calendar's name, real dates.
+fn calendar_holidays(
+    p: &Parser<'_>,
+    raw: BTreeMap<String, Spanned<RawCalendar>>,
+) -> Result<BTreeMap<String, Vec<NaiveDate>>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (name, table) in raw {
+        let at = table.span().start;
+        let calendar = token_core::TradingCalendar::named(&name)
+            .map_err(|e| p.invalid(at, format!("[calendars.{name}]: {e}")))?;
+        let mut days = Vec::new();
+        for day in table.into_inner().holidays {
+            let date =
+                NaiveDate::parse_from_str(day.get_ref().trim(), "%Y-%m-%d").map_err(|_| {
+                    p.invalid(
+                        day.span().start,
+                        format!(
+                            "holiday {:?} is not a date: write \"YYYY-MM-DD\"",
+                            day.get_ref()
+                        ),
+                    )
+                })?;
+            days.push(date);
+        }
+        out.insert(calendar.name().to_ascii_uppercase(), days);
+    }
+    Ok(out)
 }
 
 /// Accounts sharing one `.env` store must not write the same variable:
