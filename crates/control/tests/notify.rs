@@ -603,11 +603,13 @@ async fn each_warning_lead_is_alerted_once_and_a_repeat_is_not() {
 #[tokio::test]
 async fn a_login_alert_names_the_account_what_to_bring_and_every_open_way_to_answer() {
     let clock = start_clock();
-    let event = token_core::Event::ReauthorizationRequired {
+    let event = token_core::Event::LoginRequested {
         key: key(),
         at: clock.now(),
         reason: "credentials expired".into(),
         url: Some("https://broker.invalid/authorize?token=t".into()),
+        reminder: 0,
+        window_closes: None,
     };
     let texts = |ways: control::reauth::AnswerWays| {
         let recorder = Arc::new(Recorder::default());

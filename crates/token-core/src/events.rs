@@ -36,11 +36,13 @@ pub enum RenewalReason {
     KeepAlive,
     /// The broker refused the token as inactive when it was used or probed.
     Inactive,
+    /// The pre-market check (its one authenticated call before the open).
+    Check,
 }
 
 impl RenewalReason {
     /// A stable machine-readable code: `scheduled`, `idle`, `expired`,
-    /// `operator`, `keep_alive`, `inactive`.
+    /// `operator`, `keep_alive`, `inactive`, `check`.
     pub fn code(self) -> &'static str {
         match self {
             RenewalReason::Scheduled => "scheduled",
@@ -49,6 +51,7 @@ impl RenewalReason {
             RenewalReason::Operator => "operator",
             RenewalReason::KeepAlive => "keep_alive",
             RenewalReason::Inactive => "inactive",
+            RenewalReason::Check => "check",
         }
     }
 }
@@ -62,6 +65,7 @@ impl fmt::Display for RenewalReason {
             RenewalReason::Operator => "asked for by an operator",
             RenewalReason::KeepAlive => "to keep the token alive",
             RenewalReason::Inactive => "the broker refused the token as inactive",
+            RenewalReason::Check => "the pre-market check",
         })
     }
 }

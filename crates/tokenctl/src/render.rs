@@ -277,21 +277,21 @@ pub fn describe_event_answering(
             reason: RenewalReason::Operator,
             ..
         } => "keep-alive call (asked for by an operator): idle timer reset".into(),
+        Event::KeepAliveSent {
+            reason: RenewalReason::Check,
+            ..
+        } => "pre-market check: one authenticated call".into(),
         Event::KeepAliveSent { .. } => "keep-alive call: idle timer reset".into(),
         Event::ExpiringSoon { deadline, .. } => format!(
             "WARNING: silent renewal ends {}; a person must log in before then",
             local_and_utc(*deadline, zone)
         ),
         Event::Expired { .. } => "token expired".into(),
-        Event::ReauthorizationRequired {
-            key, reason, url, ..
-        } => match url {
-            Some(u) => format!(
-                "ALERT: {key}: re-authorization required ({reason}); open {u}\n{}",
-                control::reauth::how_to_answer(key, None, ways)
-            ),
-            None => format!("ALERT: {key}: re-authorization required ({reason})"),
-        },
+        // The need, not the prompt: the person is asked by `LoginRequested`
+        // (at the login window, or at once without one).
+        Event::ReauthorizationRequired { key, reason, .. } => {
+            format!("{key}: a login is needed ({reason}); the person is asked at the login window")
+        }
         Event::PersonActionRequired { remedy, reason, .. } => {
             format!("ALERT: {remedy} ({reason})")
         }
@@ -307,6 +307,7 @@ pub fn describe_event_answering(
         Event::Recovered { .. } => "recovered".into(),
         Event::Warning { message, .. } => format!("WARNING: {message}"),
         Event::LoginRequested {
+            key,
             reason,
             url,
             reminder,
@@ -314,14 +315,17 @@ pub fn describe_event_answering(
             ..
         } => {
             let mut s = match reminder {
-                0 => format!("ALERT: log in now ({reason})"),
-                n => format!("ALERT: reminder {n}: log in now ({reason})"),
+                0 => format!("ALERT: {key}: log in now ({reason})"),
+                n => format!("ALERT: {key}: reminder {n}: log in now ({reason})"),
             };
-            if let Some(u) = url {
-                s.push_str(&format!("; open {u}"));
-            }
             if let Some(c) = window_closes {
                 s.push_str(&format!("; critical at {}", local_and_utc(*c, zone)));
+            }
+            if let Some(u) = url {
+                s.push_str(&format!(
+                    "; open {u}\n{}",
+                    control::reauth::how_to_answer(key, None, ways)
+                ));
             }
             s
         }

@@ -232,12 +232,15 @@ fn demo_runs_days_of_all_four_lifecycles_in_seconds_and_ends_with_the_status_tab
         "E*TRADE  keep-alive call: idle timer reset",
         "E*TRADE  token was idle: renewed silently (renew_access_token)",
         "= Tue 00:00 EDT  E*TRADE  token expired",
-        "E*TRADE  ALERT: etrade/sandbox/demo: re-authorization required (credentials expired); open http://127.0.0.1:",
+        // The need at midnight is not a prompt; the person is asked at 08:00.
+        "= Tue 00:00 EDT  E*TRADE  etrade/sandbox/demo: a login is needed (credentials expired); the person is asked at the login window",
+        "= Tue 08:00 EDT  E*TRADE  ALERT: etrade/sandbox/demo: log in now (credentials expired); critical at Tue 02 Jun 09:20 EDT (13:20 UTC); open http://127.0.0.1:",
+        "= Tue 08:20 EDT  E*TRADE  ALERT: etrade/sandbox/demo: reminder 1: log in now (credentials expired; the earlier login URL no longer works, use this one)",
         "Answer with the verifier code shown after login, or the full URL the browser lands on as CODE: `echo CODE | tokenctl login etrade/sandbox/demo`.",
         "FYERS    access token expired (06:00 IST): refreshed silently with refresh token + PIN",
         "FYERS    scheduled refresh (08:45 IST Mon-Fri)",
         "FYERS    WARNING: silent renewal ends Wed 03 Jun 06:00 IST",
-        "FYERS    ALERT: fyers/sandbox/demo: re-authorization required (credentials expired); open http://127.0.0.1:",
+        "= Wed 08:00 IST  FYERS    ALERT: fyers/sandbox/demo: log in now (credentials expired); critical at Wed 03 Jun 09:00 IST (03:30 UTC); open http://127.0.0.1:",
         // Schwab: the login last Wednesday, a refresh shown once a day, the
         // warnings a day and two hours before the 7-day end, the weekly login.
         "Wed 27 May 12:30 UTC = Wed 08:30 EDT  Schwab   logged in; token saved to the store",
@@ -245,12 +248,12 @@ fn demo_runs_days_of_all_four_lifecycles_in_seconds_and_ends_with_the_status_tab
         "[every 25 min; the rest of this day's are not shown]",
         "Tue 02 Jun 12:30 UTC = Tue 08:30 EDT  Schwab   WARNING: silent renewal ends Wed 03 Jun 08:30 EDT",
         "Wed 03 Jun 10:30 UTC = Wed 06:30 EDT  Schwab   WARNING: silent renewal ends Wed 03 Jun 08:30 EDT",
-        "Schwab   ALERT: schwab/sandbox/demo: re-authorization required (credentials expired); open http://127.0.0.1:",
+        "Schwab   ALERT: schwab/sandbox/demo: log in now (credentials expired)",
         "Wed 03 Jun 13:10 UTC = Wed 09:10 EDT  Schwab   a person logs in (the weekly login)",
         "Schwab   bot: GET /trader/v1/accounts/accountNumbers with `Authorization: Bearer` -> ok",
         // Kite: dies at 06:00 IST, a person logs in before the open.
         "= Tue 06:00 IST  Kite     token expired",
-        "Kite     ALERT: kite/sandbox/demo: re-authorization required (credentials expired); open http://127.0.0.1:",
+        "= Tue 08:00 IST  Kite     ALERT: kite/sandbox/demo: log in now (credentials expired); critical at Tue 02 Jun 09:00 IST (03:30 UTC); open http://127.0.0.1:",
         "= Tue 08:30 IST  Kite     a person logs in before the open",
         "Kite     bot: GET /user/profile with `Authorization: token api_key:access_token` -> ok",
         "ACCOUNT ",
@@ -270,7 +273,8 @@ fn demo_runs_days_of_all_four_lifecycles_in_seconds_and_ends_with_the_status_tab
         5,
         "{out}"
     );
-    assert!(out.lines().count() < 160, "{} lines", out.lines().count());
+    // Four brokers, login windows with their reminders, pre-market checks.
+    assert!(out.lines().count() < 240, "{} lines", out.lines().count());
     let table = out.split("ACCOUNT ").nth(1).unwrap();
     assert!(table.contains("etrade/sandbox/demo  healthy"), "{table}");
     assert!(table.contains("fyers/sandbox/demo"), "{table}");

@@ -149,7 +149,8 @@ async fn past_midnight_the_daemons_alert_is_answered_by_piping_the_verifier_into
         &config,
         format!(
             "store = \"tokens\"\n\n[[account]]\nbroker = \"etrade\"\nenvironment = \"sandbox\"\nlabel = \"main\"\n\
-             consumer_key = \"{}\"\nconsumer_secret = {{ env = \"TOKENCTL_SHELL_SECRET\" }}\nbase_url = \"{}\"\n\n\
+             consumer_key = \"{}\"\nconsumer_secret = {{ env = \"TOKENCTL_SHELL_SECRET\" }}\nbase_url = \"{}\"\n\
+             login_window = \"none\"\n\n\
              [control]\ntoken = {{ env = \"TOKENCTL_SHELL_CONTROL\" }}\nlisten = \"127.0.0.1:0\"\n",
             creds.etrade_consumer_key, running.base_url
         ),
@@ -224,11 +225,7 @@ async fn past_midnight_the_daemons_alert_is_answered_by_piping_the_verifier_into
         !r.status().is_success(),
         "the broker refused the dead token"
     );
-    let seen = common::until(
-        &log,
-        "ALERT: etrade/sandbox/main: re-authorization required",
-        &mut daemon,
-    );
+    let seen = common::until(&log, "ALERT: etrade/sandbox/main: log in now", &mut daemon);
     let alert = seen.last().unwrap().clone();
     let url = alert
         .split_whitespace()

@@ -128,7 +128,10 @@ async fn run_with_a_wrong_consumer_secret_asks_to_fix_it_not_to_log_in() {
     // Asked once for a request token (refused), never again while it waits.
     assert_eq!(running.sim.calls(Endpoint::EtradeRequestToken), 1);
     let log = stop(child, rx, log);
-    assert!(!log.contains("re-authorization required"), "{log}");
+    assert!(
+        !log.contains("a login is needed") && !log.contains("log in now"),
+        "{log}"
+    );
     assert!(!log.contains("/authorize?"), "{log}");
     assert!(!log.contains("exactly as signed"), "{log}");
     assert!(!log.contains(WRONG_SECRET), "{log}");

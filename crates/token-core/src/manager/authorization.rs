@@ -30,6 +30,17 @@ impl<P: Payload> TokenManager<P> {
     /// started and shared when none is live. An expired request is replaced
     /// and a [`Event::Warning`] says its URL no longer works.
     pub async fn login_request(&self) -> Result<LoginRequest, Error> {
+        self.login_request_with(true).await
+    }
+
+    /// [`TokenManager::login_request`] for the login prompter, which tells
+    /// the person about a replaced URL in the prompt itself (no separate
+    /// warning).
+    pub(super) async fn prompt_request(&self) -> Result<LoginRequest, Error> {
+        self.login_request_with(false).await
+    }
+
+    async fn login_request_with(&self, warn: bool) -> Result<LoginRequest, Error> {
         // This process first, then the other processes sharing the place.
         let _local = self.inner.login_lock.lock().await;
         let lease = self
@@ -37,7 +48,7 @@ impl<P: Payload> TokenManager<P> {
             .pending
             .lock(&self.inner.key, self.inner.config.lease_wait)
             .await?;
-        let result = self.login_request_locked().await;
+        let result = self.login_request_locked(warn).await;
         if let Some(lease) = lease {
             if let Err(e) = lease.release().await {
                 tracing::warn!(account = %self.inner.key, error = %e, "could not release the login lock");
@@ -46,7 +57,8 @@ impl<P: Payload> TokenManager<P> {
         result
     }
 
-    async fn login_request_locked(&self) -> Result<LoginRequest, Error> {
+    /// `warn`: tell the person (an event) when a stale request is replaced.
+    async fn login_request_locked(&self, warn: bool) -> Result<LoginRequest, Error> {
         let key = &self.inner.key;
         let now = self.inner.clock.now();
         let stale = match self.inner.pending.load(key).await? {
@@ -64,7 +76,7 @@ impl<P: Payload> TokenManager<P> {
         if let Some(reauth) = self.status().reauth.as_mut() {
             reauth.url = Some(request.url.clone());
         }
-        if stale.is_some() {
+        if stale.is_some() && warn {
             self.emit(Event::Warning {
                 key: key.clone(),
                 at: now,

@@ -18,7 +18,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::TokenManager;
-use crate::events::Event;
+use crate::events::{Event, RenewalReason};
 use crate::record::Payload;
 
 impl<P: Payload> TokenManager<P> {
@@ -79,7 +79,7 @@ impl<P: Payload> TokenManager<P> {
             st.check.retry_until = None;
             return;
         }
-        let result = self.keep_alive().await;
+        let result = self.keep_alive_for(RenewalReason::Check).await;
         let next = self.next_check(now);
         let until = self.check_retry_until(now);
         let passed = {

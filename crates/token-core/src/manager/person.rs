@@ -123,27 +123,32 @@ impl<P: Payload> TokenManager<P> {
             st.login.next_at.filter(|t| *t <= now).and(st.login.window)
         };
         let Some((_, closes)) = due else { return };
-        let url = match self.inner.provider.capabilities().authorize {
-            true => match self.begin_authorization().await {
-                Ok(req) => Some(req.url),
+        let (url, replaced) = match self.inner.provider.capabilities().authorize {
+            true => match self.prompt_request().await {
+                Ok(login) => (Some(login.request.url), login.replaced),
                 Err(e) => {
                     tracing::warn!(account = %self.inner.key, error = %e, "could not start authorization");
-                    None
+                    (None, false)
                 }
             },
-            false => None,
+            false => (None, false),
         };
         let (reminder, reason) = {
             let mut st = self.status();
-            let reason = st
+            let mut reason = st
                 .reauth
                 .as_ref()
                 .map(|r| r.reason.clone())
                 .unwrap_or_default();
+
             if let (Some(reauth), Some(u)) = (st.reauth.as_mut(), url.as_ref()) {
                 reauth.url = Some(u.clone());
             }
             let sent = st.login.sent;
+            if replaced && sent > 0 {
+                // Said in the reminder itself: the URL sent before went stale.
+                reason.push_str("; the earlier login URL no longer works, use this one");
+            }
             st.login.sent += 1;
             st.login.next_at = match closes {
                 Some(c) => next_reminder(now, c),
