@@ -485,7 +485,9 @@ async fn a_fyers_login_from_the_page_completes_by_redirect_capture_with_nothing_
     let dashboard = driver.window().await;
 
     // Log in from the page: the page asks for nothing.
-    driver.click(&format!("{} button.primary", card(FYERS))).await;
+    driver
+        .click(&format!("{} button.primary", card(FYERS)))
+        .await;
     let link = format!("{} .login a.open", card(FYERS));
     driver
         .wait_for(
@@ -513,7 +515,9 @@ async fn a_fyers_login_from_the_page_completes_by_redirect_capture_with_nothing_
     assert_eq!(driver.text(&paste).await, "Paste instead");
     let login_url = driver.attribute(&link, "href").await.unwrap();
     assert_eq!(query(&login_url, "redirect_uri"), callback);
-    driver.screenshot(&screenshot_dir().join("page-capture.png")).await;
+    driver
+        .screenshot(&screenshot_dir().join("page-capture.png"))
+        .await;
     // The paste field is still there, one click away.
     driver.click(&paste).await;
     assert_eq!(driver.js(&format!("return {hidden}")).await, false);
@@ -576,6 +580,31 @@ async fn a_fyers_login_from_the_page_completes_by_redirect_capture_with_nothing_
         .await;
     let landed = driver.js("return location.href").await;
     let landed = landed.as_str().unwrap().to_string();
+    // Neither page shows a secret the login handled.
+    let callback_page = driver.source().await;
+    driver.switch_to(&dashboard).await;
+    let dashboard_page = driver.source().await;
+    driver.switch_to(&broker_tab).await;
+    let c = running.credentials();
+    let token = fy.token().unwrap().payload.clone();
+    let mut secrets = vec![
+        ("FYERS secret key", c.fyers_secret_key.clone()),
+        ("FYERS PIN", c.fyers_pin.clone()),
+        ("FYERS auth code", query(&landed, "auth_code")),
+        (
+            "FYERS access token",
+            token.access_token.expose_secret().to_string(),
+        ),
+    ];
+    if let Some(r) = &token.refresh_token {
+        secrets.push(("FYERS refresh token", r.expose_secret().to_string()));
+    }
+    for (what, secret) in &secrets {
+        for (place, page) in [("callback", &callback_page), ("dashboard", &dashboard_page)] {
+            assert!(!contains(page, secret), "{what} on the {place} page");
+        }
+    }
+    assert!(dashboard_page.contains(FYERS) && callback_page.contains("Logged in"));
     assert!(
         landed.starts_with(&format!("{callback}?")),
         "the browser is on the callback: {landed}"

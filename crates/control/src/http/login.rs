@@ -111,8 +111,8 @@ async fn start(state: &AppState, headers: &HeaderMap, raw: &str) -> Response {
     match account.login_request().await {
         Ok(begun) => {
             let r = begun.request;
-            let captured = public_base(state, headers)
-                .is_some_and(|base| captured_here(&base, &key, &r.url));
+            let captured =
+                public_base(state, headers).is_some_and(|base| captured_here(&base, &key, &r.url));
             let body = Started {
                 account: key,
                 url: r.url,
@@ -375,7 +375,11 @@ mod tests {
         assert!(captured_here("https://tokens.example.com/", KEY, &here));
         // Under a path prefix.
         let prefixed = login("https://tokens.example.com/ctl/callback/fyers/production/main");
-        assert!(captured_here("https://tokens.example.com/ctl", KEY, &prefixed));
+        assert!(captured_here(
+            "https://tokens.example.com/ctl",
+            KEY,
+            &prefixed
+        ));
         assert!(!captured_here(base, KEY, &prefixed));
         for other in [
             "https://evil.example.com/callback/fyers/production/main",
@@ -388,7 +392,11 @@ mod tests {
             assert!(!captured_here(base, KEY, &login(other)), "{other}");
         }
         // A code typed by a person (no redirect at all), or no URL.
-        assert!(!captured_here(base, KEY, "https://us.etrade.com/e/t/etws/authorize?key=k&token=t"));
+        assert!(!captured_here(
+            base,
+            KEY,
+            "https://us.etrade.com/e/t/etws/authorize?key=k&token=t"
+        ));
         assert!(!captured_here(base, KEY, "not a url"));
         assert!(!captured_here("not a url", KEY, &here));
     }
