@@ -59,10 +59,7 @@ impl ReauthPrompt {
 
     /// The prompt as plain text.
     pub fn text(&self) -> String {
-        let what = format!(
-            "reply with {} after login",
-            what_to_bring(Some(self.expects))
-        );
+        let what = format!("reply with {}", what_to_bring(Some(self.expects)));
         let mut text = String::new();
         if let Some(note) = &self.note {
             text.push_str(note);
@@ -147,6 +144,21 @@ pub async fn reauthorize_with(
     max_attempts: u32,
     started: &(dyn Fn(&AuthorizationRequest) -> Result<(), ReauthError> + Sync),
 ) -> Result<u32, ReauthError> {
+    converse(account, channel, max_attempts, started, false).await
+}
+
+/// The one login flow. `watch`: stop waiting for an answer (and return
+/// `Ok(0)`, telling the person) once the account no longer needs a login:
+/// done another way (the CLI, the `/login` routes, the redirect capture) or
+/// adopted from another process. Without it, a conversation would wait on a
+/// dead URL and hold up the next day's prompt.
+async fn converse(
+    account: &dyn ManagedAccount,
+    channel: &dyn ReauthChannel,
+    max_attempts: u32,
+    started: &(dyn Fn(&AuthorizationRequest) -> Result<(), ReauthError> + Sync),
+    watch: bool,
+) -> Result<u32, ReauthError> {
     let key = account.key().clone();
     let max_attempts = max_attempts.max(1);
     // The login in progress, whoever started it (one URL per account).
@@ -159,9 +171,18 @@ pub async fn reauthorize_with(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let reply = channel
-            .ask(&ReauthPrompt::from_request(&request, note.take()))
-            .await?;
+        let prompt = ReauthPrompt::from_request(&request, note.take());
+        let reply = if watch {
+            tokio::select! {
+                reply = channel.ask(&prompt) => reply?,
+                () = logged_in_elsewhere(account) => {
+                    say(channel, &key, &format!("✅ {key} was logged in another way; that login request is closed.")).await;
+                    return Ok(0);
+                }
+            }
+        } else {
+            channel.ask(&prompt).await?
+        };
         let failure = match account.complete_authorization(&reply).await {
             Ok(()) => {
                 say(
@@ -266,7 +287,18 @@ impl Reauthorizer {
                 if !account.health().reauthorization_required {
                     continue;
                 }
-                match reauthorize(account.as_ref(), channel.as_ref(), max_attempts).await {
+                let outcome = converse(
+                    account.as_ref(),
+                    channel.as_ref(),
+                    max_attempts,
+                    &|_| Ok(()),
+                    true,
+                )
+                .await;
+                match outcome {
+                    Ok(0) => {
+                        tracing::info!(account = %key, "logged in another way; conversation closed")
+                    }
                     Ok(n) => {
                         tracing::info!(account = %key, answers = n, "re-authorized by a person")
                     }
@@ -295,6 +327,25 @@ impl Reauthorizer {
         } = event
         {
             let _ = self.tx.send(key.clone());
+        }
+    }
+}
+
+/// Returns once `account` no longer needs a person (someone logged in
+/// through another entry point, or another process's login was adopted):
+/// checked at every event of the account and at least once a second.
+async fn logged_in_elsewhere(account: &dyn ManagedAccount) {
+    let mut events = account.subscribe();
+    loop {
+        if !account.health().reauthorization_required {
+            return;
+        }
+        match tokio::time::timeout(Duration::from_secs(1), events.recv()).await {
+            Err(_) | Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            // The account is gone: nothing will change any more.
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => {
+                std::future::pending::<()>().await
+            }
         }
     }
 }

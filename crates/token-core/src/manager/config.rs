@@ -61,6 +61,8 @@ pub struct ManagerConfig {
     /// per lead and deadline: `[Duration::days(1), Duration::hours(2)]`
     /// warns a day ahead and again two hours ahead. A manager that was not
     /// running at an earlier lead's time warns once, at the next one due.
+    /// Unused with a [`login_window`](Self::login_window): the person is
+    /// asked when the window opens instead.
     pub expiry_warnings: Vec<Duration>,
     /// Backoff for transient renewal / keep-alive failures.
     pub retry: RetryPolicy,

@@ -159,7 +159,11 @@ impl<P: Payload> TokenManager<P> {
                 return;
             }
         }
-        let url = if self.inner.provider.capabilities().authorize {
+        // With the person asked later (at the login window, e.g. 08:00 for
+        // a token dead at 00:00), the URL is made then: one made now would
+        // be stale by the time anyone sees it.
+        let asked_later = self.plan_login(self.inner.clock.now()).first > self.inner.clock.now();
+        let url = if self.inner.provider.capabilities().authorize && !asked_later {
             match self.begin_authorization().await {
                 Ok(req) => Some(req.url),
                 // The broker refused a setting when asked to start a login

@@ -160,7 +160,7 @@ impl<P: Payload> TokenManager<P> {
             }
             _ => {}
         }
-        if let Some(deadline) = ev.reauthorize_by {
+        if let Some(deadline) = ev.reauthorize_by.filter(|_| self.warns_ahead()) {
             self.warn_ahead_of(deadline, now);
         }
     }
@@ -196,6 +196,14 @@ impl<P: Payload> TokenManager<P> {
             .filter(|(i, n)| !raised.contains(i) && n.from > now)
             .map(|(_, n)| n.from)
             .min()
+    }
+
+    /// Whether `ExpiringSoon` warns ahead of a deadline: not with a login
+    /// window, where the person is asked when the window after the deadline
+    /// opens (a warning "log in within 30 minutes" at 23:30, or on the eve
+    /// of a weekend or holiday, would wake them for nothing).
+    pub(super) fn warns_ahead(&self) -> bool {
+        self.inner.config.login_window.is_none()
     }
 
     /// Emits `ExpiringSoon` once per warning lead and deadline: when the
@@ -255,7 +263,7 @@ impl<P: Payload> TokenManager<P> {
             if ev.state == TokenState::Fresh {
                 candidates.extend(self.next_scheduled(&record));
             }
-            if let Some(deadline) = ev.reauthorize_by {
+            if let Some(deadline) = ev.reauthorize_by.filter(|_| self.warns_ahead()) {
                 let warned = match self.status().warnings.warned {
                     Some((d, lead)) if d == deadline => Some(lead),
                     _ => None,
