@@ -159,11 +159,7 @@ impl<P: Payload> TokenManager<P> {
                 return;
             }
         }
-        // With the person asked later (at the login window, e.g. 08:00 for
-        // a token dead at 00:00), the URL is made then: one made now would
-        // be stale by the time anyone sees it.
-        let asked_later = self.plan_login(self.inner.clock.now()).first > self.inner.clock.now();
-        let url = if self.inner.provider.capabilities().authorize && !asked_later {
+        let url = if self.inner.provider.capabilities().authorize {
             match self.begin_authorization().await {
                 Ok(req) => Some(req.url),
                 // The broker refused a setting when asked to start a login

@@ -126,13 +126,6 @@ impl<P: Payload> TokenManager<P> {
         let (url, replaced) = match self.inner.provider.capabilities().authorize {
             true => match self.prompt_request().await {
                 Ok(login) => (Some(login.request.url), login.replaced),
-                // A setting refused when the login starts (E*TRADE's
-                // request token with a wrong consumer secret): say which,
-                // not "log in".
-                Err(e) if !e.is_retryable() && !e.remedy().needs_login() => {
-                    self.raise_person_action(now, &e, e.remedy());
-                    return;
-                }
                 Err(e) => {
                     tracing::warn!(account = %self.inner.key, error = %e, "could not start authorization");
                     (None, false)
