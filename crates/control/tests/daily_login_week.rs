@@ -274,16 +274,35 @@ impl<P: Payload> Week<P> {
         assert_eq!(self.sim.sim.calls(request), before + minted);
     }
 
-    /// A day answered late: the rising cadence of reminders until the
-    /// window closes at `closes`, critical after it (`LoginWindowMissed`),
-    /// no prompt while nobody answers. Returns the reminders' times.
-    async fn missed(&mut self, closes: DateTime<Utc>) -> Vec<(DateTime<Utc>, u32)> {
+    /// A day answered late: the reminders at `reminders` (the rising
+    /// cadence) until the window closes at `closes`, critical after it
+    /// (`LoginWindowMissed`), no prompt while nobody answers. `new_urls`:
+    /// each reminder replaced a stale request, and the open Telegram
+    /// conversation sends the new URL (E*TRADE); else the URL stays and
+    /// the phone is not asked again (FYERS).
+    async fn missed(&mut self, reminders: &[DateTime<Utc>], closes: DateTime<Utc>, new_urls: bool) {
+        let mut url = self.daemon.health().reauthorization_url.unwrap();
+        for (n, at) in reminders.iter().enumerate() {
+            let on_phone = self.telegram_prompts().len();
+            self.run_until(*at).await;
+            let prompts = self.prompts();
+            assert_eq!(prompts.len(), 1, "{prompts:?}");
+            let (when, reminder, new) = prompts.into_iter().next().unwrap();
+            assert_eq!((when, reminder), (*at, n as u32 + 1));
+            assert_eq!(new != url, new_urls, "reminder {reminder}: {new}");
+            if new_urls {
+                wait_for("the new URL on the phone", || {
+                    self.telegram_prompts().len() == on_phone + 1
+                })
+                .await;
+                let phone = self.telegram_prompts().pop().unwrap();
+                assert!(phone.contains(&new), "{phone}");
+                assert!(phone.contains("no longer works"), "{phone}");
+            }
+            url = new;
+        }
         self.run_until(closes - Duration::minutes(1)).await;
-        let reminders: Vec<_> = self
-            .prompts()
-            .into_iter()
-            .map(|(at, n, _)| (at, n))
-            .collect();
+        assert_eq!(self.prompts(), vec![], "no reminder after the last");
         assert_eq!(self.daemon.health().status, HealthStatus::Degraded);
         self.run_until(closes + Duration::minutes(1)).await;
         let missed = self.drain();
@@ -299,7 +318,6 @@ impl<P: Payload> Week<P> {
         assert!(h.login_window_missed);
         self.run_until(closes + Duration::hours(2)).await;
         assert_eq!(self.prompts(), vec![], "no prompt after the window closed");
-        reminders
     }
 }
 
@@ -451,19 +469,16 @@ async fn an_etrade_week_with_christmas_answered_from_every_entry_point() {
 
     // Monday 28: answered late. Reminders, critical at 09:20, then the CLI.
     w.window_opens(w.at(2026, 12, 28, 8, 0)).await;
-    let reminders = w.missed(w.at(2026, 12, 28, 9, 20)).await;
     let day = |h, m| w.at(2026, 12, 28, h, m);
-    assert_eq!(
-        reminders,
-        vec![
-            (day(8, 20), 1),
-            (day(8, 40), 2),
-            (day(8, 50), 3),
-            (day(9, 0), 4),
-            (day(9, 10), 5),
-            (day(9, 15), 6)
-        ]
-    );
+    let reminders = [
+        day(8, 20),
+        day(8, 40),
+        day(8, 50),
+        day(9, 0),
+        day(9, 10),
+        day(9, 15),
+    ];
+    w.missed(&reminders, day(9, 20), true).await;
     // Each prompt's URL was fresh: a request token per prompt (they last 5 minutes).
     assert_eq!(minted(&w), 10 + 7);
     let before = minted(&w);
@@ -483,8 +498,8 @@ async fn an_etrade_week_with_christmas_answered_from_every_entry_point() {
     );
     assert_eq!(
         w.telegram_prompts().len(),
-        5,
-        "one phone prompt per trading day"
+        5 + 6,
+        "one phone prompt per trading day, and the late day's six new URLs"
     );
 }
 
@@ -601,18 +616,9 @@ async fn a_fyers_week_with_an_nse_holiday_answered_from_every_entry_point() {
 
     // Monday 30: answered late. Reminders, critical at 09:00, then the CLI.
     let url = w.window_opens(w.at(2026, 11, 30, 8, 0)).await;
-    let reminders = w.missed(w.at(2026, 11, 30, 9, 0)).await;
     let day = |h, m| w.at(2026, 11, 30, h, m);
-    assert_eq!(
-        reminders,
-        vec![
-            (day(8, 20), 1),
-            (day(8, 30), 2),
-            (day(8, 40), 3),
-            (day(8, 50), 4),
-            (day(8, 55), 5)
-        ]
-    );
+    let reminders = [day(8, 20), day(8, 30), day(8, 40), day(8, 50), day(8, 55)];
+    w.missed(&reminders, day(9, 0), false).await;
     let late = w.cli.login_request().await.unwrap();
     let redirect = approve(&w, &late.request.url);
     let closed = w.telegram_said(ELSEWHERE);
@@ -633,7 +639,7 @@ async fn a_fyers_week_with_an_nse_holiday_answered_from_every_entry_point() {
     assert_eq!(
         w.telegram_prompts().len(),
         5,
-        "one phone prompt per trading day"
+        "one phone prompt per trading day (reminders keep the URL)"
     );
     assert!(lock(&w.telegram.sent).iter().all(|(chat, _)| *chat == CHAT));
 }

@@ -150,7 +150,8 @@ pub async fn reauthorize_with(
 /// The one login flow. `watch`: stop waiting for an answer (and return
 /// `Ok(0)`, telling the person) once the account no longer needs a login:
 /// done another way (the CLI, the `/login` routes, the redirect capture) or
-/// adopted from another process. Without it, a conversation would wait on a
+/// adopted from another process; and send the new URL when a reminder
+/// replaced a stale request. Without it, a conversation would wait on a
 /// dead URL and hold up the next day's prompt.
 async fn converse(
     account: &dyn ManagedAccount,
@@ -165,9 +166,7 @@ async fn converse(
     let begun = account.login_request().await?;
     let mut request = begun.request;
     started(&request)?;
-    let mut note = begun.replaced.then(|| {
-        "⌛ The login URL sent earlier expired and no longer works. Here is a new one.".to_owned()
-    });
+    let mut note = begun.replaced.then(|| STALE_NOTE.to_owned());
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -175,9 +174,20 @@ async fn converse(
         let reply = if watch {
             tokio::select! {
                 reply = channel.ask(&prompt) => reply?,
-                () = logged_in_elsewhere(account) => {
-                    say(channel, &key, &format!("✅ {key} was logged in another way; that login request is closed.")).await;
-                    return Ok(0);
+                change = changed(account, &request.url) => match change {
+                    Change::Done => {
+                        say(channel, &key, &format!("✅ {key} was logged in another way; that login request is closed.")).await;
+                        return Ok(0);
+                    }
+                    // A reminder replaced the stale request: the person
+                    // gets the new URL (not counted as an answer).
+                    Change::NewUrl => {
+                        attempt -= 1;
+                        request = account.login_request().await?.request;
+                        started(&request)?;
+                        note = Some(STALE_NOTE.to_owned());
+                        continue;
+                    }
                 }
             }
         } else {
@@ -331,14 +341,32 @@ impl Reauthorizer {
     }
 }
 
-/// Returns once `account` no longer needs a person (someone logged in
-/// through another entry point, or another process's login was adopted):
-/// checked at every event of the account and at least once a second.
-async fn logged_in_elsewhere(account: &dyn ManagedAccount) {
+/// Said with a new URL when the one sent before went stale.
+const STALE_NOTE: &str =
+    "⌛ The login URL sent earlier expired and no longer works. Here is a new one.";
+
+/// What changed while a person was asked.
+enum Change {
+    /// The account no longer needs a person: logged in another way, or
+    /// another process's login was adopted.
+    Done,
+    /// The login in progress is another one than `url` (a reminder replaced
+    /// a stale request).
+    NewUrl,
+}
+
+/// Returns when the account no longer needs a person or its login in
+/// progress is no longer `url`: checked at every event of the account and
+/// at least once a second.
+async fn changed(account: &dyn ManagedAccount, url: &str) -> Change {
     let mut events = account.subscribe();
     loop {
-        if !account.health().reauthorization_required {
-            return;
+        let h = account.health();
+        if !h.reauthorization_required {
+            return Change::Done;
+        }
+        if h.reauthorization_url.as_deref().is_some_and(|u| u != url) {
+            return Change::NewUrl;
         }
         match tokio::time::timeout(Duration::from_secs(1), events.recv()).await {
             Err(_) | Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
