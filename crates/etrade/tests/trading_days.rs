@@ -132,6 +132,12 @@ async fn a_week_of_daily_logins_is_asked_in_the_window_only() {
     assert!(!night
         .iter()
         .any(|e| matches!(e, Event::LoginRequested { .. })));
+    assert!(
+        !night
+            .iter()
+            .any(|e| matches!(e, Event::ExpiringSoon { .. })),
+        "no warning at 23:30 for a token the window's prompt replaces: {night:?}"
+    );
     let waiting = d.manager.health();
     assert_eq!(
         waiting.status,

@@ -59,10 +59,7 @@ impl ReauthPrompt {
 
     /// The prompt as plain text.
     pub fn text(&self) -> String {
-        let what = format!(
-            "reply with {} after login",
-            what_to_bring(Some(self.expects))
-        );
+        let what = format!("reply with {}", what_to_bring(Some(self.expects)));
         let mut text = String::new();
         if let Some(note) = &self.note {
             text.push_str(note);
@@ -147,21 +144,55 @@ pub async fn reauthorize_with(
     max_attempts: u32,
     started: &(dyn Fn(&AuthorizationRequest) -> Result<(), ReauthError> + Sync),
 ) -> Result<u32, ReauthError> {
+    converse(account, channel, max_attempts, started, false).await
+}
+
+/// The one login flow. `watch`: stop waiting for an answer (and return
+/// `Ok(0)`, telling the person) once the account no longer needs a login:
+/// done another way (the CLI, the `/login` routes, the redirect capture) or
+/// adopted from another process; and send the new URL when a reminder
+/// replaced a stale request. Without it, a conversation would wait on a
+/// dead URL and hold up the next day's prompt.
+async fn converse(
+    account: &dyn ManagedAccount,
+    channel: &dyn ReauthChannel,
+    max_attempts: u32,
+    started: &(dyn Fn(&AuthorizationRequest) -> Result<(), ReauthError> + Sync),
+    watch: bool,
+) -> Result<u32, ReauthError> {
     let key = account.key().clone();
     let max_attempts = max_attempts.max(1);
     // The login in progress, whoever started it (one URL per account).
     let begun = account.login_request().await?;
     let mut request = begun.request;
     started(&request)?;
-    let mut note = begun.replaced.then(|| {
-        "⌛ The login URL sent earlier expired and no longer works. Here is a new one.".to_owned()
-    });
+    let mut note = begun.replaced.then(|| STALE_NOTE.to_owned());
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let reply = channel
-            .ask(&ReauthPrompt::from_request(&request, note.take()))
-            .await?;
+        let prompt = ReauthPrompt::from_request(&request, note.take());
+        let reply = if watch {
+            tokio::select! {
+                reply = channel.ask(&prompt) => reply?,
+                change = changed(account, &request.url) => match change {
+                    Change::Done => {
+                        say(channel, &key, &format!("✅ {key} was logged in another way; that login request is closed.")).await;
+                        return Ok(0);
+                    }
+                    // A reminder replaced the stale request: the person
+                    // gets the new URL (not counted as an answer).
+                    Change::NewUrl => {
+                        attempt -= 1;
+                        request = account.login_request().await?.request;
+                        started(&request)?;
+                        note = Some(STALE_NOTE.to_owned());
+                        continue;
+                    }
+                }
+            }
+        } else {
+            channel.ask(&prompt).await?
+        };
         let failure = match account.complete_authorization(&reply).await {
             Ok(()) => {
                 say(
@@ -266,7 +297,18 @@ impl Reauthorizer {
                 if !account.health().reauthorization_required {
                     continue;
                 }
-                match reauthorize(account.as_ref(), channel.as_ref(), max_attempts).await {
+                let outcome = converse(
+                    account.as_ref(),
+                    channel.as_ref(),
+                    max_attempts,
+                    &|_| Ok(()),
+                    true,
+                )
+                .await;
+                match outcome {
+                    Ok(0) => {
+                        tracing::info!(account = %key, "logged in another way; conversation closed")
+                    }
                     Ok(n) => {
                         tracing::info!(account = %key, answers = n, "re-authorized by a person")
                     }
@@ -295,6 +337,43 @@ impl Reauthorizer {
         } = event
         {
             let _ = self.tx.send(key.clone());
+        }
+    }
+}
+
+/// Said with a new URL when the one sent before went stale.
+const STALE_NOTE: &str =
+    "⌛ The login URL sent earlier expired and no longer works. Here is a new one.";
+
+/// What changed while a person was asked.
+enum Change {
+    /// The account no longer needs a person: logged in another way, or
+    /// another process's login was adopted.
+    Done,
+    /// The login in progress is another one than `url` (a reminder replaced
+    /// a stale request).
+    NewUrl,
+}
+
+/// Returns when the account no longer needs a person or its login in
+/// progress is no longer `url`: checked at every event of the account and
+/// at least once a second.
+async fn changed(account: &dyn ManagedAccount, url: &str) -> Change {
+    let mut events = account.subscribe();
+    loop {
+        let h = account.health();
+        if !h.reauthorization_required {
+            return Change::Done;
+        }
+        if h.reauthorization_url.as_deref().is_some_and(|u| u != url) {
+            return Change::NewUrl;
+        }
+        match tokio::time::timeout(Duration::from_secs(1), events.recv()).await {
+            Err(_) | Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            // The account is gone: nothing will change any more.
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => {
+                std::future::pending::<()>().await
+            }
         }
     }
 }

@@ -61,6 +61,9 @@ pub struct ManagerConfig {
     /// per lead and deadline: `[Duration::days(1), Duration::hours(2)]`
     /// warns a day ahead and again two hours ahead. A manager that was not
     /// running at an earlier lead's time warns once, at the next one due.
+    /// With a [`login_window`](Self::login_window), only for a deadline
+    /// after the next window opens: a token that dies before it is asked
+    /// for when it opens.
     pub expiry_warnings: Vec<Duration>,
     /// Backoff for transient renewal / keep-alive failures.
     pub retry: RetryPolicy,

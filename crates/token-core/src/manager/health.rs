@@ -22,6 +22,7 @@ impl<P: Payload> TokenManager<P> {
         let state = ev.map(|e| e.state);
         let warning = ev
             .and_then(|e| e.reauthorize_by)
+            .filter(|d| self.warns_ahead(*d, now))
             .is_some_and(|d| d - now <= self.inner.config.first_warning());
         let warnings: Vec<String> = self
             .inner

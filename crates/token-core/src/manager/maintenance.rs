@@ -160,7 +160,7 @@ impl<P: Payload> TokenManager<P> {
             }
             _ => {}
         }
-        if let Some(deadline) = ev.reauthorize_by {
+        if let Some(deadline) = ev.reauthorize_by.filter(|d| self.warns_ahead(*d, now)) {
             self.warn_ahead_of(deadline, now);
         }
     }
@@ -196,6 +196,28 @@ impl<P: Payload> TokenManager<P> {
             .filter(|(i, n)| !raised.contains(i) && n.from > now)
             .map(|(_, n)| n.from)
             .min()
+    }
+
+    /// Whether `ExpiringSoon` warns, at `now`, ahead of `deadline`: always
+    /// without a login window; with one, only when a window opens after
+    /// `now` and before the deadline (e.g. FYERS's refresh token ending in
+    /// three days). A token that dies before the next window (E*TRADE at
+    /// 00:00, FYERS with `refresh = "off"` at 06:00) is asked for when that
+    /// window opens: a warning "log in within 30 minutes" at 23:30, or on
+    /// the eve of a weekend or a holiday, would wake a person for nothing.
+    pub(super) fn warns_ahead(&self, deadline: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        let config = &self.inner.config;
+        let Some(window) = config.login_window else {
+            return true;
+        };
+        let calendar = config.calendar.as_deref();
+        let next_open = match window.next_window(now, calendar) {
+            // Inside a window now: the next one.
+            Some((open, close)) if open <= now => window.next_window(close, calendar),
+            next => next,
+        }
+        .map(|(open, _)| open);
+        next_open.is_some_and(|open| open < deadline)
     }
 
     /// Emits `ExpiringSoon` once per warning lead and deadline: when the
@@ -255,7 +277,7 @@ impl<P: Payload> TokenManager<P> {
             if ev.state == TokenState::Fresh {
                 candidates.extend(self.next_scheduled(&record));
             }
-            if let Some(deadline) = ev.reauthorize_by {
+            if let Some(deadline) = ev.reauthorize_by.filter(|d| self.warns_ahead(*d, now)) {
                 let warned = match self.status().warnings.warned {
                     Some((d, lead)) if d == deadline => Some(lead),
                     _ => None,
