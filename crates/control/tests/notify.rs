@@ -683,3 +683,38 @@ async fn the_raw_need_is_not_a_prompt_login_requested_and_its_reminders_are() {
         "one alert per prompt, none for the raw need"
     );
 }
+
+#[tokio::test]
+async fn a_missed_login_window_is_alerted_as_critical_and_the_login_resolves_it() {
+    let clock = start_clock();
+    let (alerter, recorder) = recorded(&clock, 0);
+    let next = clock.now() + chrono::Duration::hours(23);
+    alerter.handle(&token_core::Event::LoginWindowMissed {
+        key: key(),
+        at: clock.now(),
+        next_window: Some(next),
+    });
+    wait_for("the missed-window alert", || recorder.kinds().len() == 1).await;
+    let text = lock(&recorder.got)[0].text();
+    assert!(text.contains("the account is critical"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "asked again at {}",
+            next.format("%Y-%m-%d %H:%M UTC")
+        )),
+        "{text}"
+    );
+    assert!(text.contains("tokenctl login fake/sandbox/a"), "{text}");
+    // The person logs in late: the recovery resolves the missed window.
+    clock.advance(chrono::Duration::minutes(10));
+    alerter.handle(&token_core::Event::Authorized {
+        key: key(),
+        at: clock.now(),
+    });
+    recovery(&alerter, &clock);
+    wait_for("recovered", || recorder.kinds().len() == 2).await;
+    assert_eq!(
+        settled(&recorder).await,
+        [AlertKind::LoginWindowMissed, AlertKind::Recovered]
+    );
+}

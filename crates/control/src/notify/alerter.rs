@@ -218,6 +218,23 @@ impl Alerter {
                     None,
                 ))
             }
+            Event::LoginWindowMissed {
+                at, next_window, ..
+            } => {
+                ep.missed = true;
+                let mut message =
+                    "the login window closed with no login: the account is critical; log in as soon as possible"
+                        .to_owned();
+                if let Some(next) = next_window {
+                    message.push_str(&format!(
+                        " (asked again at {})",
+                        next.format("%Y-%m-%d %H:%M UTC")
+                    ));
+                }
+                let mut a = alert(AlertKind::LoginWindowMissed, *at, message, None, None);
+                a.answer = Some(how_to_answer(event.key(), None, self.inner.ways));
+                Some(a)
+            }
             Event::ExpiringSoon { at, deadline, .. } if ep.warned != Some((*deadline, *at)) => {
                 ep.warned = Some((*deadline, *at));
                 Some(alert(

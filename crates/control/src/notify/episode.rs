@@ -12,6 +12,8 @@ use super::AlertKind;
 #[derive(Debug, Default)]
 pub(super) struct Episode {
     pub(super) reauth: bool,
+    /// A "login window missed" alert was sent.
+    pub(super) missed: bool,
     /// A fix-the-setting / fix-the-PIN alert was sent.
     pub(super) action: bool,
     pub(super) failures: bool,
@@ -53,6 +55,7 @@ impl Episode {
         [
             (self.reauth, AlertKind::ReauthorizationRequired),
             (self.action, AlertKind::PersonActionRequired),
+            (self.missed, AlertKind::LoginWindowMissed),
             (self.failures, AlertKind::RenewalFailures),
             (self.store, AlertKind::StoreFailure),
         ]

@@ -31,6 +31,9 @@ pub enum AlertKind {
     /// (the message names the remedy, e.g. `fix the configuration:
     /// consumer_secret`).
     PersonActionRequired,
+    /// The login window closed with no login: the account is critical and
+    /// the person is asked again at the next window (in the message).
+    LoginWindowMissed,
     /// Only a person can restore access after [`Alert::deadline`] (e.g. the
     /// FYERS refresh token expires in N days).
     ExpiringSoon,
