@@ -40,7 +40,7 @@ pub mod telegram;
 
 pub use config::{ControlConfig, NotifyConfig, RateLimitConfig, TelegramConfig, WebhookConfig};
 pub use http::{
-    BearerToken, RateLimiter, RouteLimits, ServeLimits, WeakTokenError, DEFAULT_CONNECTION_TIMEOUT,
+    serve_limited, Accept, BearerToken, RateLimiter, RouteLimits, ServeLimits, WeakTokenError, DEFAULT_CONNECTION_TIMEOUT,
     DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE, DEFAULT_SLOTS,
     EVENTS_PER_ACCOUNT, MIN_TOKEN_CHARS, TIMELINE_SPAN,
 };

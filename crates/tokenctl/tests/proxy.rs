@@ -158,6 +158,7 @@ base_url = "{fyers}"
         tokio::spawn(tokenctl::proxy::serve(
             listener,
             router,
+            cfg.serve_limits(),
             std::future::pending(),
         ));
         running.sim.reset_counters();

@@ -264,17 +264,15 @@ fn relay(answer: Answer) -> Response {
     response
 }
 
-/// Serves `router` on `listener` until `shutdown`.
-pub async fn serve<L>(
+/// Serves `router` on `listener` (TCP or a Unix socket) until `shutdown`,
+/// within `limits` ([`ProxyConfig::serve_limits`]): the control server's
+/// accept loop ([`control::serve_limited`]), so connections are capped,
+/// silent, dribbling and idle clients are closed, and shutdown is bounded.
+pub async fn serve<L: control::Accept>(
     listener: L,
     router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()>
-where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-{
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    limits: control::ServeLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) {
+    control::serve_limited(listener, router, limits, shutdown).await;
 }
