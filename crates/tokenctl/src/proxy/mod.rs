@@ -4,8 +4,8 @@
 //! the account's token as the broker bundle says ([`token_core::bundle::RequestAuth`]),
 //! forwards it to `{api_base}/{path}?{query}` (HTTPS, or plain HTTP to
 //! loopback only), streams the answer back unchanged and counts the call as
-//! use. An inactive-token answer to a GET or HEAD is renewed once and
-//! retried; nothing else is retried. With no usable token the proxy answers
+//! use. An inactive-token answer is renewed once; a GET or HEAD is then
+//! retried, nothing else is (its answer is passed back as it was). With no usable token the proxy answers
 //! `503` with the person action, without contacting the broker.
 //!
 //! `{account}` is the account's label, or `broker.environment.label`.
