@@ -694,3 +694,53 @@ async fn error_answers_carry_no_secret() {
     assert_eq!(status, 503);
     env.assert_no_leak();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_answer_comes_back_unchanged_status_headers_and_body() {
+    let env = Env::start().await;
+    let desk = env
+        .accounts
+        .iter()
+        .find(|a| a.managed().key().label() == "desk")
+        .unwrap();
+    let rec = desk
+        .store()
+        .unwrap()
+        .load(desk.managed().key())
+        .await
+        .unwrap()
+        .unwrap();
+    let token = rec
+        .payload
+        .iter()
+        .find(|(k, _)| *k == "access_token")
+        .map(|(_, v)| v.expose_secret().to_owned())
+        .unwrap();
+    let c = env.running.credentials();
+    let direct = env
+        .http
+        .get(format!("{}/profile", c.fyers_base_url))
+        .header("authorization", format!("{}:{token}", c.fyers_client_id))
+        .send()
+        .await
+        .unwrap();
+    let via = env
+        .http
+        .get(format!("{}/desk/profile", env.proxy))
+        .bearer_auth(BEARER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(via.status(), direct.status());
+    for name in ["content-type", "content-length"] {
+        assert_eq!(
+            via.headers().get(name),
+            direct.headers().get(name),
+            "{name}"
+        );
+    }
+    let (direct, via) = (direct.bytes().await.unwrap(), via.bytes().await.unwrap());
+    assert!(!via.is_empty());
+    assert_eq!(via, direct, "the body byte for byte");
+    assert_eq!(env.running.sim.calls(Endpoint::FyersProfile), 2);
+}
