@@ -51,6 +51,7 @@ pub(crate) fn router(sim: BrokerSim) -> Router {
         .route("/__sim/clock/advance", post(advance))
         .route("/__sim/clock/set", post(set_clock))
         .route("/__sim/etrade/approve", post(approve_etrade))
+        .route("/__sim/etrade/revoke", post(revoke_etrade))
         .route("/__sim/fyers/approve", post(approve_fyers))
         .route("/__sim/faults", post(inject).delete(clear))
         .route("/__sim/counters", get(counters).delete(reset_counters))
@@ -151,6 +152,10 @@ async fn approve_etrade(State(sim): State<BrokerSim>, body: axum::body::Bytes) -
         Ok(v) => Json(json!({"verifier": v})).into_response(),
         Err(e) => control_error(StatusCode::NOT_FOUND, e.to_string()),
     }
+}
+
+async fn revoke_etrade(State(sim): State<BrokerSim>) -> Json<Value> {
+    Json(json!({"revoked": sim.revoke_etrade_access_tokens()}))
 }
 
 #[derive(Deserialize)]

@@ -190,3 +190,28 @@ async fn unknown_paths_get_a_404_and_the_server_stops_on_shutdown() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn the_revoke_route_kills_live_etrade_tokens_behind_the_holders_back() {
+    let (running, _clock) = start().await;
+    let base = &running.base_url;
+    let et = Et::new(&running);
+    let pair = et.login().await;
+    assert_eq!(et.accounts(&pair).await.status(), 200);
+    let (s, v) = call(
+        reqwest::Method::POST,
+        format!("{base}/__sim/etrade/revoke"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["revoked"], 1);
+    let (status, message) = error_message(et.accounts(&pair).await).await;
+    assert_eq!(status, 401);
+    assert!(message.contains("token_rejected"), "{message}");
+    // A renewal cannot revive it either, and nothing is left to revoke.
+    let (status, message) = error_message(et.renew(&pair).await).await;
+    assert_eq!(status, 401);
+    assert!(message.contains("token_rejected"), "{message}");
+    assert_eq!(running.sim.revoke_etrade_access_tokens(), 0);
+}

@@ -260,14 +260,23 @@
     const form = el('form', {},
       el('label', { for: id, text: label }), input,
       el('button', { type: 'submit', class: 'primary', text: 'Finish login' }), message);
-    const parts = [link,
-      el('p', { text: login.instructions || (redirect
+    // Redirect capture: the broker sends the browser back to this server,
+    // which finishes the login; polling shows the card turn healthy.
+    const parts = login.captured
+      ? [link, el('p', { class: 'captured', text: 'Log in at the broker; this page updates by itself.' })]
+      : [link, el('p', { text: login.instructions || (redirect
         ? 'Log in at the broker, approve, then copy the whole address from the browser bar.'
         : 'Log in at the broker, approve, then copy the code it shows.') })];
     if (login.expires_at) parts.push(el('p', { class: 'muted', text: 'This link works until ' + stamp(login.expires_at, zones[c.key]) + '.' }));
     if (login.replaced) parts.push(el('p', { class: 'muted', text: 'An older login link for this account no longer works.' }));
     c.login.hidden = false;
     c.loginOpen = true;
+    if (login.captured) {
+      form.hidden = true;
+      const paste = el('button', { type: 'button', class: 'link paste-instead', text: 'Paste instead' });
+      paste.addEventListener('click', () => { form.hidden = false; paste.hidden = true; input.focus(); });
+      parts.push(paste);
+    }
     c.login.replaceChildren(...parts, form);
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();

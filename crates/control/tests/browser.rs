@@ -8,6 +8,11 @@
 //! page at desktop and phone widths go to `target/screenshots/`, and the
 //! HTML and JSON the page was served are scanned for every secret the run
 //! handled.
+//!
+//! Redirect capture: a FYERS account whose redirect URI is the control
+//! server's own `/callback/...` logs in from the page with nothing pasted;
+//! the broker's redirect lands on the callback in the browser and the card
+//! turns healthy by itself; a second visit to the callback changes nothing.
 
 mod common;
 mod webdriver;
@@ -15,13 +20,14 @@ mod webdriver;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use broker_sim::{BrokerSim, SimConfig};
+use broker_sim::{BrokerSim, Endpoint, SimConfig};
 use chrono::{TimeZone, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use token_core::{ManagedAccount, ManualClock};
 
 use common::{control_config, query};
+use tokio::net::TcpListener;
 use webdriver::Driver;
 
 const TOKEN: &str = "ctl-S3cr3t-Qw7Zp-4be1d09a7c35f28e6b1d0c9a";
@@ -426,4 +432,207 @@ async fn a_person_signs_in_sees_both_brokers_logs_etrade_in_after_midnight_and_s
     scan.served.push(("page, signed out".into(), html));
     driver.quit().await;
     scan.check();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fyers_login_from_the_page_completes_by_redirect_capture_with_nothing_pasted() {
+    let Some((chromedriver, chromium)) = webdriver::binaries() else {
+        return;
+    };
+    // Monday 2026-03-02 10:00 Kolkata.
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 4, 30, 0).unwrap());
+    // The control server's address first: the FYERS app's registered
+    // redirect URI is its callback for the account.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let callback = format!("{base}/callback/{FYERS}");
+    let config = SimConfig {
+        fyers_redirect_uri: callback.clone(),
+        ..SimConfig::default()
+    };
+    let running = BrokerSim::start_with_manual_clock(config, clock.clone())
+        .await
+        .unwrap();
+    // No token yet: the card needs a person.
+    let fy = common::fyers_manager(&running, &clock);
+    let accounts: Vec<Arc<dyn ManagedAccount>> = vec![Arc::new(fy.clone())];
+    let dir = tempfile::tempdir().unwrap();
+    let mut control = control_config(dir.path(), TOKEN);
+    control.public_url = Some(base.clone());
+    let server = control::Server::new(accounts, &control, Arc::new(clock.clone()))
+        .unwrap()
+        .with_zones([(fy.key().clone(), "Asia/Kolkata".to_string())]);
+    let _background = server.start();
+    common::serve_on(listener, server.router());
+
+    let driver = Driver::start(&chromedriver, &chromium).await;
+    driver.goto(&format!("{base}/")).await;
+    driver
+        .wait_for(
+            "the sign-in form",
+            "!document.getElementById('signin').hidden",
+        )
+        .await;
+    driver.type_into("#token", TOKEN).await;
+    driver.click("#signin-button").await;
+    driver
+        .wait_for("FYERS critical", &status_is(FYERS, "critical"))
+        .await;
+    let person = driver
+        .text(&format!(r#"{} [data-field="person"]"#, card(FYERS)))
+        .await;
+    assert!(person.starts_with("A person must log in"), "{person}");
+    let dashboard = driver.window().await;
+
+    // Log in from the page: the page asks for nothing.
+    driver
+        .click(&format!("{} button.primary", card(FYERS)))
+        .await;
+    let link = format!("{} .login a.open", card(FYERS));
+    driver
+        .wait_for(
+            "the login link",
+            &format!("document.querySelector('{link}')"),
+        )
+        .await;
+    let told = driver
+        .text(&format!("{} .login .captured", card(FYERS)))
+        .await;
+    assert_eq!(told, "Log in at the broker; this page updates by itself.");
+    let form = format!("{} .login form", card(FYERS));
+    let hidden = format!("document.querySelector('{form}').hidden");
+    assert_eq!(driver.js(&format!("return {hidden}")).await, true);
+    assert_eq!(
+        driver
+            .js(&format!(
+                "return document.querySelector('{form}').getClientRects().length"
+            ))
+            .await,
+        0,
+        "no paste field on screen"
+    );
+    let paste = format!("{} .login button.paste-instead", card(FYERS));
+    assert_eq!(driver.text(&paste).await, "Paste instead");
+    let login_url = driver.attribute(&link, "href").await.unwrap();
+    assert_eq!(query(&login_url, "redirect_uri"), callback);
+    driver
+        .screenshot(&screenshot_dir().join("page-capture.png"))
+        .await;
+    // The paste field is still there, one click away.
+    driver.click(&paste).await;
+    assert_eq!(driver.js(&format!("return {hidden}")).await, false);
+    let label = driver
+        .text(&format!(
+            r#"{} .login label[for="code-fyers-production-main"]"#,
+            card(FYERS)
+        ))
+        .await;
+    assert!(label.contains("full address"), "a labelled field: {label}");
+
+    // Follow the broker's URL as a person does (a new tab): the simulated
+    // broker approves at once and redirects the browser to the callback.
+    driver.click(&link).await;
+    let mut broker_tab = None;
+    for _ in 0..100 {
+        broker_tab = driver.windows().await.into_iter().find(|w| *w != dashboard);
+        if broker_tab.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let broker_tab = broker_tab.expect("the login link opens a tab");
+
+    // The dashboard updates by itself: healthy, nothing typed anywhere.
+    driver
+        .wait_for("FYERS healthy", &status_is(FYERS, "healthy"))
+        .await;
+    driver
+        .wait_for(
+            "the page says so",
+            &format!(
+                "document.querySelector('{} .login').textContent === 'Logged in.'",
+                card(FYERS)
+            ),
+        )
+        .await;
+    assert!(fy.token().is_ok(), "the account really has a token");
+    assert_eq!(running.sim.calls(Endpoint::FyersValidateAuthcode), 1);
+    assert_eq!(
+        driver
+            .js(&format!(
+                r#"return document.querySelectorAll('{} li[data-event="authorized"]').length"#,
+                card(FYERS)
+            ))
+            .await,
+        json!(1)
+    );
+    driver
+        .screenshot(&screenshot_dir().join("page-capture-healthy.png"))
+        .await;
+
+    // The broker tab ended on this server's callback, by the broker's redirect.
+    driver.switch_to(&broker_tab).await;
+    driver
+        .wait_for(
+            "the callback page",
+            "document.querySelector('h1')?.textContent === 'Logged in'",
+        )
+        .await;
+    let landed = driver.js("return location.href").await;
+    let landed = landed.as_str().unwrap().to_string();
+    // Neither page shows a secret the login handled.
+    let callback_page = driver.source().await;
+    driver.switch_to(&dashboard).await;
+    let dashboard_page = driver.source().await;
+    driver.switch_to(&broker_tab).await;
+    let c = running.credentials();
+    let token = fy.token().unwrap().payload.clone();
+    let mut secrets = vec![
+        ("FYERS secret key", c.fyers_secret_key.clone()),
+        ("FYERS PIN", c.fyers_pin.clone()),
+        ("FYERS auth code", query(&landed, "auth_code")),
+        (
+            "FYERS access token",
+            token.access_token.expose_secret().to_string(),
+        ),
+    ];
+    if let Some(r) = &token.refresh_token {
+        secrets.push(("FYERS refresh token", r.expose_secret().to_string()));
+    }
+    for (what, secret) in &secrets {
+        for (place, page) in [("callback", &callback_page), ("dashboard", &dashboard_page)] {
+            assert!(!contains(page, secret), "{what} on the {place} page");
+        }
+    }
+    assert!(dashboard_page.contains(FYERS) && callback_page.contains("Logged in"));
+    assert!(
+        landed.starts_with(&format!("{callback}?")),
+        "the browser is on the callback: {landed}"
+    );
+    assert_eq!(query(&landed, "state"), query(&login_url, "state"));
+
+    // A second visit to the same callback URL changes nothing.
+    let before = fy.current().unwrap();
+    driver.goto(&landed).await;
+    driver
+        .wait_for(
+            "the refusal",
+            "document.querySelector('h1')?.textContent === 'No login in progress'",
+        )
+        .await;
+    let again = reqwest::get(&landed).await.unwrap();
+    assert_eq!(again.status(), 410);
+    assert!(Arc::ptr_eq(&before, &fy.current().unwrap()));
+    assert_eq!(running.sim.calls(Endpoint::FyersValidateAuthcode), 1);
+    driver.switch_to(&dashboard).await;
+    assert_eq!(
+        driver
+            .js(&format!(
+                "return document.querySelector('{}').dataset.status",
+                card(FYERS)
+            ))
+            .await,
+        "healthy"
+    );
+    driver.quit().await;
 }

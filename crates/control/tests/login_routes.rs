@@ -358,6 +358,10 @@ async fn the_fyers_redirect_is_captured_once_and_only_with_the_right_state() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let started: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(started["expects"], "redirect_url");
+    assert_eq!(
+        started["captured"], false,
+        "the sim's redirect URI is not this server's callback"
+    );
     let url = started["url"].as_str().unwrap();
     let c = sim.credentials();
     let redirect = sim

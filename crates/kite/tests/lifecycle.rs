@@ -1,7 +1,7 @@
 //! Five trading days on the manual clock: a person logs in every morning,
 //! the token dies at 06:00 IST each day, and the manager asks for a login
-//! with the login URL. The weekend in between needs no login; there is no
-//! exchange-holiday calendar in the project yet, so holidays are not modelled.
+//! with the login URL. The weekend in between needs no login. With the
+//! bundle's NSE calendar, login window and an NSE holiday: `lifecycle_holiday.rs`.
 
 mod common;
 

@@ -379,34 +379,7 @@ mod tests {
 
     fn healthy(now: DateTime<Utc>) -> AccountHealth {
         let key = AccountKey::new("acme", Environment::Sandbox, "main").unwrap();
-        AccountHealth {
-            key,
-            status: HealthStatus::Healthy,
-            state: Some(TokenState::Fresh),
-            issued_at: Some(now),
-            last_used: Some(now),
-            expires_at: Some(now + Duration::hours(15)),
-            idle_at: Some(now + Duration::hours(2)),
-            refresh_expires_at: None,
-            reauthorize_by: None,
-            next_action_at: None,
-            reauthorization_required: false,
-            reauthorization_reason: None,
-            reauthorization_url: None,
-            last_error: None,
-            consecutive_failures: 0,
-            unsaved: false,
-            renewals: 0,
-            keepalives: 0,
-            remedy: None,
-            remedy_reason: None,
-            warnings: vec![],
-            next_person_action: None,
-            login_window_missed: false,
-            last_checked: None,
-            last_check_ok: None,
-            next_check_at: None,
-        }
+        token_core::testing::account_health(key, now)
     }
 
     #[test]

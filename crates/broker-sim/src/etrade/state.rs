@@ -98,6 +98,23 @@ pub(super) enum Use {
 }
 
 impl BrokerSim {
+    /// Revokes every live E*TRADE access token behind its holder's back, as
+    /// a logout on another device or a broker-side reset would: later
+    /// signed calls with them get `token_rejected`. Returns how many were
+    /// revoked (already revoked or expired ones are not counted).
+    pub fn revoke_etrade_access_tokens(&self) -> usize {
+        let now = self.now();
+        let mut state = lock(&self.inner.etrade);
+        let mut revoked = 0;
+        for at in state.access_tokens.values_mut() {
+            if !at.revoked && now < at.expires {
+                at.revoked = true;
+                revoked += 1;
+            }
+        }
+        revoked
+    }
+
     /// Applies the access-token state machine to a signed call. `renew`
     /// revives an idle token; other calls need an active one.
     pub(super) fn use_access_token(&self, token: &str, config: &SimConfig, renew: bool) -> Use {

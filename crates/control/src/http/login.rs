@@ -4,7 +4,7 @@
 //!
 //! | route | auth | answers |
 //! |---|---|---|
-//! | `POST /login/{account}` | bearer or page session + CSRF | 200 `{"account","url","expects","instructions","expires_at","replaced"}`; 404 unknown account; 409 the broker cannot authorize |
+//! | `POST /login/{account}` | bearer or page session + CSRF | 200 `{"account","url","expects","instructions","expires_at","replaced","captured"}`; 404 unknown account; 409 the broker cannot authorize |
 //! | `POST /login/{account}/complete` with `{"code": "..."}` (at most 8 KiB) | bearer or page session + CSRF | 200 `{"account","authorized":true}`; 422 `{"error","remedy"}` refused; 410 `{"error","url"}` expired (a new URL); 409 no login in progress; 413 body too large |
 //! | `GET /callback/{broker}/{environment}/{label}` | the `state` of the login in progress | a small HTML page: 200 logged in; 403 wrong state; 410 no live login (used, replayed, expired) |
 //!
@@ -12,7 +12,10 @@
 //! (slashes as they are, or `%2F`). The callback is what a broker redirects
 //! the browser to when its registered redirect URI points at this server
 //! (behind HTTPS, `[control] public_url` set to its public address): the
-//! login finishes with nothing to paste, once.
+//! login finishes with nothing to paste, once. `"captured": true` in the
+//! `POST /login` answer says so: the login URL sends the browser back to
+//! this server's callback for the account, and the page need not ask for
+//! anything.
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, Path, State};
@@ -39,6 +42,9 @@ struct Started {
     instructions: String,
     expires_at: Option<String>,
     replaced: bool,
+    /// The broker redirects the browser to this server's callback for the
+    /// account: the login finishes by itself, with nothing to paste.
+    captured: bool,
 }
 
 /// `POST /login/{account}/complete` body.
@@ -87,11 +93,11 @@ pub(crate) async fn login(
         .filter(|a| find(&state, a).is_some() || find(&state, &rest).is_none());
     match completing {
         Some(account) => complete(&state, account, body).await,
-        None => start(&state, &rest).await,
+        None => start(&state, &headers, &rest).await,
     }
 }
 
-async fn start(state: &AppState, raw: &str) -> Response {
+async fn start(state: &AppState, headers: &HeaderMap, raw: &str) -> Response {
     let Some(account) = find(state, raw) else {
         return fail(StatusCode::NOT_FOUND, "unknown account");
     };
@@ -105,6 +111,8 @@ async fn start(state: &AppState, raw: &str) -> Response {
     match account.login_request().await {
         Ok(begun) => {
             let r = begun.request;
+            let captured =
+                public_base(state, headers).is_some_and(|base| captured_here(&base, &key, &r.url));
             let body = Started {
                 account: key,
                 url: r.url,
@@ -112,6 +120,7 @@ async fn start(state: &AppState, raw: &str) -> Response {
                 instructions: r.instructions,
                 expires_at: r.expires_at.map(|t| t.to_rfc3339()),
                 replaced: begun.replaced,
+                captured,
             };
             (StatusCode::OK, Json(body)).into_response()
         }
@@ -293,6 +302,20 @@ fn public_base(state: &AppState, headers: &HeaderMap) -> Option<String> {
     Some(format!("http://{host}"))
 }
 
+/// Whether the login at `login_url` ends at this server's callback for
+/// the account `key`: one of its query values (the redirect URI, whatever
+/// the broker calls it) is `{base}/callback/{key}` on the same origin.
+fn captured_here(base: &str, key: &str, login_url: &str) -> bool {
+    let (Ok(base), Ok(login)) = (url::Url::parse(base), url::Url::parse(login_url)) else {
+        return false;
+    };
+    let callback = format!("{}/callback/{key}", base.path().trim_end_matches('/'));
+    login.query_pairs().any(|(_, value)| {
+        url::Url::parse(&value)
+            .is_ok_and(|to| to.origin() == base.origin() && to.path() == callback)
+    })
+}
+
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query?.as_bytes())
         .find(|(k, _)| k == name)
@@ -327,4 +350,54 @@ fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::captured_here;
+
+    const KEY: &str = "fyers/production/main";
+
+    fn login(redirect: &str) -> String {
+        let mut u = url::Url::parse("http://127.0.0.1:9/api/v3/generate-authcode").unwrap();
+        u.query_pairs_mut()
+            .append_pair("client_id", "APP-100")
+            .append_pair("redirect_uri", redirect)
+            .append_pair("state", "st-Qw7Zp");
+        u.to_string()
+    }
+
+    #[test]
+    fn a_login_is_captured_only_when_it_returns_to_this_servers_callback_for_the_account() {
+        let base = "https://tokens.example.com";
+        let here = login("https://tokens.example.com/callback/fyers/production/main");
+        assert!(captured_here(base, KEY, &here));
+        assert!(captured_here("https://tokens.example.com/", KEY, &here));
+        // Under a path prefix.
+        let prefixed = login("https://tokens.example.com/ctl/callback/fyers/production/main");
+        assert!(captured_here(
+            "https://tokens.example.com/ctl",
+            KEY,
+            &prefixed
+        ));
+        assert!(!captured_here(base, KEY, &prefixed));
+        for other in [
+            "https://evil.example.com/callback/fyers/production/main",
+            "http://tokens.example.com/callback/fyers/production/main",
+            "https://tokens.example.com:8443/callback/fyers/production/main",
+            "https://tokens.example.com/callback/fyers/production/other",
+            "https://tokens.example.com/fyers/callback",
+            "http://127.0.0.1/fyers/callback",
+        ] {
+            assert!(!captured_here(base, KEY, &login(other)), "{other}");
+        }
+        // A code typed by a person (no redirect at all), or no URL.
+        assert!(!captured_here(
+            base,
+            KEY,
+            "https://us.etrade.com/e/t/etws/authorize?key=k&token=t"
+        ));
+        assert!(!captured_here(base, KEY, "not a url"));
+        assert!(!captured_here("not a url", KEY, &here));
+    }
 }

@@ -10,78 +10,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use token_core::{AccountKey, Clock, Event};
 use tokio::sync::mpsc;
-use tokio::task::AbortHandle;
 
+use super::episode::{Episode, Recovering};
 use super::{Alert, AlertKind, Notifier};
 use crate::config::NotifyConfig;
 use crate::reauth::{how_to_answer, AnswerWays};
 
 /// Alerts waiting for one notifier beyond this are dropped (and logged).
 const QUEUE: usize = 64;
-
-/// What has been said about one account in the current episode (from the
-/// first problem to recovery).
-#[derive(Debug, Default)]
-struct Episode {
-    reauth: bool,
-    /// A fix-the-setting / fix-the-PIN alert was sent.
-    action: bool,
-    failures: bool,
-    store: bool,
-    consecutive: u32,
-    /// The last expiry warning sent: its deadline and time (a manager
-    /// warns once per lead, e.g. a day and two hours ahead).
-    warned: Option<(DateTime<Utc>, DateTime<Utc>)>,
-    /// A recovery waiting out the quiet period before "recovered" is sent.
-    recovering: Option<Recovering>,
-}
-
-#[derive(Debug)]
-struct Recovering {
-    /// Tells this recovery's timer from an older, cancelled one.
-    id: u64,
-    /// When the account recovered (the alert's time).
-    at: DateTime<Utc>,
-    /// A person logged in (rather than the broker coming back).
-    by_person: bool,
-    timer: Option<AbortHandle>,
-}
-
-impl Episode {
-    /// The problem is back: the pending "recovered" is not sent. Returns
-    /// the cancelled recovery's `by_person`.
-    fn relapse(&mut self) -> bool {
-        let Some(r) = self.recovering.take() else {
-            return false;
-        };
-        if let Some(t) = r.timer {
-            t.abort();
-        }
-        r.by_person
-    }
-
-    /// The alerts sent in this episode, which a recovery resolves.
-    fn sent(&self) -> Vec<AlertKind> {
-        [
-            (self.reauth, AlertKind::ReauthorizationRequired),
-            (self.action, AlertKind::PersonActionRequired),
-            (self.failures, AlertKind::RenewalFailures),
-            (self.store, AlertKind::StoreFailure),
-        ]
-        .into_iter()
-        .filter_map(|(sent, kind)| sent.then_some(kind))
-        .collect()
-    }
-
-    /// Ends the episode (keeps the expiry warning, which has its own deadline).
-    fn close(&mut self) {
-        self.relapse();
-        *self = Episode {
-            warned: self.warned,
-            ..Episode::default()
-        };
-    }
-}
 
 #[derive(Debug)]
 struct Bucket {

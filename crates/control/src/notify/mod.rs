@@ -3,6 +3,7 @@
 //! deduplicated, rate-limited alerts delivered off the upkeep path.
 
 mod alerter;
+mod episode;
 mod log;
 mod telegram;
 mod webhook;

@@ -49,7 +49,12 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Serves `app` on 127.0.0.1:0 with connect info; returns its address.
 pub async fn serve(app: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(TcpListener::bind("127.0.0.1:0").await.unwrap(), app)
+}
+
+/// Serves `app` on `listener` (bound beforehand, when its address must be
+/// known first) with connect info; returns its address.
+pub fn serve_on(listener: TcpListener, app: Router) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let _ = axum::serve(

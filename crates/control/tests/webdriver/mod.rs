@@ -296,6 +296,30 @@ impl Driver {
         std::fs::write(path, png).unwrap();
     }
 
+    /// The handles of the open windows and tabs (the current one included).
+    pub async fn windows(&self) -> Vec<String> {
+        let v = self
+            .call(reqwest::Method::GET, "/window/handles", None)
+            .await;
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// The handle of the current window.
+    pub async fn window(&self) -> String {
+        let v = self.call(reqwest::Method::GET, "/window", None).await;
+        v.as_str().unwrap().to_string()
+    }
+
+    /// Makes the window `handle` the current one (commands go to it).
+    pub async fn switch_to(&self, handle: &str) {
+        self.call(
+            reqwest::Method::POST,
+            "/window",
+            Some(json!({ "handle": handle })),
+        )
+        .await;
+    }
+
     /// Ends the browser session.
     pub async fn quit(&self) {
         let _ = self

@@ -31,20 +31,45 @@ pub(super) fn write(
 }
 
 /// The person action an account needs, as the JSON sink and the proxy's
-/// `503` show it: `null`, or `{ "action": "login", "required_now", "due_at",
-/// "reason", "url" }`. The one place this is decided.
+/// `503` show it: `null`, or `{ "action", "required_now", "due_at",
+/// "asked_at", "window_closes", "reason", "url" }` (plus `"setting"` for a
+/// setting to fix). `action` is `"login"`, `"fix_config"` or `"fix_pin"`
+/// ([`token_core::Remedy`]); `asked_at` is when the person is (or was)
+/// asked: the login window on the exchange's next trading day. The one
+/// place this is decided.
 pub fn next_action(h: &token_core::AccountHealth) -> Value {
-    if h.reauthorization_required || h.reauthorize_by.is_some() {
-        json!({
-            "action": "login",
-            "required_now": h.reauthorization_required,
-            "due_at": rfc3339(h.reauthorize_by.or(h.next_action_at)),
-            "reason": h.reauthorization_reason,
-            "url": h.reauthorization_url,
-        })
-    } else {
-        Value::Null
+    use token_core::Remedy;
+    // Waiting out an outage is not a person's action.
+    let raised = h
+        .remedy
+        .clone()
+        .filter(|r| !matches!(r, Remedy::Wait { .. }));
+    let person = h.next_person_action.as_ref();
+    if raised.is_none()
+        && !h.reauthorization_required
+        && h.reauthorize_by.is_none()
+        && person.is_none()
+    {
+        return Value::Null;
     }
+    let remedy = raised
+        .clone()
+        .or_else(|| h.reauthorization_required.then_some(Remedy::LogIn))
+        .or_else(|| person.map(|p| p.remedy.clone()))
+        .unwrap_or(Remedy::LogIn);
+    let mut action = json!({
+        "action": if remedy.needs_login() { "login" } else { remedy.code() },
+        "required_now": h.reauthorization_required || raised.is_some(),
+        "due_at": rfc3339(h.reauthorize_by.or(h.next_action_at)),
+        "asked_at": rfc3339(person.map(|p| p.at)),
+        "window_closes": rfc3339(person.and_then(|p| p.window_closes)),
+        "reason": h.reauthorization_reason.clone().or_else(|| h.remedy_reason.clone()),
+        "url": h.reauthorization_url,
+    });
+    if let Remedy::FixConfig { setting } = &remedy {
+        action["setting"] = json!(setting);
+    }
+    action
 }
 
 /// [`next_action`] for an account whose token cannot be used now (the
@@ -101,4 +126,47 @@ fn render(values: &[(String, &SecretString)], snap: &Snapshot) -> String {
     let mut text = serde_json::to_string_pretty(&Value::Object(doc)).unwrap_or_default();
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use token_core::testing::{account_health, utc};
+    use token_core::{PersonAction, Remedy};
+
+    use super::next_action;
+
+    #[test]
+    fn the_next_action_names_the_remedy_and_when_the_person_is_asked() {
+        let now = utc(2026, 12, 1, 18, 0);
+        let mut h = account_health("etrade/sandbox/main".parse().unwrap(), now);
+        assert!(next_action(&h).is_null(), "nothing to do");
+        // Healthy, but a login is coming: asked at tomorrow's window.
+        h.reauthorize_by = Some(utc(2026, 12, 2, 5, 0));
+        h.next_person_action = Some(PersonAction {
+            remedy: Remedy::LogIn,
+            at: utc(2026, 12, 2, 13, 0),
+            window_closes: Some(utc(2026, 12, 2, 14, 20)),
+            zone: Some("America/New_York".into()),
+        });
+        let a = next_action(&h);
+        assert_eq!(a["action"], "login");
+        assert_eq!(a["required_now"], false);
+        assert_eq!(a["due_at"], "2026-12-02T05:00:00Z");
+        assert_eq!(a["asked_at"], "2026-12-02T13:00:00Z");
+        assert_eq!(a["window_closes"], "2026-12-02T14:20:00Z");
+        // A refused setting: fix it, now, and which one.
+        h.remedy = Some(Remedy::FixConfig {
+            setting: "consumer_secret".into(),
+        });
+        h.remedy_reason = Some("E*TRADE refused the signature".into());
+        let a = next_action(&h);
+        assert_eq!(a["action"], "fix_config");
+        assert_eq!(a["setting"], "consumer_secret");
+        assert_eq!(a["required_now"], true);
+        assert_eq!(a["reason"], "E*TRADE refused the signature");
+        // Waiting out an outage is no person's action.
+        let mut w = account_health("etrade/sandbox/main".parse().unwrap(), now);
+        w.remedy = Some(Remedy::Wait { until: None });
+        assert!(next_action(&w).is_null());
+    }
 }
