@@ -40,9 +40,9 @@ pub mod telegram;
 
 pub use config::{ControlConfig, NotifyConfig, RateLimitConfig, TelegramConfig, WebhookConfig};
 pub use http::{
-    BearerToken, RateLimiter, RouteLimits, ServeLimits, WeakTokenError, DEFAULT_CONNECTION_TIMEOUT,
-    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE, DEFAULT_SLOTS,
-    EVENTS_PER_ACCOUNT, MIN_TOKEN_CHARS, TIMELINE_SPAN,
+    serve_limited, Accept, BearerToken, RateLimiter, RouteLimits, ServeLimits, WeakTokenError,
+    DEFAULT_CONNECTION_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_SHUTDOWN_GRACE, DEFAULT_SLOTS, EVENTS_PER_ACCOUNT, MIN_TOKEN_CHARS, TIMELINE_SPAN,
 };
 pub use nofile::{nofile_limit, raise_nofile_limit, NofileLimit};
 pub use secret::{SecretError, SecretSource};

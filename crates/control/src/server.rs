@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{ControlConfig, NotifyConfig};
 use crate::http::events_feed::EventLog;
-use crate::http::{router, serve::serve as serve_http, AppState, BearerToken};
+use crate::http::{router, serve::serve_limited as serve_http, AppState, BearerToken};
 use crate::http::{RouteLimits, ServeLimits, WeakTokenError};
 use crate::metrics::Metrics;
 use crate::notify::{

@@ -65,6 +65,7 @@ fn limits(max_connections: usize, header: Duration, grace: Duration) -> ServeLim
         header_read_timeout: header,
         connection_timeout: Duration::from_secs(60),
         shutdown_grace: grace,
+        keep_alive: false,
     }
 }
 

@@ -113,6 +113,7 @@ async fn run() {
     tokio::spawn(tokenctl::proxy::serve(
         listener,
         router,
+        cfg.serve_limits(),
         std::future::pending(),
     ));
     let direct =

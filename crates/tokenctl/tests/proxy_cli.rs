@@ -57,3 +57,38 @@ async fn unix_socket_proxy_is_private_and_answers_503_before_any_login() {
     assert!(status.success());
     assert!(!socket.exists(), "the socket is removed at shutdown");
 }
+
+#[test]
+fn a_non_loopback_proxy_address_is_refused_with_the_reason_unless_allowed() {
+    const BEARER: &str = "Px7Zq-S3cr3t-4b1e9c07d2a6f358-remote-bearer";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    for (name, text) in [
+        ("consumer_secret", "S3cr3t-Qw7Zp-consumer"),
+        ("proxy-token", BEARER),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let config = dir.path().join("tokenctl.toml");
+    std::fs::write(
+        &config,
+        "[proxy]\ntoken = { file = \"proxy-token\" }\n\n[[account]]\nbroker = \"etrade\"\nenvironment = \"sandbox\"\nlabel = \"main\"\nconsumer_key = \"k\"\nconsumer_secret = { file = \"consumer_secret\" }\nbase_url = \"http://127.0.0.1:9\"\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_tokenctl"))
+        .arg("--config")
+        .arg(&config)
+        .args(["run", "--proxy", "0.0.0.0:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("not a loopback address"), "{err}");
+    assert!(err.contains("allow_remote = true"), "{err}");
+    assert!(!err.contains(BEARER), "{err}");
+    assert!(!err.contains("S3cr3t-Qw7Zp-consumer"), "{err}");
+}

@@ -130,6 +130,7 @@ base_url = "{base}"
         tokio::spawn(tokenctl::proxy::serve(
             listener,
             router,
+            cfg.serve_limits(),
             std::future::pending(),
         ));
         running.sim.reset_counters();

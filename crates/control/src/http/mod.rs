@@ -44,8 +44,8 @@ pub use events_feed::{EVENTS_PER_ACCOUNT, TIMELINE_SPAN};
 pub use guard::RouteLimits;
 pub use ratelimit::{RateLimiter, DEFAULT_SLOTS};
 pub use serve::{
-    ServeLimits, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_SHUTDOWN_GRACE,
+    serve_limited, Accept, ServeLimits, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE,
 };
 
 use crate::config::ControlConfig;

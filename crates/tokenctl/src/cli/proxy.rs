@@ -14,7 +14,7 @@ use crate::proxy::{self, ProxyAccount, ProxyConfig};
 /// A running proxy: its listeners' tasks and the switch that stops them.
 pub(crate) struct RunningProxy {
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<std::io::Result<()>>>,
+    tasks: Vec<JoinHandle<()>>,
     socket: Option<std::path::PathBuf>,
 }
 
@@ -23,10 +23,8 @@ impl RunningProxy {
     pub(crate) async fn stop(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
-            match t.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "proxy failed"),
-                Err(e) => tracing::error!(error = %e, "proxy task failed"),
+            if let Err(e) = t.await {
+                tracing::error!(error = %e, "proxy task failed");
             }
         }
         if let Some(socket) = self.socket {
@@ -111,6 +109,7 @@ pub(crate) async fn start(
         tasks.push(tokio::spawn(proxy::serve(
             listener,
             router,
+            cfg.serve_limits(),
             stopped(rx.clone()),
         )));
     }
@@ -128,7 +127,12 @@ pub(crate) async fn start(
         let router = proxy::router(served, None, &cfg)
             .map_err(|e| CliError::Other(format!("[proxy]: {e}")))?;
         tracing::info!(socket = %socket.display(), "proxy listening on unix socket");
-        tasks.push(tokio::spawn(proxy::serve(listener, router, stopped(rx))));
+        tasks.push(tokio::spawn(proxy::serve(
+            listener,
+            router,
+            cfg.serve_limits(),
+            stopped(rx),
+        )));
     }
     Ok(Some(RunningProxy {
         stop,

@@ -40,6 +40,15 @@ pub struct ProxyConfig {
     /// Longest wait for the broker per attempt, in seconds (default 30).
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// Connections held at once, busy or idle; more are refused with `503`
+    /// (default [`control::ServeLimits::default`]'s: 256, or a quarter of the
+    /// open-file limit if lower).
+    pub max_connections: Option<usize>,
+    /// Time a client gets to send a request head, and the longest a
+    /// kept-alive connection may sit idle between requests, in seconds
+    /// (default 10).
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_secs: u64,
 }
 
 fn default_max_body() -> usize {
@@ -54,6 +63,10 @@ fn default_timeout() -> u64 {
     30
 }
 
+fn default_header_timeout() -> u64 {
+    control::DEFAULT_HEADER_READ_TIMEOUT.as_secs()
+}
+
 impl ProxyConfig {
     /// A proxy on `listen` with the defaults.
     pub fn on(listen: SocketAddr, token: SecretSource) -> Self {
@@ -65,6 +78,36 @@ impl ProxyConfig {
             max_body_bytes: default_max_body(),
             max_in_flight: default_max_in_flight(),
             timeout_secs: default_timeout(),
+            max_connections: None,
+            header_timeout_secs: default_header_timeout(),
+        }
+    }
+
+    /// The accept loop's limits: the control server's
+    /// ([`control::serve_limited`]) with keep-alive on, `max_connections`
+    /// and `header_timeout_secs`; a connection lives at most long enough
+    /// for a renewal and two attempts at the broker (at least
+    /// [`control::DEFAULT_CONNECTION_TIMEOUT`]).
+    ///
+    /// ```
+    /// # use tokenctl::proxy::ProxyConfig;
+    /// let c = ProxyConfig::on("127.0.0.1:9185".parse().unwrap(),
+    ///     token_core::SecretSource::Env("PROXY_TOKEN".into()));
+    /// let l = c.serve_limits();
+    /// assert!(l.keep_alive);
+    /// assert_eq!(l.header_read_timeout, std::time::Duration::from_secs(10));
+    /// ```
+    pub fn serve_limits(&self) -> control::ServeLimits {
+        let defaults = control::ServeLimits::default();
+        control::ServeLimits {
+            max_connections: self
+                .max_connections
+                .unwrap_or(defaults.max_connections)
+                .max(1),
+            header_read_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            connection_timeout: defaults.connection_timeout.max(self.timeout() * 4),
+            shutdown_grace: defaults.shutdown_grace,
+            keep_alive: true,
         }
     }
 

@@ -4,8 +4,8 @@
 //! the account's token as the broker bundle says ([`token_core::bundle::RequestAuth`]),
 //! forwards it to `{api_base}/{path}?{query}` (HTTPS, or plain HTTP to
 //! loopback only), streams the answer back unchanged and counts the call as
-//! use. An inactive-token answer to a GET or HEAD is renewed once and
-//! retried; nothing else is retried. With no usable token the proxy answers
+//! use. An inactive-token answer is renewed once; a GET or HEAD is then
+//! retried, nothing else is (its answer is passed back as it was). With no usable token the proxy answers
 //! `503` with the person action, without contacting the broker.
 //!
 //! `{account}` is the account's label, or `broker.environment.label`.
@@ -264,17 +264,15 @@ fn relay(answer: Answer) -> Response {
     response
 }
 
-/// Serves `router` on `listener` until `shutdown`.
-pub async fn serve<L>(
+/// Serves `router` on `listener` (TCP or a Unix socket) until `shutdown`,
+/// within `limits` ([`ProxyConfig::serve_limits`]): the control server's
+/// accept loop ([`control::serve_limited`]), so connections are capped,
+/// silent, dribbling and idle clients are closed, and shutdown is bounded.
+pub async fn serve<L: control::Accept>(
     listener: L,
     router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()>
-where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-{
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    limits: control::ServeLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) {
+    control::serve_limited(listener, router, limits, shutdown).await;
 }

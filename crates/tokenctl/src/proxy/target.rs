@@ -63,8 +63,9 @@ pub trait ProxyTarget: Send + Sync {
     /// The broker API base URL.
     fn api_base(&self) -> &Url;
     /// Authenticates and sends `req` with the account's token (counted as
-    /// use); on an inactive-token answer to a GET or HEAD renews once and
-    /// sends it again; never retries any other method.
+    /// use); on an inactive-token answer renews once, and sends it again
+    /// only if it is a GET or HEAD: any other method gets the broker's
+    /// answer as it was (after the renewal, so the next request works).
     async fn forward(&self, http: &reqwest::Client, req: &Outgoing)
         -> Result<Answer, ForwardError>;
 }
@@ -178,7 +179,12 @@ impl<P: Payload> ProxyTarget for Target<P> {
                     return Attempt::Inactive(reason);
                 }
                 tracing::warn!(account = %key, method = %req.method, %reason,
-                    "the broker says the token is inactive; not retrying a request that is not a GET or HEAD");
+                    "the broker says the token is inactive; renewing so the next request works, but not retrying a request that is not a GET or HEAD");
+                // Shared with every caller that hit the same answer; none if
+                // the token was already replaced.
+                if let Err(e) = self.manager.renew_if_current(&creds).await {
+                    tracing::warn!(account = %key, error = %e, "renewing after an inactive-token answer failed");
+                }
             }
             Attempt::Done(Ok(Answer::Read {
                 status,
