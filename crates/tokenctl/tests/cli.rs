@@ -206,15 +206,6 @@ fn finish(mut child: Child, answer: &str, rx: mpsc::Receiver<String>) -> (i32, S
     (status.code().unwrap_or(-1), out.join("\n"), err)
 }
 
-fn param(url: &str, name: &str) -> String {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .unwrap()
-}
-
 #[test]
 fn demo_runs_days_of_all_four_lifecycles_in_seconds_and_ends_with_the_status_table() {
     let started = Instant::now();
@@ -410,7 +401,7 @@ async fn etrade_login_status_renew_probe_revoke_against_the_simulator_without_le
     let verifier = env
         .running
         .sim
-        .approve_etrade(&param(&url, "token"))
+        .approve_etrade(&common::query_param(&url, "token"))
         .unwrap();
     let (code, out, err) = finish(child, &verifier, rx);
     outputs.push_str(&format!("{url}\n{out}\n{err}\n"));
@@ -467,19 +458,22 @@ async fn fyers_login_with_a_pasted_redirect_then_status_is_healthy() {
     let verifier = env
         .running
         .sim
-        .approve_etrade(&param(&url, "token"))
+        .approve_etrade(&common::query_param(&url, "token"))
         .unwrap();
     assert_eq!(finish(child, &verifier, rx).0, 0);
 
     let (child, url, rx) = start_login(&env, &["login", "desk", "--paste"], "/generate-authcode?");
-    assert_eq!(param(&url, "client_id"), env.creds.fyers_client_id);
+    assert_eq!(
+        common::query_param(&url, "client_id"),
+        env.creds.fyers_client_id
+    );
     let redirect = env
         .running
         .sim
         .approve_fyers(
             &env.creds.fyers_client_id,
             &env.creds.fyers_redirect_uri,
-            &param(&url, "state"),
+            &common::query_param(&url, "state"),
         )
         .unwrap();
     let (code, out, err) = finish(child, &redirect, rx);
@@ -497,7 +491,7 @@ async fn fyers_login_with_a_pasted_redirect_then_status_is_healthy() {
     assert_eq!(secrets.len(), 7);
     assert_no_secret(&secrets, &format!("{out}{err}{table}"));
     // The auth code in the redirect is single use and never echoed either.
-    assert!(!format!("{out}{err}").contains(&param(&redirect, "auth_code")));
+    assert!(!format!("{out}{err}").contains(&common::query_param(&redirect, "auth_code")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -673,7 +667,7 @@ async fn etrade_login_can_be_finished_later_with_verifier() {
     let verifier = env
         .running
         .sim
-        .approve_etrade(&param(&url, "token"))
+        .approve_etrade(&common::query_param(&url, "token"))
         .unwrap();
     let (code, out2, err2) = env.run(&["login", "etrade/main", "--verifier", &verifier]);
     assert_eq!(code, 0, "{out2}\n{err2}");
@@ -731,7 +725,7 @@ fn login_started_elsewhere(env: &SimEnv) -> String {
         .to_owned();
     env.running
         .sim
-        .approve_etrade(&param(&url, "token"))
+        .approve_etrade(&common::query_param(&url, "token"))
         .unwrap()
 }
 

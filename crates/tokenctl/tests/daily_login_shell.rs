@@ -58,15 +58,6 @@ fn pipe_login(config: &Path, secret: &str, verifier: &str) -> (i32, String, Stri
     )
 }
 
-fn token_param(url: &str) -> String {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.into_owned())
-        .unwrap()
-}
-
 struct Shell {
     http: reqwest::Client,
     sim: String,
@@ -172,7 +163,7 @@ async fn past_midnight_the_daemons_alert_is_answered_by_piping_the_verifier_into
     let approved = shell
         .sim(
             "/__sim/etrade/approve",
-            serde_json::json!({"request_token": token_param(&url)}),
+            serde_json::json!({"request_token": common::query_param(&url, "token")}),
         )
         .await;
     let (code, out, err) = pipe_login(&config, &secret, approved["verifier"].as_str().unwrap());
@@ -253,7 +244,7 @@ async fn past_midnight_the_daemons_alert_is_answered_by_piping_the_verifier_into
     let approved = shell
         .sim(
             "/__sim/etrade/approve",
-            serde_json::json!({"request_token": token_param(&url)}),
+            serde_json::json!({"request_token": common::query_param(&url, "token")}),
         )
         .await;
     let (code, out, err) = pipe_login(&config, &secret, approved["verifier"].as_str().unwrap());

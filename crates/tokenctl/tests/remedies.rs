@@ -164,12 +164,7 @@ async fn fyers_logged_in(running: &RunningSim, dir: &Path) -> PathBuf {
     .unwrap();
     let key = FYERS_KEY.parse().unwrap();
     let request = provider.start_authorization(&key).await.unwrap();
-    let state = url::Url::parse(&request.url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let state = common::query_param(&request.url, "state");
     let redirect = running
         .sim
         .approve_fyers(&c.fyers_client_id, &c.fyers_redirect_uri, &state)

@@ -73,6 +73,17 @@ pub async fn lines_in(path: &std::path::Path, n: usize) -> Vec<String> {
     }
 }
 
+/// The value of the query parameter `name` in `url`; fails the test when
+/// the URL does not parse or has no such parameter.
+pub fn query_param(url: &str, name: &str) -> String {
+    url::Url::parse(url)
+        .unwrap_or_else(|e| panic!("{url} is not a URL: {e}"))
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("{url} has no {name}"))
+}
+
 /// Logs the FYERS account `acct` in through the simulator, as `tokenctl
 /// login` would; returns the access token it saved.
 pub async fn fyers_log_in(
@@ -84,12 +95,7 @@ pub async fn fyers_log_in(
     let c = running.credentials();
     let m = acct.managed();
     let request = m.begin_authorization().await.unwrap();
-    let state = url::Url::parse(&request.url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .unwrap();
+    let state = query_param(&request.url, "state");
     let redirect = running
         .sim
         .approve_fyers(&c.fyers_client_id, &c.fyers_redirect_uri, &state)
