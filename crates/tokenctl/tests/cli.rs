@@ -504,16 +504,8 @@ async fn run_maintains_accounts_and_stops_cleanly_on_sigterm() {
         .spawn()
         .unwrap();
     let rx = common::lines(child.stderr.take().unwrap());
-    let mut log = common::until(&rx, "maintaining accounts", &mut child);
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
-    log.extend(rx.iter());
-    let log = log.join("\n");
-    assert!(status.success(), "{log}");
+    let log = common::until(&rx, "maintaining accounts", &mut child);
+    let log = common::stop_daemon(child, rx, log);
     assert!(log.contains("no token in the store"), "{log}");
     assert!(
         log.contains("shutting down") && log.contains("SIGTERM"),
@@ -557,16 +549,10 @@ async fn run_with_listen_serves_the_control_endpoints_behind_the_bearer_token() 
     assert!(body.contains("TOKENCTL_TEST_CONTROL_TOKEN"), "{body}");
     std::fs::write(&env.config, body).unwrap();
     let control_token = CONTROL_TOKEN;
-    let mut child = env
-        .cmd(&["run", "--listen", "127.0.0.1:0"])
-        .env("TOKENCTL_TEST_CONTROL_TOKEN", control_token)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let rx = common::lines(child.stderr.take().unwrap());
-    let mut log = common::until(&rx, "listening on http://", &mut child);
-    let addr = common::listen_addr(&log);
+    let (child, addr, rx, log) = common::start_daemon(
+        env.cmd(&["run", "--listen", "127.0.0.1:0"])
+            .env("TOKENCTL_TEST_CONTROL_TOKEN", control_token),
+    );
     let http = reqwest::Client::new();
     let health = format!("http://{addr}/health");
     let unauth = http.get(&health).send().await.unwrap();
@@ -596,15 +582,7 @@ async fn run_with_listen_serves_the_control_endpoints_behind_the_bearer_token() 
         "{metrics}"
     );
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
-    log.extend(rx.iter());
-    let log = log.join("\n");
-    assert!(status.success(), "{log}");
+    let log = common::stop_daemon(child, rx, log);
     let mut secrets = env.secrets().await;
     secrets.push(control_token.to_string());
     assert_no_secret(&secrets, &log);

@@ -42,13 +42,7 @@ fn tokenctl(config: &Path, args: &[&str]) -> Command {
 
 /// Starts `tokenctl run` and returns it with the address it serves on.
 fn start(config: &Path, args: &[&str]) -> (Child, String, mpsc::Receiver<String>) {
-    let mut child = tokenctl(config, args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let rx = common::lines(child.stderr.take().unwrap());
-    let addr = common::listen_addr(&common::until(&rx, "listening on http://", &mut child));
+    let (child, addr, rx, _) = common::start_daemon(&mut tokenctl(config, args));
     (child, addr, rx)
 }
 
@@ -67,14 +61,6 @@ fn get(addr: &str, path: &str) -> String {
     let mut out = String::new();
     let _ = std::io::Read::read_to_string(&mut s, &mut out);
     out
-}
-
-fn sigterm(child: &Child) {
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
 }
 
 /// Waits for the child up to `limit`; kills it and fails if it is still running.
@@ -113,7 +99,7 @@ fn run_serves_on_the_configured_listen_address_without_the_flag() {
         page.starts_with("HTTP/1.1 200") && page.contains("Control token"),
         "{page}"
     );
-    sigterm(&child);
+    common::sigterm(&child);
     let (status, _) = wait_at_most(&mut child, Duration::from_secs(10));
     assert!(status.success());
 }
@@ -134,7 +120,7 @@ fn sigterm_ends_the_daemon_within_seconds_while_hostile_clients_hold_half_sent_r
     }
     // Served while they hang on: the hostile sockets are accepted and held.
     assert!(get_health(&addr).starts_with("HTTP/1.1 503"));
-    sigterm(&child);
+    common::sigterm(&child);
     let (status, took) = wait_at_most(&mut child, Duration::from_secs(15));
     println!("tokenctl run exited {took:?} after SIGTERM with 10 hostile clients");
     let log: Vec<String> = log.try_iter().collect();

@@ -170,13 +170,8 @@ async fn past_midnight_the_daemons_alert_is_answered_by_piping_the_verifier_into
     assert_eq!(code, 0, "{out}\n{err}");
 
     // `tokenctl run`: healthy.
-    let mut daemon = tokenctl(&config, &secret, &["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = common::lines(daemon.stderr.take().unwrap());
-    let addr = common::listen_addr(&common::until(&log, "listening on http://", &mut daemon));
+    let (mut daemon, addr, log, _) =
+        common::start_daemon(&mut tokenctl(&config, &secret, &["run"]));
     assert_eq!(shell.health(&addr).await["status"], "healthy");
 
     // The simulator moves past midnight New York.

@@ -11,7 +11,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{mpsc, Arc};
 
 use broker_sim::{BrokerSim, Endpoint, Fault, FyersAnswer, RunningSim, SimConfig, Times};
@@ -27,35 +27,16 @@ fn spawn(
     config: &Path,
     env: &[(&str, &str)],
 ) -> (Child, String, mpsc::Receiver<String>, Vec<String>) {
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .args(["run"])
-        .env_remove("TOKENCTL_CONFIG")
-        .env_remove("RUST_LOG")
-        .env("TOKENCTL_T13_CONTROL", CONTROL_TOKEN)
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let rx = common::lines(child.stderr.take().unwrap());
-    let log = common::until(&rx, "listening on http://", &mut child);
-    let addr = common::listen_addr(&log);
-    (child, addr, rx, log)
-}
-
-fn stop(mut child: Child, rx: mpsc::Receiver<String>, mut log: Vec<String>) -> String {
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
-    log.extend(rx.iter());
-    let log = log.join("\n");
-    assert!(status.success(), "{log}");
-    log
+    common::start_daemon(
+        Command::new(BIN)
+            .arg("--config")
+            .arg(config)
+            .args(["run"])
+            .env_remove("TOKENCTL_CONFIG")
+            .env_remove("RUST_LOG")
+            .env("TOKENCTL_T13_CONTROL", CONTROL_TOKEN)
+            .envs(env.iter().copied()),
+    )
 }
 
 fn write_config(dir: &Path, account: &str) -> PathBuf {
@@ -132,7 +113,7 @@ async fn run_with_a_wrong_consumer_secret_asks_to_fix_it_not_to_log_in() {
     );
     // Asked once for a request token (refused), never again while it waits.
     assert_eq!(running.sim.calls(Endpoint::EtradeRequestToken), 1);
-    let log = stop(child, rx, log);
+    let log = common::stop_daemon(child, rx, log);
     assert!(
         !log.contains("a login is needed") && !log.contains("log in now"),
         "{log}"
@@ -254,7 +235,7 @@ async fn an_operator_refresh_is_logged_as_asked_for_by_an_operator() {
         log.extend(common::until(&rx, renewed, &mut child));
     }
     assert_eq!(running.sim.calls(Endpoint::FyersValidateRefreshToken), 1);
-    let log = stop(child, rx, log);
+    let log = common::stop_daemon(child, rx, log);
     for invented in ["access token expired", "was idle", "scheduled refresh"] {
         assert!(!log.contains(invented), "{invented:?} in:\n{log}");
     }
@@ -288,7 +269,7 @@ async fn run_with_a_refused_pin_asks_to_fix_the_pin_not_to_log_in() {
     assert_eq!(running.sim.calls(Endpoint::FyersValidateRefreshToken), 1);
     // No login was started: no pending login, no authorize URL.
     assert_eq!(pending_logins(dir.path()), Vec::<String>::new());
-    let log = stop(child, rx, log);
+    let log = common::stop_daemon(child, rx, log);
     assert!(
         !log.contains("a login is needed") && !log.contains("log in now"),
         "{log}"
@@ -342,7 +323,7 @@ async fn run_with_a_generic_refusal_explains_daily_login_once_and_asks_to_log_in
         pending_logins(dir.path()),
         [".login-fyers.sandbox.desk.json"]
     );
-    let log = stop(child, rx, log);
+    let log = common::stop_daemon(child, rx, log);
     // One alert asks the person and explains daily-login mode; the later
     // requests never repeat it.
     let alerts: Vec<&str> = log
@@ -382,7 +363,7 @@ async fn outage_says_wait(fault: Fault) {
     );
     assert!(running.sim.calls(Endpoint::FyersValidateRefreshToken) >= 1);
     assert_eq!(pending_logins(dir.path()), Vec::<String>::new());
-    let log = stop(child, rx, log);
+    let log = common::stop_daemon(child, rx, log);
     assert!(
         !log.contains("a login is needed") && !log.contains("log in now"),
         "{log}"

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,41 @@ pub fn listen_addr(log: &[String]) -> String {
     let line = log.last().map_or("", String::as_str);
     let rest = line.split("listening on http://").nth(1).unwrap_or("");
     rest.split_whitespace().next().unwrap_or("").to_string()
+}
+
+/// Spawns `cmd` (a `tokenctl run`) with stdout discarded and stderr read as
+/// lines; waits for its `listening on http://ADDR` line. Returns the child,
+/// ADDR, the rest of stderr and the lines read so far.
+pub fn start_daemon(cmd: &mut Command) -> (Child, String, mpsc::Receiver<String>, Vec<String>) {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rx = lines(child.stderr.take().unwrap());
+    let log = until(&rx, "listening on http://", &mut child);
+    let addr = listen_addr(&log);
+    (child, addr, rx, log)
+}
+
+/// Sends SIGTERM to `child`, failing the test if the signal cannot be sent.
+pub fn sigterm(child: &Child) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+}
+
+/// Stops a daemon with SIGTERM and waits for it; returns its whole stderr
+/// (`log` then the rest of `rx`), failing the test unless it exited 0.
+pub fn stop_daemon(mut child: Child, rx: mpsc::Receiver<String>, mut log: Vec<String>) -> String {
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    log.extend(rx.iter());
+    let log = log.join("\n");
+    assert!(status.success(), "{log}");
+    log
 }
 
 /// Waits ([`LINE_WAIT`] at most) until the file at `path` holds `n` lines;
