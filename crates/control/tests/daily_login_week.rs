@@ -326,14 +326,7 @@ fn etrade_manager(
     clock: &ManualClock,
     dir: &std::path::Path,
 ) -> TokenManager<etrade::EtradeCredentials> {
-    let c = sim.credentials();
-    let config = etrade::EtradeConfig::new(
-        token_core::Environment::Sandbox,
-        c.etrade_consumer_key,
-        c.etrade_consumer_secret.into(),
-    )
-    .with_base_url(&sim.base_url)
-    .unwrap();
+    let config = common::sim_etrade_config(sim);
     let provider =
         Arc::new(etrade::EtradeProvider::with_clock(config, Arc::new(clock.clone())).unwrap());
     let store: Arc<dyn TokenStore> = Arc::new(FileStore::open(dir).unwrap());
@@ -351,17 +344,7 @@ fn fyers_manager(
     clock: &ManualClock,
     dir: &std::path::Path,
 ) -> TokenManager<fyers::FyersCreds> {
-    let c = sim.credentials();
-    let config = fyers::FyersConfig::new(
-        token_core::Environment::Production,
-        c.fyers_client_id.clone(),
-        SecretString::from(c.fyers_secret_key),
-        SecretString::from(c.fyers_pin),
-        c.fyers_redirect_uri.clone(),
-    )
-    .with_base_url(&c.fyers_base_url)
-    .unwrap()
-    .with_refresh(fyers::RefreshMode::Off);
+    let config = common::sim_fyers_config(sim).with_refresh(fyers::RefreshMode::Off);
     let provider = Arc::new(fyers::FyersProvider::new(config, Arc::new(clock.clone())).unwrap());
     TokenManager::builder("fyers/production/main".parse().unwrap(), provider)
         .store(Arc::new(FileStore::open(dir).unwrap()))

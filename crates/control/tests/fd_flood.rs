@@ -47,15 +47,7 @@ async fn a_renewal_succeeds_while_600_idle_connections_flood_the_control_server(
         .await
         .unwrap();
     let c = sim.credentials();
-    let fyers_config = fyers::FyersConfig::new(
-        token_core::Environment::Production,
-        c.fyers_client_id.clone(),
-        SecretString::from(c.fyers_secret_key),
-        SecretString::from(c.fyers_pin),
-        c.fyers_redirect_uri.clone(),
-    )
-    .with_base_url(&c.fyers_base_url)
-    .unwrap();
+    let fyers_config = common::sim_fyers_config(&sim);
     let provider =
         Arc::new(fyers::FyersProvider::new(fyers_config, Arc::new(clock.clone())).unwrap());
     let dir = tempfile::tempdir().unwrap();

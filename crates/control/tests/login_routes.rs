@@ -21,15 +21,6 @@ use token_core::{
 
 const TOKEN: &str = "ctl-5d0c3b9e71a24f86b0e9d4c7a1f3e5b2c8d6a047";
 
-fn param(url: &str, name: &str) -> String {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| panic!("{url} has no {name}"))
-}
-
 async fn sim(clock: &ManualClock) -> RunningSim {
     BrokerSim::start_with_manual_clock(SimConfig::default(), clock.clone())
         .await
@@ -47,14 +38,7 @@ fn etrade(
     clock: &ManualClock,
     dir: &std::path::Path,
 ) -> TokenManager<etrade::EtradeCredentials> {
-    let c = sim.credentials();
-    let config = etrade::EtradeConfig::new(
-        token_core::Environment::Sandbox,
-        c.etrade_consumer_key,
-        c.etrade_consumer_secret.into(),
-    )
-    .with_base_url(&sim.base_url)
-    .unwrap();
+    let config = common::sim_etrade_config(sim);
     let provider =
         Arc::new(etrade::EtradeProvider::with_clock(config, Arc::new(clock.clone())).unwrap());
     let store: Arc<dyn TokenStore> = Arc::new(FileStore::open(dir).unwrap());
@@ -71,16 +55,7 @@ fn fyers(
     clock: &ManualClock,
     dir: &std::path::Path,
 ) -> TokenManager<fyers::FyersCreds> {
-    let c = sim.credentials();
-    let config = fyers::FyersConfig::new(
-        token_core::Environment::Production,
-        c.fyers_client_id.clone(),
-        SecretString::from(c.fyers_secret_key),
-        SecretString::from(c.fyers_pin),
-        c.fyers_redirect_uri.clone(),
-    )
-    .with_base_url(&c.fyers_base_url)
-    .unwrap();
+    let config = common::sim_fyers_config(sim);
     let provider = Arc::new(fyers::FyersProvider::new(config, Arc::new(clock.clone())).unwrap());
     TokenManager::builder("fyers/production/main".parse().unwrap(), provider)
         .store(Arc::new(FileStore::open(dir).unwrap()))
@@ -110,7 +85,10 @@ async fn two_processes_over_one_directory_share_one_login_and_one_request_token(
         assert_eq!(mode, 0o600, "it holds the request token secret");
     }
     // The person answers the first one's alert URL through the second.
-    let verifier = sim.sim.approve_etrade(&param(&a.url, "token")).unwrap();
+    let verifier = sim
+        .sim
+        .approve_etrade(&common::query(&a.url, "token"))
+        .unwrap();
     second
         .complete_authorization(&SecretString::from(verifier.clone()))
         .await
@@ -307,7 +285,7 @@ async fn login_routes_start_return_refuse_expire_and_complete() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 
     // The pasted E*TRADE callback URL completes it.
-    let token = param(&url, "token");
+    let token = common::query(&url, "token");
     let verifier = sim.sim.approve_etrade(&token).unwrap();
     let mut callback = url::Url::parse("https://bot.example.com/etrade/cb").unwrap();
     callback
@@ -369,7 +347,7 @@ async fn the_fyers_redirect_is_captured_once_and_only_with_the_right_state() {
         .approve_fyers(
             &c.fyers_client_id,
             &c.fyers_redirect_uri,
-            &param(url, "state"),
+            &common::query(url, "state"),
         )
         .unwrap();
     let query = url::Url::parse(&redirect)
@@ -377,7 +355,7 @@ async fn the_fyers_redirect_is_captured_once_and_only_with_the_right_state() {
         .query()
         .unwrap()
         .to_owned();
-    let state = param(&redirect, "state");
+    let state = common::query(&redirect, "state");
     let path = "/callback/fyers/production/main";
 
     // A wrong state changes nothing (no bearer token is needed to get here).
@@ -402,7 +380,7 @@ async fn the_fyers_redirect_is_captured_once_and_only_with_the_right_state() {
         "{page}"
     );
     assert!(
-        !page.contains(&param(&redirect, "auth_code")),
+        !page.contains(&common::query(&redirect, "auth_code")),
         "no secret on the page"
     );
     assert!(manager.token().is_ok());

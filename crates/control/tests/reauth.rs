@@ -648,14 +648,7 @@ async fn the_phone_is_sent_the_login_another_process_started_and_its_answer_fini
 }
 
 fn provider_of(running: &RunningSim, clock: &ManualClock) -> etrade::EtradeProvider {
-    let c = running.credentials();
-    let config = etrade::EtradeConfig::new(
-        token_core::Environment::Sandbox,
-        c.etrade_consumer_key,
-        c.etrade_consumer_secret.into(),
-    )
-    .with_base_url(&running.base_url)
-    .unwrap();
+    let config = common::sim_etrade_config(running);
     etrade::EtradeProvider::with_clock(config, Arc::new(clock.clone())).unwrap()
 }
 

@@ -281,21 +281,39 @@ impl FakeAccount {
     }
 }
 
-/// An E*TRADE sandbox account `main` (no credentials yet) against
-/// broker-sim, on `clock`, in memory.
-pub fn etrade_manager(
-    running: &broker_sim::RunningSim,
-    clock: &ManualClock,
-) -> TokenManager<etrade::EtradeCredentials> {
+/// The configuration of broker-sim's E*TRADE sandbox application.
+pub fn sim_etrade_config(running: &broker_sim::RunningSim) -> etrade::EtradeConfig {
     let c = running.credentials();
-    let config = etrade::EtradeConfig::new(
+    etrade::EtradeConfig::new(
         Environment::Sandbox,
         c.etrade_consumer_key,
         c.etrade_consumer_secret.into(),
     )
     .with_base_url(&running.base_url)
     .unwrap()
-    .with_timeout(Duration::from_secs(5));
+}
+
+/// The configuration of broker-sim's FYERS production application.
+pub fn sim_fyers_config(running: &broker_sim::RunningSim) -> fyers::FyersConfig {
+    let c = running.credentials();
+    fyers::FyersConfig::new(
+        Environment::Production,
+        c.fyers_client_id.clone(),
+        secrecy::SecretString::from(c.fyers_secret_key),
+        secrecy::SecretString::from(c.fyers_pin),
+        c.fyers_redirect_uri.clone(),
+    )
+    .with_base_url(&c.fyers_base_url)
+    .unwrap()
+}
+
+/// An E*TRADE sandbox account `main` (no credentials yet) against
+/// broker-sim, on `clock`, in memory.
+pub fn etrade_manager(
+    running: &broker_sim::RunningSim,
+    clock: &ManualClock,
+) -> TokenManager<etrade::EtradeCredentials> {
+    let config = sim_etrade_config(running).with_timeout(Duration::from_secs(5));
     let key = config.account_key("main").unwrap();
     let provider = etrade::EtradeProvider::with_clock(config, Arc::new(clock.clone())).unwrap();
     TokenManager::new(
@@ -314,16 +332,7 @@ pub fn fyers_manager(
     running: &broker_sim::RunningSim,
     clock: &ManualClock,
 ) -> TokenManager<fyers::FyersCreds> {
-    let c = running.credentials();
-    let config = fyers::FyersConfig::new(
-        Environment::Production,
-        c.fyers_client_id.clone(),
-        secrecy::SecretString::from(c.fyers_secret_key),
-        secrecy::SecretString::from(c.fyers_pin),
-        c.fyers_redirect_uri.clone(),
-    )
-    .with_base_url(&c.fyers_base_url)
-    .unwrap();
+    let config = sim_fyers_config(running);
     let provider = fyers::FyersProvider::new(config, Arc::new(clock.clone())).unwrap();
     TokenManager::new(
         "fyers/production/main".parse().unwrap(),
