@@ -17,11 +17,6 @@ use tokenctl::accounts::{Account, Mode};
 use tokenctl::cli::{exec, ExecOptions};
 use tokenctl::config::Config;
 
-fn private(path: &std::path::Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_restarts_within_its_poll_while_its_manager_waits_for_the_store_lease() {
     // 20:30 IST: the FYERS access token ends at 06:00 IST.
@@ -31,8 +26,8 @@ async fn exec_restarts_within_its_poll_while_its_manager_waits_for_the_store_lea
         .unwrap();
     let c = running.credentials();
     let dir = tempfile::tempdir().unwrap();
-    private(&dir.path().join("secret_key"), &c.fyers_secret_key);
-    private(&dir.path().join("pin"), &c.fyers_pin);
+    common::write_private(&dir.path().join("secret_key"), &c.fyers_secret_key);
+    common::write_private(&dir.path().join("pin"), &c.fyers_pin);
     let text = format!(
         "[[account]]\nbroker = \"fyers\"\nlabel = \"desk\"\nclient_id = \"{}\"\nsecret_key = {{ file = \"secret_key\" }}\npin = {{ file = \"pin\" }}\nredirect_uri = \"{}\"\nbase_url = \"{}\"\n",
         c.fyers_client_id, c.fyers_redirect_uri, c.fyers_base_url

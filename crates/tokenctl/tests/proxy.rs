@@ -5,6 +5,8 @@
 //! broker not contacted), 401 without the bearer token, and no secret in any
 //! answer.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
@@ -42,20 +44,6 @@ struct Env {
     task: tokio::task::JoinHandle<()>,
 }
 
-fn private(path: &std::path::Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-}
-
-fn param(url: &str, name: &str) -> String {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .unwrap()
-}
-
 impl Env {
     /// E*TRADE `main` and FYERS `desk`, both logged in, on a Wednesday at
     /// 10:00 New York, the proxy on a free loopback port.
@@ -80,13 +68,13 @@ impl Env {
             .unwrap();
         let c = running.credentials();
         let dir = tempfile::tempdir().unwrap();
-        private(
+        common::write_private(
             &dir.path().join("consumer_secret"),
             &c.etrade_consumer_secret,
         );
-        private(&dir.path().join("secret_key"), &c.fyers_secret_key);
-        private(&dir.path().join("pin"), &c.fyers_pin);
-        private(&dir.path().join("proxy-token"), BEARER);
+        common::write_private(&dir.path().join("secret_key"), &c.fyers_secret_key);
+        common::write_private(&dir.path().join("pin"), &c.fyers_pin);
+        common::write_private(&dir.path().join("proxy-token"), BEARER);
         let text = format!(
             r#"
 [proxy]
@@ -139,7 +127,7 @@ base_url = "{fyers}"
             let answer = if cfg.key.broker() == "etrade" {
                 running
                     .sim
-                    .approve_etrade(&param(&request.url, "token"))
+                    .approve_etrade(&common::query_param(&request.url, "token"))
                     .unwrap()
             } else {
                 running
@@ -147,7 +135,7 @@ base_url = "{fyers}"
                     .approve_fyers(
                         &c.fyers_client_id,
                         &c.fyers_redirect_uri,
-                        &param(&request.url, "state"),
+                        &common::query_param(&request.url, "state"),
                     )
                     .unwrap()
             };
@@ -241,16 +229,7 @@ base_url = "{fyers}"
 
     /// No answer the proxy gave carried a secret.
     fn assert_no_leak(&self) {
-        let seen = self.seen.lock().unwrap();
-        assert!(!seen.is_empty());
-        for answer in seen.iter() {
-            for s in &self.secrets {
-                assert!(
-                    !answer.contains(s.as_str()),
-                    "a secret leaked in:\n{answer}"
-                );
-            }
-        }
+        common::assert_no_secret_in(&self.seen.lock().unwrap(), &self.secrets);
     }
 }
 

@@ -5,6 +5,8 @@
 //! which the simulator checks, and comes back byte for byte as the
 //! simulator answered; no token or secret in any answer.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use broker_sim::{BrokerSim, Endpoint, RunningSim, SimConfig};
@@ -31,11 +33,6 @@ struct Env {
     seen: Mutex<Vec<String>>,
 }
 
-fn private(path: &std::path::Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-}
-
 impl Env {
     /// Schwab `sw` and Kite `kt`, both logged in through the simulator, on
     /// a Wednesday at 10:00 New York, the proxy on a free loopback port.
@@ -46,9 +43,9 @@ impl Env {
             .unwrap();
         let sim = running.sim.config();
         let dir = tempfile::tempdir().unwrap();
-        private(&dir.path().join("schwab_secret"), &sim.schwab.app_secret);
-        private(&dir.path().join("kite_secret"), &sim.kite.api_secret);
-        private(&dir.path().join("proxy-token"), BEARER);
+        common::write_private(&dir.path().join("schwab_secret"), &sim.schwab.app_secret);
+        common::write_private(&dir.path().join("kite_secret"), &sim.kite.api_secret);
+        common::write_private(&dir.path().join("proxy-token"), BEARER);
         let text = format!(
             r#"
 [proxy]
@@ -181,16 +178,7 @@ base_url = "{base}"
 
     /// No answer the proxy gave carried a token or secret.
     fn assert_no_leak(&self) {
-        let seen = self.seen.lock().unwrap();
-        assert!(!seen.is_empty());
-        for answer in seen.iter() {
-            for s in &self.secrets {
-                assert!(
-                    !answer.contains(s.as_str()),
-                    "a secret leaked in:\n{answer}"
-                );
-            }
-        }
+        common::assert_no_secret_in(&self.seen.lock().unwrap(), &self.secrets);
     }
 }
 

@@ -119,6 +119,27 @@ pub fn query_param(url: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("{url} has no {name}"))
 }
 
+/// Writes `text` to `path`, readable by its owner only (as secret files
+/// must be).
+pub fn write_private(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+}
+
+/// Fails the test unless `answers` holds at least one answer and none of
+/// them contains any of `secrets`.
+pub fn assert_no_secret_in(answers: &[String], secrets: &[String]) {
+    assert!(!answers.is_empty());
+    for answer in answers {
+        for s in secrets {
+            assert!(
+                !answer.contains(s.as_str()),
+                "a secret leaked in:\n{answer}"
+            );
+        }
+    }
+}
+
 /// Logs the FYERS account `acct` in through the simulator, as `tokenctl
 /// login` would; returns the access token it saved.
 pub async fn fyers_log_in(
