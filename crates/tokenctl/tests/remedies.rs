@@ -72,39 +72,15 @@ async fn run_with_a_wrong_consumer_secret_asks_to_fix_it_not_to_log_in() {
     let (mut child, addr, rx, mut log) = spawn(&config, &[("TOKENCTL_T13_SECRET", WRONG_SECRET)]);
     // The first maintenance pass may already have logged it.
     let alert = "ALERT: fix the configuration: consumer_secret";
-    if !log.iter().any(|l| l.contains(alert)) {
-        log.extend(common::until(&rx, alert, &mut child));
-    }
-    let http = reqwest::Client::new();
-    let report: serde_json::Value = http
-        .get(format!("http://{addr}/health"))
-        .bearer_auth(CONTROL_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    common::until_in(&mut log, &rx, alert, &mut child);
+    let report: serde_json::Value = get(&addr, "/health").await.json().await.unwrap();
     let account = &report["accounts"][0];
     assert_eq!(account["remedy"], "fix_config", "{account}");
     assert_eq!(account["setting"], "consumer_secret", "{account}");
     assert_eq!(account["reauthorization_required"], false, "{account}");
     assert!(account["reauthorization_url"].is_null(), "{account}");
-    let metrics = http
-        .get(format!("http://{addr}/metrics"))
-        .bearer_auth(CONTROL_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains(
-            "broker_tokens_person_action{account=\"etrade/sandbox/main\",remedy=\"fix_config\"} 1\n"
-        ),
-        "{metrics}"
-    );
+    let metrics = get(&addr, "/metrics").await.text().await.unwrap();
+    assert_person_action(&metrics, "etrade/sandbox/main", "fix_config");
     assert!(
         metrics.contains(
             "broker_tokens_reauthorization_required{account=\"etrade/sandbox/main\"} 0\n"
@@ -193,6 +169,13 @@ async fn get(addr: &str, route: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// Fails unless `metrics` counts one person action `remedy` for `account`.
+fn assert_person_action(metrics: &str, account: &str, remedy: &str) {
+    let line =
+        format!("broker_tokens_person_action{{account=\"{account}\",remedy=\"{remedy}\"}} 1\n");
+    assert!(metrics.contains(&line), "{metrics}");
+}
+
 /// Polls `/health` ([`common::LINE_WAIT`] at most) until the first account
 /// carries `remedy`; returns that account's JSON.
 async fn account_with_remedy(addr: &str, remedy: &str) -> serde_json::Value {
@@ -231,9 +214,7 @@ async fn an_operator_refresh_is_logged_as_asked_for_by_an_operator() {
     let status = operator_refresh(&addr).await;
     assert!(status.is_success(), "{status}");
     let renewed = "renewed: asked for by an operator";
-    if !log.iter().any(|l| l.contains(renewed)) {
-        log.extend(common::until(&rx, renewed, &mut child));
-    }
+    common::until_in(&mut log, &rx, renewed, &mut child);
     assert_eq!(running.sim.calls(Endpoint::FyersValidateRefreshToken), 1);
     let log = common::stop_daemon(child, rx, log);
     for invented in ["access token expired", "was idle", "scheduled refresh"] {
@@ -251,19 +232,12 @@ async fn run_with_a_refused_pin_asks_to_fix_the_pin_not_to_log_in() {
     let (mut child, addr, rx, mut log) = spawn(&config, &[("TOKENCTL_T13_PIN", WRONG_PIN)]);
     assert!(!operator_refresh(&addr).await.is_success());
     let alert = "ALERT: fix the PIN";
-    if !log.iter().any(|l| l.contains(alert)) {
-        log.extend(common::until(&rx, alert, &mut child));
-    }
+    common::until_in(&mut log, &rx, alert, &mut child);
     let account = account_with_remedy(&addr, "fix_pin").await;
     assert_eq!(account["reauthorization_required"], false, "{account}");
     assert!(account["reauthorization_url"].is_null(), "{account}");
     let metrics = get(&addr, "/metrics").await.text().await.unwrap();
-    assert!(
-        metrics.contains(&format!(
-            "broker_tokens_person_action{{account=\"{FYERS_KEY}\",remedy=\"fix_pin\"}} 1\n"
-        )),
-        "{metrics}"
-    );
+    assert_person_action(&metrics, FYERS_KEY, "fix_pin");
     // A second operator request does not send the wrong PIN again.
     assert!(!operator_refresh(&addr).await.is_success());
     assert_eq!(running.sim.calls(Endpoint::FyersValidateRefreshToken), 1);
@@ -299,9 +273,7 @@ async fn run_with_a_generic_refusal_explains_daily_login_once_and_asks_to_log_in
     let (mut child, addr, rx, mut log) = spawn(&config, &[("TOKENCTL_T13_PIN", &c.fyers_pin)]);
     assert!(!operator_refresh(&addr).await.is_success());
     let asked = "log in now";
-    if !log.iter().any(|l| l.contains(asked)) {
-        log.extend(common::until(&rx, asked, &mut child));
-    }
+    common::until_in(&mut log, &rx, asked, &mut child);
     let account = account_with_remedy(&addr, "log_in").await;
     assert_eq!(account["reauthorization_required"], true, "{account}");
     let explanation = "is now in daily-login mode";
@@ -312,12 +284,7 @@ async fn run_with_a_generic_refusal_explains_daily_login_once_and_asks_to_log_in
     }
     assert_eq!(running.sim.calls(Endpoint::FyersValidateRefreshToken), 1);
     let metrics = get(&addr, "/metrics").await.text().await.unwrap();
-    assert!(
-        metrics.contains(&format!(
-            "broker_tokens_person_action{{account=\"{FYERS_KEY}\",remedy=\"log_in\"}} 1\n"
-        )),
-        "{metrics}"
-    );
+    assert_person_action(&metrics, FYERS_KEY, "log_in");
     // The login was started, for the person to answer.
     assert_eq!(
         pending_logins(dir.path()),
@@ -355,12 +322,7 @@ async fn outage_says_wait(fault: Fault) {
     assert_eq!(account["reauthorization_required"], false, "{account}");
     assert!(account["reauthorization_url"].is_null(), "{account}");
     let metrics = get(&addr, "/metrics").await.text().await.unwrap();
-    assert!(
-        metrics.contains(&format!(
-            "broker_tokens_person_action{{account=\"{FYERS_KEY}\",remedy=\"wait\"}} 1\n"
-        )),
-        "{metrics}"
-    );
+    assert_person_action(&metrics, FYERS_KEY, "wait");
     assert!(running.sim.calls(Endpoint::FyersValidateRefreshToken) >= 1);
     assert_eq!(pending_logins(dir.path()), Vec::<String>::new());
     let log = common::stop_daemon(child, rx, log);

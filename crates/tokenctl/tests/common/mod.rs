@@ -46,6 +46,19 @@ pub fn until(rx: &mpsc::Receiver<String>, marker: &str, child: &mut Child) -> Ve
     }
 }
 
+/// Unless `log` already holds a line containing `marker`, reads `rx` until
+/// one does (as [`until`]), adding what it read to `log`.
+pub fn until_in(
+    log: &mut Vec<String>,
+    rx: &mpsc::Receiver<String>,
+    marker: &str,
+    child: &mut Child,
+) {
+    if !log.iter().any(|l| l.contains(marker)) {
+        log.extend(until(rx, marker, child));
+    }
+}
+
 /// The address in a daemon's `listening on http://ADDR` line, the last of
 /// `log`.
 pub fn listen_addr(log: &[String]) -> String {
