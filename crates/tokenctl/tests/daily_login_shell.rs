@@ -77,16 +77,19 @@ impl Shell {
         r.json().await.unwrap()
     }
 
+    /// `curl [-H "Authorization: Bearer ..."] URL`: the JSON answer.
+    async fn get_json(&self, url: &str, bearer: Option<&str>) -> Value {
+        let mut req = self.http.get(url);
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap().json().await.unwrap()
+    }
+
     async fn counter(&self, name: &str) -> u64 {
-        let r: Value = self
-            .http
-            .get(format!("{}/__sim/counters", self.sim))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r = self
+            .get_json(&format!("{}/__sim/counters", self.sim), None)
+            .await;
         r[name]
             .as_u64()
             .unwrap_or_else(|| panic!("no counter {name} in {r}"))
@@ -94,16 +97,9 @@ impl Shell {
 
     /// `curl -H "Authorization: Bearer ..." $DAEMON/health`: the account's entry.
     async fn health(&self, daemon: &str) -> Value {
-        let r: Value = self
-            .http
-            .get(format!("http://{daemon}/health"))
-            .bearer_auth(CONTROL_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r = self
+            .get_json(&format!("http://{daemon}/health"), Some(CONTROL_TOKEN))
+            .await;
         r["accounts"][0].clone()
     }
 }
@@ -175,15 +171,9 @@ async fn past_midnight_the_daemons_alert_is_answered_by_piping_the_verifier_into
     assert_eq!(shell.health(&addr).await["status"], "healthy");
 
     // The simulator moves past midnight New York.
-    let sim_now: Value = shell
-        .http
-        .get(format!("{}/__sim/clock", shell.sim))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sim_now = shell
+        .get_json(&format!("{}/__sim/clock", shell.sim), None)
+        .await;
     let now = chrono::DateTime::parse_from_rfc3339(sim_now["now"].as_str().unwrap()).unwrap();
     let ny = now.with_timezone(&chrono_tz::America::New_York);
     let midnight = chrono_tz::America::New_York
