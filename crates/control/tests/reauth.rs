@@ -104,14 +104,7 @@ async fn etrade_login_from_a_phone_with_the_verifier() {
     let url = last_url(&phone.fake);
     let verifier = running.sim.approve_etrade(&query(&url, "token")).unwrap();
     phone.fake.incoming(CHAT, &format!("  {verifier} "));
-    wait_for("the confirmation", || {
-        phone
-            .fake
-            .texts()
-            .iter()
-            .any(|t| t.contains("is authorized"))
-    })
-    .await;
+    wait_for_text(&phone.fake, "is authorized").await;
     assert!(manager.token().is_ok(), "the token is live");
     assert!(!manager.health().reauthorization_required);
     let texts = phone.fake.texts();
@@ -150,14 +143,7 @@ async fn a_reply_from_another_chat_is_ignored() {
         "nothing is ever sent to another chat"
     );
     phone.fake.incoming(CHAT, &verifier);
-    wait_for("the confirmation", || {
-        phone
-            .fake
-            .texts()
-            .iter()
-            .any(|t| t.contains("is authorized"))
-    })
-    .await;
+    wait_for_text(&phone.fake, "is authorized").await;
     assert!(manager.token().is_ok());
 }
 
@@ -183,14 +169,7 @@ async fn a_stale_verifier_gets_a_fresh_url_and_the_fresh_one_works() {
     assert!(manager.token().is_err());
     let verifier = running.sim.approve_etrade(&query(&fresh, "token")).unwrap();
     phone.fake.incoming(CHAT, &verifier);
-    wait_for("the confirmation", || {
-        phone
-            .fake
-            .texts()
-            .iter()
-            .any(|t| t.contains("is authorized"))
-    })
-    .await;
+    wait_for_text(&phone.fake, "is authorized").await;
     assert!(manager.token().is_ok());
 }
 
@@ -227,14 +206,7 @@ async fn fyers_login_from_a_phone_with_the_redirect_url() {
         )
         .unwrap();
     phone.fake.incoming(CHAT, &redirect);
-    wait_for("the confirmation", || {
-        phone
-            .fake
-            .texts()
-            .iter()
-            .any(|t| t.contains("is authorized"))
-    })
-    .await;
+    wait_for_text(&phone.fake, "is authorized").await;
     assert!(manager.token().is_ok());
     // The same reply again is not used again: nothing is pending, no new login.
     phone.fake.incoming(CHAT, &redirect);
@@ -634,14 +606,7 @@ async fn the_phone_is_sent_the_login_another_process_started_and_its_answer_fini
         .approve_etrade(&query(&started.url, "token"))
         .unwrap();
     phone.fake.incoming(CHAT, &verifier);
-    wait_for("the confirmation", || {
-        phone
-            .fake
-            .texts()
-            .iter()
-            .any(|t| t.contains("is authorized"))
-    })
-    .await;
+    wait_for_text(&phone.fake, "is authorized").await;
     assert!(daemon.token().is_ok());
     assert!(cli.pending_authorization().await.unwrap().is_none());
     assert_eq!(running.sim.calls(Endpoint::EtradeRequestToken), 1);
