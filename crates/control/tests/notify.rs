@@ -262,41 +262,6 @@ async fn a_dead_notifier_endpoint_does_not_stall_renewal_or_other_notifiers() {
     wait_for("the live notifier's two messages", || fake.count() >= 2).await;
 }
 
-/// Keeps every alert it is given.
-#[derive(Debug, Default)]
-struct Recorder {
-    got: std::sync::Mutex<Vec<Alert>>,
-}
-
-#[async_trait::async_trait]
-impl Notifier for Recorder {
-    fn name(&self) -> &str {
-        "recorder"
-    }
-
-    async fn notify(&self, alert: &Alert) -> Result<(), control::notify::NotifyError> {
-        lock(&self.got).push(alert.clone());
-        Ok(())
-    }
-}
-
-impl Recorder {
-    fn kinds(&self) -> Vec<AlertKind> {
-        lock(&self.got).iter().map(|a| a.kind).collect()
-    }
-}
-
-/// An alerter feeding a [`Recorder`], with `quiet_secs` before "recovered".
-fn recorded(clock: &token_core::ManualClock, quiet_secs: u64) -> (Alerter, Arc<Recorder>) {
-    let recorder = Arc::new(Recorder::default());
-    let config = NotifyConfig {
-        recovery_quiet_secs: quiet_secs,
-        ..NotifyConfig::default()
-    };
-    let alerter = Alerter::new(vec![recorder.clone()], &config, Arc::new(clock.clone()));
-    (alerter, recorder)
-}
-
 fn key() -> token_core::AccountKey {
     "fake/sandbox/a".parse().unwrap()
 }

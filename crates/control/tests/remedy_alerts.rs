@@ -4,39 +4,14 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
-use control::notify::{Alert, AlertKind, Alerter, Notifier};
-use control::NotifyConfig;
+use control::notify::AlertKind;
 use token_core::{Clock, Event, Remedy};
-
-#[derive(Debug, Default)]
-struct Recorder {
-    got: std::sync::Mutex<Vec<Alert>>,
-}
-
-#[async_trait::async_trait]
-impl Notifier for Recorder {
-    fn name(&self) -> &str {
-        "recorder"
-    }
-
-    async fn notify(&self, alert: &Alert) -> Result<(), control::notify::NotifyError> {
-        lock(&self.got).push(alert.clone());
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn a_setting_to_fix_is_one_alert_naming_it_and_never_a_login() {
     let clock = start_clock();
-    let recorder = Arc::new(Recorder::default());
-    let config = NotifyConfig {
-        recovery_quiet_secs: 0,
-        ..NotifyConfig::default()
-    };
-    let alerter = Alerter::new(vec![recorder.clone()], &config, Arc::new(clock.clone()));
+    let (alerter, recorder) = recorded(&clock, 0);
     let key: token_core::AccountKey = "etrade/sandbox/main".parse().unwrap();
     let action = Event::PersonActionRequired {
         key: key.clone(),

@@ -357,3 +357,45 @@ pub fn query(url: &str, name: &str) -> String {
 pub fn start_clock() -> ManualClock {
     ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 2, 14, 0, 0).unwrap())
 }
+
+/// Keeps every alert it is given.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    pub got: std::sync::Mutex<Vec<control::notify::Alert>>,
+}
+
+#[async_trait::async_trait]
+impl control::notify::Notifier for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+
+    async fn notify(
+        &self,
+        alert: &control::notify::Alert,
+    ) -> Result<(), control::notify::NotifyError> {
+        lock(&self.got).push(alert.clone());
+        Ok(())
+    }
+}
+
+impl Recorder {
+    pub fn kinds(&self) -> Vec<control::notify::AlertKind> {
+        lock(&self.got).iter().map(|a| a.kind).collect()
+    }
+}
+
+/// An alerter feeding a [`Recorder`], with `quiet_secs` before "recovered".
+pub fn recorded(
+    clock: &token_core::ManualClock,
+    quiet_secs: u64,
+) -> (control::notify::Alerter, Arc<Recorder>) {
+    let recorder = Arc::new(Recorder::default());
+    let config = control::NotifyConfig {
+        recovery_quiet_secs: quiet_secs,
+        ..control::NotifyConfig::default()
+    };
+    let alerter =
+        control::notify::Alerter::new(vec![recorder.clone()], &config, Arc::new(clock.clone()));
+    (alerter, recorder)
+}
