@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use chrono_tz::Tz;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use token_core::policy::ExpiryPolicy;
@@ -73,22 +72,8 @@ impl Broker for Etrade {
     type Settings = EtradeSettings;
     type Provider = EtradeProvider;
 
-    fn exchange_zone() -> Tz {
-        chrono_tz::America::New_York
-    }
-
-    fn calendar() -> Option<&'static str> {
-        Some("NYSE")
-    }
-
-    fn login_window() -> Option<token_core::LoginWindow> {
-        // Before the 09:30 New York open.
-        "08:00-09:20 America/New_York Mon-Fri".parse().ok()
-    }
-
-    fn check_at() -> Option<token_core::Schedule> {
-        // The pre-market check, inside the login window.
-        "08:00 America/New_York Mon-Fri".parse().ok()
+    fn exchange() -> Option<&'static token_core::calendar::Exchange> {
+        Some(&token_core::calendar::NYSE)
     }
 
     fn default_policy() -> Arc<dyn ExpiryPolicy> {

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use chrono_tz::Tz;
 use serde::Deserialize;
 use token_core::policy::ExpiryPolicy;
 use token_core::{Broker, BuildContext, BuildError, ManagerConfig, RenewalReason, SecretSource};
@@ -83,22 +82,8 @@ impl Broker for Fyers {
     type Settings = FyersSettings;
     type Provider = FyersProvider;
 
-    fn exchange_zone() -> Tz {
-        chrono_tz::Asia::Kolkata
-    }
-
-    fn calendar() -> Option<&'static str> {
-        Some("NSE")
-    }
-
-    fn login_window() -> Option<token_core::LoginWindow> {
-        // Before the 09:15 Kolkata open.
-        "08:00-09:00 Asia/Kolkata Mon-Fri".parse().ok()
-    }
-
-    fn check_at() -> Option<token_core::Schedule> {
-        // The pre-market check, inside the login window.
-        "08:30 Asia/Kolkata Mon-Fri".parse().ok()
+    fn exchange() -> Option<&'static token_core::calendar::Exchange> {
+        Some(&token_core::calendar::NSE)
     }
 
     fn default_policy() -> Arc<dyn ExpiryPolicy> {

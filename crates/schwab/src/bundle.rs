@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use chrono_tz::Tz;
 use serde::Deserialize;
 use token_core::policy::ExpiryPolicy;
 use token_core::{Broker, BuildContext, BuildError, ManagerConfig, RenewalReason, SecretSource};
@@ -44,22 +43,8 @@ impl Broker for Schwab {
     type Settings = SchwabSettings;
     type Provider = SchwabProvider;
 
-    fn exchange_zone() -> Tz {
-        chrono_tz::America::New_York
-    }
-
-    fn calendar() -> Option<&'static str> {
-        Some("NYSE")
-    }
-
-    fn login_window() -> Option<token_core::LoginWindow> {
-        // Before the 09:30 New York open.
-        "08:00-09:20 America/New_York Mon-Fri".parse().ok()
-    }
-
-    fn check_at() -> Option<token_core::Schedule> {
-        // The pre-market check, inside the login window.
-        "08:00 America/New_York Mon-Fri".parse().ok()
+    fn exchange() -> Option<&'static token_core::calendar::Exchange> {
+        Some(&token_core::calendar::NYSE)
     }
 
     fn default_policy() -> Arc<dyn ExpiryPolicy> {

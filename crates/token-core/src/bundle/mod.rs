@@ -21,7 +21,7 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
 use crate::builder::ManagerBuilder;
-use crate::calendar::TradingCalendar;
+use crate::calendar::{Exchange, TradingCalendar};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::events::RenewalReason;
@@ -57,8 +57,19 @@ pub trait Broker: Send + Sync + 'static {
     /// The broker's provider.
     type Provider: TokenProvider<Self::Payload> + 'static;
 
-    /// The exchange's time zone (for people: when things happen locally).
-    fn exchange_zone() -> Tz;
+    /// The exchange the broker trades on ([`calendar::NYSE`](crate::calendar::NYSE),
+    /// [`calendar::NSE`](crate::calendar::NSE)): its zone, calendar, login
+    /// window and check time are the defaults below. `None` (the default):
+    /// UTC, every weekday, asked at once, no check.
+    fn exchange() -> Option<&'static Exchange> {
+        None
+    }
+
+    /// The exchange's time zone (for people: when things happen locally):
+    /// [`Broker::exchange`]'s, else UTC.
+    fn exchange_zone() -> Tz {
+        Self::exchange().map_or(Tz::UTC, |e| e.zone)
+    }
 
     /// The expiry policy accounts of this broker use unless told otherwise.
     fn default_policy() -> Arc<dyn ExpiryPolicy>;
@@ -91,23 +102,23 @@ pub trait Broker: Send + Sync + 'static {
 
     /// The exchange's trading calendar by name (`"NYSE"`, `"NSE"`: see
     /// [`TradingCalendar::builtin`](crate::calendar::TradingCalendar::builtin)):
-    /// no login prompt on its holidays. `None` (the default): every weekday.
+    /// no login prompt on its holidays. [`Broker::exchange`]'s by default.
     fn calendar() -> Option<&'static str> {
-        None
+        Self::exchange().map(|e| e.calendar)
     }
 
     /// When a person is asked to log in unless configured otherwise (e.g.
-    /// `08:00-09:20 America/New_York Mon-Fri`, before the open); `None`
-    /// (the default) asks at once.
+    /// `08:00-09:20 America/New_York Mon-Fri`, before the open):
+    /// [`Broker::exchange`]'s by default; `None` asks at once.
     fn login_window() -> Option<LoginWindow> {
-        None
+        Self::exchange().and_then(Exchange::login_window)
     }
 
     /// When the pre-market check runs unless configured otherwise (e.g.
     /// `08:00 America/New_York Mon-Fri`), on [`Broker::calendar`]'s trading
-    /// days; `None` (the default): no check.
+    /// days: [`Broker::exchange`]'s by default; `None`: no check.
     fn check_at() -> Option<Schedule> {
-        None
+        Self::exchange().and_then(Exchange::check_at)
     }
 
     /// Dated warnings about an account with these settings (e.g. an

@@ -21,6 +21,9 @@
 //! ```
 
 mod data;
+mod exchange;
+
+pub use exchange::{Exchange, NSE, NYSE};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
